@@ -1,0 +1,429 @@
+"""The machine's hot loop: TLBs, page-table walk, caches and the cycle counter, over flat arrays.
+
+Everything here is `@njit(cache=True)` over NumPy arrays and scalars (no jitclass: it cannot be
+cached).  One call runs a whole batch of *ops*, each an int64 word `(payload << 8) | code`:
+
+    OP_R/OP_W/OP_X   payload = virtual address     one access in the current space
+    OP_SWITCH        payload = space id            make the space current
+    OP_FLUSH_ALL                                   drop every TLB entry (global ones too)
+    OP_FLUSH_SPACE   payload = space id            drop the space's non-global entries
+    OP_DEMAP         payload = sid << 40 | va >> 8 drop the entries for one page (invlpg)
+    OP_MODE          payload = category            accesses from now on are charged there
+    OP_CHARGE        payload = cycles << 8 | cat   add cycles to a category
+    OP_PR/OP_PW/OP_PX payload = physical address   an untranslated reference (caches only)
+
+In the manner of seL4's fast path, the loop checks first and mutates after: it returns a status
+(`RUN_DONE`, `RUN_FAULT`, `RUN_BUS`, `RUN_BAD_SPACE`) and the index of the op it stopped at, so
+that Python (a kernel's page-fault handler) can act and resume.  A faulting access never fills
+the TLB.  Each miss is counted once, whatever number of TLBs were probed.
+"""
+import numpy as np
+from numba import njit
+
+from .pte import (LEVELS, PAGE_SHIFT, PTE_BYTES, BITS0, P_MASK, W_MASK, U_MASK, X_MASK, NX_MASK,
+                  G_MASK, LEAF_MASK, PPN_SHIFT, PPN_BITS, PERM_R, PERM_W, PERM_X, PERM_U)
+from .cycles import TLB_WALK, CACHE_MISS, FAULT, SPACE_SWITCH, NCAT
+
+# -- op codes --
+OP_R, OP_W, OP_X, OP_SWITCH, OP_FLUSH_ALL, OP_FLUSH_SPACE, OP_DEMAP, OP_MODE, OP_CHARGE, \
+    OP_PR, OP_PW, OP_PX = range(12)
+OP_SHIFT = 8
+DEMAP_SID_SHIFT = 40
+
+# -- machine state slots (st) --
+(S_TICK, S_SPACE, S_CR3, S_MODE, S_RNG, S_ACCESSES, S_HITS, S_MISSES, S_WALK, S_FAULTS,
+ S_SWITCHES, S_FLUSHES, S_CR3_LOADS, S_PSUM, S_TAGGED, S_LAST_FAULT) = range(16)
+NSTATE = 16
+
+# -- cost slots (costs): cycles, or cache indices (-1: none) --
+(C_HIT, C_WALK_BASE, C_MEM, C_FAULT, C_CR3, C_ASID, C_SEG, C_WALK_L1, C_SMALL,
+ C_L1D, C_L1I, C_L2) = range(12)
+NCOSTS = 12
+
+# -- TLB descriptors (td rows) and entries (te rows) --
+TD_BASE, TD_SETS, TD_WAYS, TD_SHIFT, TD_POLICY, TD_KIND = range(6)
+TD_LEN = 6
+TE_VALID, TE_VPN, TE_OWNER, TE_PFN, TE_PERM, TE_GLOBAL, TE_STAMP = range(7)
+TE_LEN = 7
+LRU, FIFO, RANDOM = 0, 1, 2
+KIND_DATA, KIND_INSTR = 1, 2            # TD_KIND bit mask; 3 = unified
+# TLB statistics (tstat columns)
+TS_HITS, TS_MISSES, TS_FILLS, TS_EVICTIONS = range(4)
+TS_LEN = 4
+
+# -- caches: descriptors (cd rows) and lines (ce rows) --
+CD_BASE, CD_SETS, CD_WAYS, CD_LSHIFT, CD_LAT = range(5)
+CD_LEN = 5
+CE_VALID, CE_TAG, CE_STAMP = range(3)
+CE_LEN = 3
+CS_HITS, CS_MISSES = range(2)
+CS_LEN = 2
+
+# -- address spaces (sp rows) --
+SP_ROOT, SP_SMALL = range(2)            # root table paddr (-1: no such space); small base or -1
+SP_LEN = 2
+
+# -- per-op record columns (rec) --
+R_PADDR, R_TLB, R_FAULT, R_WALK, R_CYCLES = range(5)
+R_LEN = 5
+
+# -- fault kinds and run statuses --
+F_NONE, F_NOT_PRESENT, F_PROTECTION, F_BUS = range(4)
+FAULT_NAMES = (None, "not-present", "protection", "bus-error")
+RUN_DONE, RUN_FAULT, RUN_BUS, RUN_BAD_SPACE, RUN_BAD_OP = range(5)
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+@njit(cache=True)
+def _rand(st):
+    """xorshift64 on st[S_RNG]; deterministic for a given seed."""
+    x = st[S_RNG]
+    x ^= (x << 13)
+    x ^= (x >> 7) & 0x01FFFFFFFFFFFFFF
+    x ^= (x << 17)
+    st[S_RNG] = x
+    return x & 0x7FFFFFFFFFFFFFFF
+
+
+@njit(cache=True)
+def cache_access(cd, ce, cstat, c, paddr, tick):
+    """Reference one line of cache `c` (LRU, allocate on miss).  True on a hit."""
+    line = paddr >> cd[c, CD_LSHIFT]
+    ways = cd[c, CD_WAYS]
+    base = cd[c, CD_BASE] + (line & (cd[c, CD_SETS] - 1)) * ways
+    victim = -1
+    oldest = INT64_MAX
+    for w in range(ways):
+        e = base + w
+        if ce[e, CE_VALID] != 0:
+            if ce[e, CE_TAG] == line:
+                ce[e, CE_STAMP] = tick
+                cstat[c, CS_HITS] += 1
+                return True
+            if victim < 0 or ce[victim, CE_VALID] != 0:
+                if ce[e, CE_STAMP] < oldest:
+                    oldest = ce[e, CE_STAMP]
+                    victim = e
+        elif victim < 0 or ce[victim, CE_VALID] != 0:
+            victim = e
+    ce[victim, CE_VALID] = 1
+    ce[victim, CE_TAG] = line
+    ce[victim, CE_STAMP] = tick
+    cstat[c, CS_MISSES] += 1
+    return False
+
+
+@njit(cache=True)
+def mem_cost(costs, cd, ce, cstat, paddr, l1, tick):
+    """Cycles beyond an L1 hit for one reference at `paddr`, entering the hierarchy at `l1`
+    (-1: skip the first level, as the Pentium's walker does)."""
+    if l1 >= 0:
+        if cache_access(cd, ce, cstat, l1, paddr, tick):
+            return 0
+    l2 = costs[C_L2]
+    if l2 >= 0:
+        if cache_access(cd, ce, cstat, l2, paddr, tick):
+            return cd[l2, CD_LAT]
+    return costs[C_MEM]
+
+
+@njit(cache=True)
+def read_pte(mem, addr, pte_bytes):
+    i = addr >> 2
+    if pte_bytes == 4:
+        return np.int64(mem[i])
+    return np.int64(mem[i]) | (np.int64(mem[i + 1]) << 32)
+
+
+@njit(cache=True)
+def leaf_perms(fmt, e):
+    """PERM_* bits of a leaf entry."""
+    p = PERM_R
+    if e & fmt[W_MASK]:
+        p |= PERM_W
+    if fmt[X_MASK] != 0:
+        if e & fmt[X_MASK]:
+            p |= PERM_X
+    elif fmt[NX_MASK] != 0:
+        if (e & fmt[NX_MASK]) == 0:
+            p |= PERM_X
+    else:
+        p |= PERM_X
+    if e & fmt[U_MASK]:
+        p |= PERM_U
+    return p
+
+
+@njit(cache=True)
+def walk(mem, fmt, costs, cd, ce, cstat, root, va, tick):
+    """Walk the tables at `root` for `va`, one level per step, each PTE read through the caches.
+
+    Returns (fault, page_base, page_shift, perms, global, refs, cycles): fault is F_NONE,
+    F_NOT_PRESENT (an entry without the present bit) or F_BUS (a table outside memory)."""
+    levels = fmt[LEVELS]
+    pte_bytes = fmt[PTE_BYTES]
+    ppn_mask = (np.int64(1) << fmt[PPN_BITS]) - 1
+    l1 = costs[C_L1D] if costs[C_WALK_L1] != 0 else -1
+    table = root
+    shift = fmt[PAGE_SHIFT]
+    for lv in range(1, levels):
+        shift += fmt[BITS0 + lv]
+    refs = 0
+    cyc = 0
+    nbytes = np.int64(mem.shape[0]) * 4
+    for lv in range(levels):
+        idx = (va >> shift) & ((np.int64(1) << fmt[BITS0 + lv]) - 1)
+        addr = table + idx * pte_bytes
+        if addr < 0 or addr + pte_bytes > nbytes:
+            return F_BUS, 0, 0, 0, 0, refs, cyc
+        e = read_pte(mem, addr, pte_bytes)
+        refs += 1
+        cyc += mem_cost(costs, cd, ce, cstat, addr, l1, tick)
+        if (e & fmt[P_MASK]) == 0:
+            return F_NOT_PRESENT, 0, 0, 0, 0, refs, cyc
+        nxt = ((e >> fmt[PPN_SHIFT]) & ppn_mask) << fmt[PAGE_SHIFT]
+        if lv == levels - 1 or (fmt[LEAF_MASK] != 0 and (e & fmt[LEAF_MASK]) != 0):
+            base = (nxt >> shift) << shift      # a large page is aligned to its size
+            g = 1 if (e & fmt[G_MASK]) != 0 else 0
+            return F_NONE, base, shift, leaf_perms(fmt, e), g, refs, cyc
+        table = nxt
+        shift -= fmt[BITS0 + lv + 1]
+    return F_NOT_PRESENT, 0, 0, 0, 0, refs, cyc
+
+
+@njit(cache=True)
+def tlb_lookup(td, te, t, key, owner, tagged, tick):
+    """Index of the entry of TLB `t` translating `key` for `owner`, or -1."""
+    vpn = key >> td[t, TD_SHIFT]
+    ways = td[t, TD_WAYS]
+    base = td[t, TD_BASE] + (vpn & (td[t, TD_SETS] - 1)) * ways
+    for w in range(ways):
+        e = base + w
+        if te[e, TE_VALID] != 0 and te[e, TE_VPN] == vpn and \
+                (tagged == 0 or te[e, TE_OWNER] == owner or te[e, TE_GLOBAL] != 0):
+            if td[t, TD_POLICY] == LRU:
+                te[e, TE_STAMP] = tick
+            return e
+    return -1
+
+
+@njit(cache=True)
+def tlb_fill(td, te, tstat, st, t, key, owner, pfn, perm, glob, tick):
+    """Insert a translation: the first invalid way, else the policy's victim."""
+    vpn = key >> td[t, TD_SHIFT]
+    ways = td[t, TD_WAYS]
+    base = td[t, TD_BASE] + (vpn & (td[t, TD_SETS] - 1)) * ways
+    victim = -1
+    for w in range(ways):
+        if te[base + w, TE_VALID] == 0:
+            victim = base + w
+            break
+    if victim < 0:
+        tstat[t, TS_EVICTIONS] += 1
+        if td[t, TD_POLICY] == RANDOM:
+            victim = base + _rand(st) % ways
+        else:                               # LRU and FIFO: oldest stamp (FIFO stamps on fill only)
+            victim = base
+            for w in range(1, ways):
+                if te[base + w, TE_STAMP] < te[victim, TE_STAMP]:
+                    victim = base + w
+    te[victim, TE_VALID] = 1
+    te[victim, TE_VPN] = vpn
+    te[victim, TE_OWNER] = owner
+    te[victim, TE_PFN] = pfn
+    te[victim, TE_PERM] = perm
+    te[victim, TE_GLOBAL] = glob
+    te[victim, TE_STAMP] = tick
+    tstat[t, TS_FILLS] += 1
+
+
+@njit(cache=True)
+def tlb_flush(te, owner, keep_global):
+    """Drop entries: every one (owner < 0, keep_global 0), every non-global one (owner < 0,
+    keep_global 1), or one owner's non-global ones (owner >= 0)."""
+    n = 0
+    for e in range(te.shape[0]):
+        if te[e, TE_VALID] != 0:
+            if keep_global != 0 and te[e, TE_GLOBAL] != 0:
+                continue
+            if owner >= 0 and te[e, TE_OWNER] != owner:
+                continue
+            te[e, TE_VALID] = 0
+            n += 1
+    return n
+
+
+@njit(cache=True)
+def tlb_demap(td, te, sp, tagged, sid, va):
+    """Drop every entry (global ones too, as invlpg does) that translates `va` of space `sid`."""
+    key = va
+    if tagged == 0 and sp[sid, SP_SMALL] >= 0:
+        key = va + sp[sid, SP_SMALL]
+    n = 0
+    for t in range(td.shape[0]):
+        vpn = key >> td[t, TD_SHIFT]
+        ways = td[t, TD_WAYS]
+        base = td[t, TD_BASE] + (vpn & (td[t, TD_SETS] - 1)) * ways
+        for w in range(ways):
+            e = base + w
+            if te[e, TE_VALID] != 0 and te[e, TE_VPN] == vpn and \
+                    (te[e, TE_OWNER] == sid or te[e, TE_GLOBAL] != 0):
+                te[e, TE_VALID] = 0
+                n += 1
+    return n
+
+
+@njit(cache=True)
+def do_switch(td, te, sp, st, costs, cyc, sid):
+    """Make `sid` current.  Tagged TLB: change the tag.  Untagged: a CR3 load flushes every
+    non-global entry, unless the target is a small space (segment reload, Liedtke 1995) or
+    the space whose tables are already loaded."""
+    if st[S_SPACE] == sid:
+        return
+    st[S_SWITCHES] += 1
+    if st[S_TAGGED] != 0:
+        cyc[SPACE_SWITCH] += costs[C_ASID]
+    elif costs[C_SMALL] != 0 and sp[sid, SP_SMALL] >= 0:
+        cyc[SPACE_SWITCH] += costs[C_SEG]
+    elif sid == st[S_CR3]:
+        cyc[SPACE_SWITCH] += costs[C_SEG]
+    else:
+        tlb_flush(te, -1, 1)
+        st[S_FLUSHES] += 1
+        st[S_CR3_LOADS] += 1
+        st[S_CR3] = sid
+        cyc[SPACE_SWITCH] += costs[C_CR3]
+    st[S_SPACE] = sid
+
+
+@njit(cache=True)
+def run(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, cyc,
+        rec, record, stop_on_fault):
+    """Run ops[start:end].  Returns (status, index of the op it stopped at, or end)."""
+    nt = td.shape[0]
+    has_cache = costs[C_L1D] >= 0 or costs[C_L2] >= 0
+    tagged = st[S_TAGGED]
+    nbytes = np.int64(mem.shape[0]) * 4
+    nsp = sp.shape[0]
+    for i in range(start, end):
+        w = ops[i]
+        code = w & 0xFF
+        arg = w >> OP_SHIFT
+        if code <= OP_X:
+            tick = st[S_TICK] + 1
+            st[S_TICK] = tick
+            st[S_ACCESSES] += 1
+            sid = st[S_SPACE]
+            c0 = cyc.sum() if record != 0 else 0
+            shift = 0
+            pbase = 0
+            perm = 0
+            glob = 0
+            key = arg
+            if tagged == 0 and sp[sid, SP_SMALL] >= 0:
+                key = arg + sp[sid, SP_SMALL]
+            kbit = KIND_INSTR if code == OP_X else KIND_DATA
+            cyc[st[S_MODE]] += costs[C_HIT]
+            hit = -1
+            for t in range(nt):
+                if td[t, TD_KIND] & kbit:
+                    hit = tlb_lookup(td, te, t, key, sid, tagged, tick)
+                    if hit >= 0:
+                        tstat[t, TS_HITS] += 1
+                        shift = td[t, TD_SHIFT]
+                        break
+                    tstat[t, TS_MISSES] += 1
+            refs = 0
+            fault = F_NONE
+            if hit >= 0:
+                st[S_HITS] += 1
+                perm = te[hit, TE_PERM]
+                pbase = te[hit, TE_PFN] << shift
+            else:
+                st[S_MISSES] += 1
+                fault, pbase, shift, perm, glob, refs, wc = walk(
+                    mem, fmt, costs, cd, ce, cstat, sp[sid, SP_ROOT], arg, tick)
+                st[S_WALK] += refs
+                cyc[TLB_WALK] += costs[C_WALK_BASE] + wc
+                if fault == F_BUS:
+                    if record != 0:
+                        rec[i, R_PADDR] = -1
+                        rec[i, R_TLB] = 1
+                        rec[i, R_FAULT] = F_BUS
+                        rec[i, R_WALK] = refs
+                        rec[i, R_CYCLES] = cyc.sum() - c0
+                    return RUN_BUS, i
+            if fault == F_NONE:
+                if (code == OP_W and (perm & PERM_W) == 0) or (code == OP_X and (perm & PERM_X) == 0):
+                    fault = F_PROTECTION
+            if fault == F_NONE and hit < 0:
+                # fill the TLB holding this page size; else splinter into the largest smaller one
+                best = -1
+                for t in range(nt):
+                    if td[t, TD_KIND] & kbit and td[t, TD_SHIFT] <= shift:
+                        if best < 0 or td[t, TD_SHIFT] > td[best, TD_SHIFT]:
+                            best = t
+                if best >= 0:
+                    fshift = td[best, TD_SHIFT]
+                    fbase = pbase + (((arg - ((arg >> shift) << shift)) >> fshift) << fshift)
+                    tlb_fill(td, te, tstat, st, best, key, sid, fbase >> fshift, perm, glob, tick)
+            if fault != F_NONE:
+                st[S_FAULTS] += 1
+                cyc[FAULT] += costs[C_FAULT]
+                if record != 0:
+                    rec[i, R_PADDR] = -1
+                    rec[i, R_TLB] = 0 if hit >= 0 else 1
+                    rec[i, R_FAULT] = fault
+                    rec[i, R_WALK] = refs
+                    rec[i, R_CYCLES] = cyc.sum() - c0
+                if stop_on_fault != 0:
+                    st[S_LAST_FAULT] = fault
+                    return RUN_FAULT, i
+                continue
+            paddr = pbase + (arg & ((np.int64(1) << shift) - 1))
+            if paddr >= nbytes:
+                return RUN_BUS, i
+            if has_cache:
+                l1 = costs[C_L1I] if code == OP_X else costs[C_L1D]
+                cyc[CACHE_MISS] += mem_cost(costs, cd, ce, cstat, paddr, l1, tick)
+            st[S_PSUM] += paddr
+            if record != 0:
+                rec[i, R_PADDR] = paddr
+                rec[i, R_TLB] = 0 if hit >= 0 else 1
+                rec[i, R_FAULT] = F_NONE
+                rec[i, R_WALK] = refs
+                rec[i, R_CYCLES] = cyc.sum() - c0
+        elif code == OP_SWITCH:
+            if arg < 0 or arg >= nsp or sp[arg, SP_ROOT] < 0:
+                return RUN_BAD_SPACE, i
+            do_switch(td, te, sp, st, costs, cyc, arg)
+        elif code == OP_MODE:
+            st[S_MODE] = arg
+        elif code == OP_CHARGE:
+            cyc[arg & 0xFF] += arg >> 8
+        elif code == OP_FLUSH_ALL:
+            tlb_flush(te, -1, 0)
+            st[S_FLUSHES] += 1
+        elif code == OP_FLUSH_SPACE:
+            if arg < 0 or arg >= nsp:
+                return RUN_BAD_SPACE, i
+            tlb_flush(te, arg, 1)
+            st[S_FLUSHES] += 1
+        elif code == OP_DEMAP:
+            sid = arg >> DEMAP_SID_SHIFT
+            if sid < 0 or sid >= nsp:
+                return RUN_BAD_SPACE, i
+            tlb_demap(td, te, sp, tagged, sid, (arg & ((np.int64(1) << DEMAP_SID_SHIFT) - 1)) << 8)
+        elif code <= OP_PX:
+            tick = st[S_TICK] + 1
+            st[S_TICK] = tick
+            if arg < 0 or arg >= nbytes:
+                return RUN_BUS, i
+            cyc[st[S_MODE]] += costs[C_HIT]
+            if has_cache:
+                l1 = costs[C_L1I] if code == OP_PX else costs[C_L1D]
+                cyc[CACHE_MISS] += mem_cost(costs, cd, ce, cstat, arg, l1, tick)
+        else:
+            return RUN_BAD_OP, i
+    return RUN_DONE, end

@@ -1,0 +1,460 @@
+"""`Machine`: the one facade through which everything above the engine runs.
+
+    m = Machine("pentium-133")
+    a = m.new_space()
+    m.map(a, 0x1000, m.alloc_page(), "rw")
+    m.switch(a)
+    r = m.access(0x1234, "w")                     # single step, with the walk shown
+    m.run(ops.touch(range(0x1000, 0x2000, 32)))   # a batch: one jitted call
+    m.cycles, m.by_category(), m.stats()
+
+Hardware values come from the CPU profile; overrides are explicit constructor arguments.
+Accesses are charged to the current *mode* category (`m.mode("kernel")`); kernel paths charge
+instructions with `m.instructions(n, "kernel")`.  Faults in a batch are handed to `on_fault`,
+which resolves them (maps the page) so that the access is retried, as hardware re-executes.
+"""
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import core, cycles as C, ops as O
+from .errors import ConfigError, AddressError, MappingError, EngineError
+from .events import EventLog
+from .memory import PhysicalMemory
+from .pagetable import PageTables
+from .profile import load_profile
+from .pte import get_format, parse_perms, ACCESS_NAMES
+
+POLICIES = {"lru": core.LRU, "fifo": core.FIFO, "random": core.RANDOM}
+KINDS = {"data": core.KIND_DATA, "instr": core.KIND_INSTR, "unified": core.KIND_DATA | core.KIND_INSTR}
+
+
+class PageFault(EngineError):
+    """An access faulted and nobody resolved it."""
+
+    def __init__(self, fault):
+        self.fault = fault
+        super().__init__(f"{fault.reason} fault: {fault.kind} at va 0x{fault.va:x} in space {fault.space}")
+
+
+class BusError(EngineError):
+    """A translation or table pointer led outside physical memory."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    space: int
+    va: int
+    kind: str           # "r", "w" or "x"
+    reason: str         # "not-present" or "protection"
+    index: int          # op index in the batch
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One access, as a view shows it."""
+    op: str
+    vaddr: int
+    paddr: object       # None on a fault
+    tlb: str            # "hit" or "miss"
+    fault: object       # None, "not-present" or "protection"
+    walk_refs: int
+    cycles: int
+    walk: tuple         # WalkStep per level read (empty on a TLB hit)
+
+
+@dataclass
+class RunResult:
+    ops: int
+    accesses: int
+    hits: int
+    misses: int
+    faults: int
+    walk_refs: int
+    cycles: int
+    records: object = None     # int64[n, core.R_LEN] when recorded
+
+
+def tlb_arrays(tlbs, page_shift):
+    """Validate TLB geometries and build (td, te, tstat).  Each dict: entries, ways, page_size,
+    policy, kind."""
+    td = np.zeros((len(tlbs), core.TD_LEN), np.int64)
+    base = 0
+    for i, t in enumerate(tlbs):
+        name, n, w = t.get("name", f"tlb{i}"), t["entries"], t["ways"]
+        if not isinstance(n, (int, np.integer)) or n <= 0:
+            raise ConfigError(f"{name}: entries {n!r} must be a positive integer")
+        if not isinstance(w, (int, np.integer)) or w <= 0:
+            raise ConfigError(f"{name}: ways {w!r} must be a positive integer")
+        if n % w:
+            raise ConfigError(f"{name}: ways {w} do not divide entries {n}")
+        sets = n // w
+        if sets & (sets - 1):
+            raise ConfigError(f"{name}: {n} entries / {w} ways = {sets} sets; sets must be a power of two")
+        ps = t.get("page_size", 1 << page_shift)
+        if ps <= 0 or ps & (ps - 1) or ps < (1 << page_shift):
+            raise ConfigError(f"{name}: page size {ps} must be a power of two >= {1 << page_shift}")
+        pol = t.get("policy", "lru")
+        if pol not in POLICIES:
+            raise ConfigError(f"{name}: policy {pol!r} unknown; allowed: {', '.join(POLICIES)}")
+        kind = t.get("kind", "unified")
+        if kind not in KINDS:
+            raise ConfigError(f"{name}: kind {kind!r} unknown; allowed: {', '.join(KINDS)}")
+        td[i] = (base, sets, w, ps.bit_length() - 1, POLICIES[pol], KINDS[kind])
+        base += n
+    te = np.zeros((base, core.TE_LEN), np.int64)
+    tstat = np.zeros((len(tlbs), core.TS_LEN), np.int64)
+    return td, te, tstat
+
+
+def cache_arrays(caches):
+    """Validate cache geometries and build (cd, ce, cstat, l1d, l1i, l2)."""
+    cd = np.zeros((max(len(caches), 1), core.CD_LEN), np.int64)
+    base, l1d, l1i, l2 = 0, -1, -1, -1
+    for i, c in enumerate(caches):
+        name, size, line, ways = c.get("name", f"cache{i}"), c["size"], c["line"], c["ways"]
+        for what, v in (("size", size), ("line", line), ("ways", ways)):
+            if not isinstance(v, (int, np.integer)) or v <= 0:
+                raise ConfigError(f"{name}: {what} {v!r} must be a positive integer")
+        if line & (line - 1) or size % (line * ways):
+            raise ConfigError(f"{name}: line {line} must be a power of two and divide size/ways")
+        sets = size // (line * ways)
+        if sets & (sets - 1):
+            raise ConfigError(f"{name}: {sets} sets; sets must be a power of two")
+        cd[i] = (base, sets, ways, line.bit_length() - 1, c.get("latency", 0))
+        base += sets * ways
+        kind, level = c.get("kind", "unified"), c.get("level", 1)
+        if level == 2:
+            l2 = i
+        elif kind in ("data", "unified"):
+            l1d = i
+            if kind == "unified":
+                l1i = i
+        elif kind == "instr":
+            l1i = i
+    ce = np.zeros((max(base, 1), core.CE_LEN), np.int64)
+    cstat = np.zeros((cd.shape[0], core.CS_LEN), np.int64)
+    return cd, ce, cstat, l1d, l1i, l2
+
+
+class Machine:
+    """A simulated machine: memory with page tables in it, TLBs, caches and a cycle counter."""
+
+    STATS = {
+        "accesses": "translated references",
+        "tlb.hits": "references that hit a TLB",
+        "tlb.misses": "references that missed every TLB probed (counted once)",
+        "walk.refs": "page-table entries read by the walker",
+        "faults": "not-present and protection faults",
+        "switches": "address-space switches",
+        "tlb.flushes": "TLB flushes (CR3 loads, flush all, flush space)",
+        "cr3.loads": "page-table base reloads (untagged TLB)",
+    }
+
+    def __init__(self, profile="pentium-133", *, fmt=None, tagged=None, small_spaces=None,
+                 tlbs=None, caches=True, memory_bytes=None, seed=1, max_spaces=64):
+        self.profile = load_profile(profile)
+        p = self.profile
+        self.fmt = get_format(fmt or p.format)
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ConfigError(f"seed {seed!r} must be a non-negative integer")
+        self.seed = int(seed)
+        self.memory = PhysicalMemory(memory_bytes or p["memory_bytes"], self.fmt.page_size)
+        self.tables = PageTables(self.memory, self.fmt)
+        self.tlb_config = [dict(t) for t in (tlbs if tlbs is not None else p.tlbs)]
+        self.td, self.te, self.tstat = tlb_arrays(self.tlb_config, self.fmt.page_shift)
+        self.cache_config = [dict(c) for c in p.caches] if caches is True else list(caches or [])
+        self.cd, self.ce, self.cstat, l1d, l1i, l2 = cache_arrays(self.cache_config)
+        self.tagged = bool(p["tagged_tlb"] if tagged is None else tagged)
+        small = bool(p["small_spaces"] if small_spaces is None else small_spaces)
+        if small and not p["small_spaces"]:
+            raise ConfigError(f"profile {p.name} cannot emulate small address spaces (no segments)")
+        self.small_spaces = small
+        self.costs = np.zeros(core.NCOSTS, np.int64)
+        cst = self.costs
+        cst[core.C_HIT] = p["tlb_hit_cycles"]
+        cst[core.C_WALK_BASE] = p["tlb_miss_base_cycles"]
+        cst[core.C_MEM] = p["memory_latency_cycles"]
+        cst[core.C_FAULT] = p["exception_cycles"]
+        cst[core.C_CR3] = p["page_table_switch_cycles"]
+        cst[core.C_ASID] = p["asid_switch_cycles"]
+        cst[core.C_SEG] = p["segment_switch_cycles"]
+        cst[core.C_WALK_L1] = int(bool(p["walk_through_l1"]))
+        cst[core.C_SMALL] = int(small)
+        cst[core.C_L1D], cst[core.C_L1I], cst[core.C_L2] = l1d, l1i, l2
+        self.cpi = float(p["cycles_per_instruction"])
+        self.sp = np.full((max_spaces, core.SP_LEN), -1, np.int64)
+        self._small_next = p["small_space_base"]
+        self.st = np.zeros(core.NSTATE, np.int64)
+        self.st[core.S_SPACE] = -1
+        self.st[core.S_CR3] = -1
+        self.st[core.S_RNG] = (self.seed * 0x9E3779B97F4A7C15 + 1) & 0x7FFFFFFFFFFFFFFF or 1
+        self.st[core.S_TAGGED] = int(self.tagged)
+        self.st[core.S_MODE] = C.USER
+        self.cyc = np.zeros(C.NCAT, np.int64)
+        self._dummy_rec = np.zeros((1, core.R_LEN), np.int64)
+        self.events = EventLog(lambda: self.cycles)
+
+    # ---------------------------------------------------------------- spaces
+    def new_space(self, small=False, small_size=None):
+        """Create an address space with an empty root table; returns its id.  A *small* space
+        (untagged TLB with segments) gets a slice of the small-space region: switching to it
+        reloads segments instead of CR3, so nobody's TLB entries are flushed."""
+        free = np.flatnonzero(self.sp[:, core.SP_ROOT] < 0)
+        if free.size == 0:
+            self.sp = np.vstack([self.sp, np.full_like(self.sp, -1)])
+            free = np.flatnonzero(self.sp[:, core.SP_ROOT] < 0)
+        sid = int(free[0])
+        if small:
+            if not self.small_spaces:
+                raise ConfigError("new_space: small spaces are off on this machine "
+                                  f"(profile {self.profile.name}, small_spaces=False)")
+            size = small_size or (4 << 20)
+            p = self.profile
+            if size < (4 << 20) or size & (size - 1):
+                raise ConfigError(f"new_space: small space size {size} must be a power of two >= 4 MB")
+            if self._small_next + size > p["small_space_base"] + p["small_space_size"]:
+                raise ConfigError("new_space: the small-space region is full "
+                                  f"({p['small_space_size'] >> 20} MB)")
+            self.sp[sid, core.SP_SMALL] = self._small_next
+            self._small_next += size
+        else:
+            self.sp[sid, core.SP_SMALL] = -1
+        self.sp[sid, core.SP_ROOT] = self.tables.create_root()
+        return sid
+
+    def _root(self, sid, what):
+        if not isinstance(sid, (int, np.integer)) or not 0 <= sid < self.sp.shape[0] \
+                or self.sp[sid, core.SP_ROOT] < 0:
+            raise MappingError(f"{what}: space {sid!r} does not exist")
+        return int(self.sp[sid, core.SP_ROOT])
+
+    def destroy_space(self, sid):
+        """Drop the space's TLB entries, free its tables (not its data frames)."""
+        root = self._root(sid, "destroy_space")
+        core.tlb_flush(self.te, sid, 0)
+        self.tables.destroy(root)
+        self.sp[sid] = -1
+        if self.st[core.S_SPACE] == sid:
+            self.st[core.S_SPACE] = -1
+        if self.st[core.S_CR3] == sid:
+            self.st[core.S_CR3] = -1
+
+    def is_small(self, sid):
+        return self.sp[sid, core.SP_SMALL] >= 0
+
+    @property
+    def current_space(self):
+        return int(self.st[core.S_SPACE])
+
+    def space_ids(self):
+        return [int(s) for s in np.flatnonzero(self.sp[:, core.SP_ROOT] >= 0)]
+
+    # ---------------------------------------------------------------- frames
+    def alloc_page(self, colour=None, colours=1):
+        """A zeroed free frame; returns its physical address."""
+        return self.memory.alloc(colour, colours) * self.fmt.page_size
+
+    def free_page(self, paddr):
+        self.memory.free(paddr // self.fmt.page_size)
+
+    # ---------------------------------------------------------------- mappings (software)
+    @staticmethod
+    def _perms(perms):
+        return parse_perms(perms) if isinstance(perms, str) else int(perms)
+
+    def map(self, sid, va, pa, perms="rw", global_=False, large=False):
+        self.tables.map(self._root(sid, "map"), va, pa, self._perms(perms), global_, large, space=sid)
+
+    def unmap(self, sid, va):
+        """Remove the mapping and `sid`'s TLB entry for the page (invlpg)."""
+        e = self.tables.unmap(self._root(sid, "unmap"), va, space=sid)
+        core.tlb_demap(self.td, self.te, self.sp, self.st[core.S_TAGGED], sid, va)
+        return e
+
+    def protect(self, sid, va, perms):
+        """Change the page's permissions and demap its stale TLB entry."""
+        self.tables.protect(self._root(sid, "protect"), va, self._perms(perms), space=sid)
+        core.tlb_demap(self.td, self.te, self.sp, self.st[core.S_TAGGED], sid, va)
+
+    def translate(self, sid, va):
+        """(paddr, perms) for `va` in `sid`, or None: a software lookup that charges nothing."""
+        r = self.tables.lookup(self._root(sid, "translate"), va)
+        return None if r is None else (r[0], r[1])
+
+    def walk_steps(self, sid, va):
+        return self.tables.walk_steps(self._root(sid, "walk_steps"), va)
+
+    # ---------------------------------------------------------------- execution
+    def run(self, ops, record=False, on_fault=None, check=True):
+        """Run a batch of encoded ops (see `engine.ops`) in one jitted call per fault.
+
+        A fault goes to `on_fault(fault)`; if it returns True the access is retried, otherwise
+        the fault is counted and (with on_fault given) PageFault is raised.  Without on_fault,
+        faults are counted and the batch goes on, as `microlab mmu` wants."""
+        ops = np.ascontiguousarray(ops, dtype=np.int64)
+        if check:
+            O.check(ops, self.fmt)
+        n = ops.shape[0]
+        rec = np.zeros((n, core.R_LEN), np.int64) if record else self._dummy_rec
+        before = self.st.copy(), int(self.cyc.sum())
+        stop = 1 if on_fault is not None else 0
+        i = 0
+        while i < n:
+            status, j = core.run(ops, i, n, self.memory.words, self.fmt.desc, self.costs,
+                                 self.td, self.te, self.tstat, self.cd, self.ce, self.cstat,
+                                 self.sp, self.st, self.cyc, rec, int(record), stop)
+            if status == core.RUN_DONE:
+                break
+            if status == core.RUN_FAULT:
+                f = self._fault_at(ops, j, rec if record else None)
+                if not on_fault(f):
+                    raise PageFault(f)
+                i = j               # retry the access, walk and all
+                continue
+            self._raise_status(status, ops, j)
+        st0, c0 = before
+        return RunResult(n, *(int(self.st[k] - st0[k]) for k in (
+            core.S_ACCESSES, core.S_HITS, core.S_MISSES, core.S_FAULTS, core.S_WALK)),
+            int(self.cyc.sum()) - c0, rec if record else None)
+
+    def _fault_at(self, ops, j, rec):
+        w = int(ops[j])
+        code, va = w & 0xFF, w >> core.OP_SHIFT
+        reason = core.FAULT_NAMES[int(self.st[core.S_LAST_FAULT])]
+        return Fault(self.current_space, va, ACCESS_NAMES[code], reason, j)
+
+    def _raise_status(self, status, ops, j):
+        w = int(ops[j])
+        code, arg = w & 0xFF, w >> core.OP_SHIFT
+        if status == core.RUN_BUS:
+            raise BusError(f"op {j}: address 0x{arg:x} leads outside physical memory "
+                           f"({self.memory.size} bytes)")
+        if status == core.RUN_BAD_SPACE:
+            raise MappingError(f"op {j}: space {arg if code != core.OP_DEMAP else arg >> core.DEMAP_SID_SHIFT} "
+                               "does not exist")
+        raise ConfigError(f"op {j}: unknown op code {code}")
+
+    def step(self, kind, va):
+        """Single step: one access with everything a view shows (the walk read before it)."""
+        if kind not in ACCESS_NAMES:
+            raise ConfigError(f"step: access kind {kind!r}; allowed: r, w, x")
+        sid = self.current_space
+        if sid < 0:
+            raise MappingError("step: no current space; switch to one first")
+        walk = tuple(self.walk_steps(sid, va))
+        r = self.run(O.access(kind, [va]), record=True)
+        rec = r.records[0]
+        fault = core.FAULT_NAMES[rec[core.R_FAULT]]
+        return StepResult(kind, va, None if fault else int(rec[core.R_PADDR]),
+                          "miss" if rec[core.R_TLB] else "hit", fault, int(rec[core.R_WALK]),
+                          int(rec[core.R_CYCLES]), walk if rec[core.R_TLB] else ())
+
+    access = step
+
+    def switch(self, sid):
+        self._root(sid, "switch")
+        self.run(O.switch(sid), check=False)
+
+    def flush(self, sid=None):
+        """Flush every entry (sid None) or one space's non-global entries."""
+        if sid is not None:
+            self._root(sid, "flush")
+        self.run(O.flush(sid), check=False)
+
+    def invlpg(self, va, sid=None):
+        sid = self.current_space if sid is None else sid
+        self._root(sid, "invlpg")
+        self.run(O.demap(sid, va), check=False)
+
+    def charge(self, category, cycles):
+        """Add cycles to a category (kernel path costs, disk waits)."""
+        if cycles < 0:
+            raise ConfigError(f"charge: cycles {cycles} must be >= 0")
+        self.cyc[C.category_index(category)] += int(round(cycles))
+
+    def instructions(self, n, category="kernel"):
+        """Charge `n` instructions at the profile's cycles per instruction."""
+        self.charge(category, n * self.cpi)
+
+    def set_mode(self, category):
+        old = int(self.st[core.S_MODE])
+        self.st[core.S_MODE] = C.category_index(category)
+        return old
+
+    @contextmanager
+    def mode(self, category):
+        old = self.set_mode(category)
+        try:
+            yield self
+        finally:
+            self.st[core.S_MODE] = old
+
+    # ---------------------------------------------------------------- counters
+    @property
+    def cycles(self):
+        return int(self.cyc.sum())
+
+    def by_category(self):
+        return C.as_dict(self.cyc)
+
+    def time_us(self, cycles=None):
+        return (self.cycles if cycles is None else cycles) / self.profile["clock_mhz"]
+
+    def stats(self):
+        """Named statistics: {name: (value, description)}, per TLB and cache too."""
+        st = self.st
+        vals = {"accesses": st[core.S_ACCESSES], "tlb.hits": st[core.S_HITS],
+                "tlb.misses": st[core.S_MISSES], "walk.refs": st[core.S_WALK],
+                "faults": st[core.S_FAULTS], "switches": st[core.S_SWITCHES],
+                "tlb.flushes": st[core.S_FLUSHES], "cr3.loads": st[core.S_CR3_LOADS]}
+        out = {k: (int(v), self.STATS[k]) for k, v in vals.items()}
+        for i, t in enumerate(self.tlb_config):
+            n = t.get("name", f"tlb{i}")
+            out[f"{n}.hits"] = (int(self.tstat[i, core.TS_HITS]), f"references that hit {n}")
+            out[f"{n}.misses"] = (int(self.tstat[i, core.TS_MISSES]), f"lookups that missed {n}")
+            out[f"{n}.evictions"] = (int(self.tstat[i, core.TS_EVICTIONS]), f"valid entries replaced in {n}")
+        for i, c in enumerate(self.cache_config):
+            n = c.get("name", f"cache{i}")
+            out[f"{n}.hits"] = (int(self.cstat[i, core.CS_HITS]), f"references that hit {n}")
+            out[f"{n}.misses"] = (int(self.cstat[i, core.CS_MISSES]), f"references that missed {n}")
+        for name, v in self.by_category().items():
+            out[f"cycles.{name}"] = (v, C.DESCRIPTIONS[name])
+        return out
+
+    def snapshot(self):
+        """Counters now, for differences: (cycles by category array, stats dict)."""
+        return self.cyc.copy(), {k: v for k, (v, _d) in self.stats().items()}
+
+    @contextmanager
+    def measure(self):
+        """`with m.measure() as r: ...` then r.cycles, r.by_category, r.stats (differences)."""
+        r = Measurement()
+        c0, s0 = self.snapshot()
+        try:
+            yield r
+        finally:
+            c1, s1 = self.snapshot()
+            d = c1 - c0
+            r.cycles = int(d.sum())
+            r.by_category = C.as_dict(d)
+            r.stats = {k: s1[k] - s0.get(k, 0) for k in s1}
+            r.us = self.time_us(r.cycles)
+
+    def config(self):
+        """The resolved configuration (dumped beside results)."""
+        return {"profile": self.profile.name, "format": self.fmt.name, "tagged": self.tagged,
+                "small_spaces": self.small_spaces, "seed": self.seed, "tlbs": self.tlb_config,
+                "caches": self.cache_config, "memory_bytes": self.memory.size,
+                "cycles_per_instruction": self.cpi,
+                "costs": {k: int(self.costs[i]) for i, k in enumerate(
+                    ("tlb_hit", "walk_base", "memory", "fault", "cr3_switch", "asid_switch",
+                     "segment_switch", "walk_through_l1", "small_spaces", "l1d", "l1i", "l2"))}}
+
+
+class Measurement:
+    cycles = 0
+    by_category = None
+    stats = None
+    us = 0.0

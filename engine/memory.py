@@ -1,0 +1,84 @@
+"""Physical memory and the frame allocator.
+
+Memory is one NumPy uint32 array (page tables are read from it by the walker); `.bytes` is a
+uint8 view of the same storage for data.  Frames are allocated lowest-first, deterministically;
+a frame may be asked for by *colour* (its index modulo the number of colours), which is how a
+pager partitions a physically indexed cache (S97 §6.3).
+"""
+import numpy as np
+
+from .errors import ConfigError, OutOfFrames, AddressError
+
+
+class PhysicalMemory:
+    def __init__(self, size_bytes, frame_size):
+        if frame_size <= 0 or frame_size & (frame_size - 1):
+            raise ConfigError(f"frame size {frame_size} must be a power of two")
+        if size_bytes < 2 * frame_size or size_bytes % frame_size:
+            raise ConfigError(f"memory size {size_bytes} must be a multiple of the frame size "
+                              f"{frame_size} and hold at least two frames")
+        self.size = int(size_bytes)
+        self.frame_size = int(frame_size)
+        self.words = np.zeros(self.size // 4, np.uint32)
+        self.bytes = self.words.view(np.uint8)
+        self.nframes = self.size // self.frame_size
+        self._free = np.ones(self.nframes, bool)
+        self._free[0] = False          # frame 0 stays unused: a null physical address is a bug
+        self._low = 1
+
+    # -- frames --
+    @property
+    def free_frames(self):
+        return int(self._free.sum())
+
+    def alloc(self, colour=None, colours=1):
+        """Allocate the lowest free frame (of `colour` mod `colours` if given); return its index."""
+        if colour is None:
+            idx = np.flatnonzero(self._free[self._low:])
+            if idx.size == 0:
+                raise OutOfFrames(f"alloc: no free frame among {self.nframes}")
+            f = self._low + int(idx[0])
+            self._low = f + 1
+        else:
+            if not 0 <= colour < colours:
+                raise ConfigError(f"alloc: colour {colour} out of range 0..{colours - 1}")
+            idx = np.flatnonzero(self._free[colour::colours])
+            if idx.size == 0:
+                raise OutOfFrames(f"alloc: no free frame of colour {colour} (of {colours})")
+            f = colour + int(idx[0]) * colours
+        self._free[f] = False
+        return f
+
+    def alloc_frame_at(self, f):
+        if not 0 < f < self.nframes or not self._free[f]:
+            raise OutOfFrames(f"alloc_frame_at: frame {f} is not free (0 < frame < {self.nframes})")
+        self._free[f] = False
+        return f
+
+    def free(self, f):
+        if not 0 < f < self.nframes or self._free[f]:
+            raise AddressError(f"free: frame {f} is not allocated")
+        self._free[f] = True
+        self.zero(f)
+        self._low = min(self._low, f)
+
+    def is_allocated(self, f):
+        return 0 < f < self.nframes and not self._free[f]
+
+    # -- contents --
+    def zero(self, f):
+        fs = self.frame_size
+        self.bytes[f * fs:(f + 1) * fs] = 0
+
+    def check(self, paddr, n=1):
+        if paddr < 0 or paddr + n > self.size:
+            raise AddressError(f"physical address 0x{paddr:x} (+{n}) outside memory of {self.size} bytes")
+
+    def read(self, paddr, n):
+        self.check(paddr, n)
+        return bytes(self.bytes[paddr:paddr + n])
+
+    def write(self, paddr, data):
+        data = np.frombuffer(bytes(data), np.uint8)
+        self.check(paddr, len(data))
+        self.bytes[paddr:paddr + len(data)] = data
