@@ -1,0 +1,66 @@
+"""`microlab`: the lab's command line (DESIGN.md §5).
+
+    microlab list                      the experiments, one line each
+    microlab reproduce [NAME ...] ...  run experiment notebooks through papermill
+    microlab mmu TRACE ...             run a memory trace through the simulated MMU
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args)`;
+imports are deferred so that `microlab --help` stays fast.  Errors the user can fix print one
+line naming the bad value and exit 2; no traceback.
+"""
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "list": ("lab.runner.cli", "list the experiments"),
+    "reproduce": ("lab.runner.cli", "run experiment notebooks and summarise paper vs simulation"),
+    "mmu": ("lab.mmu_cli", "run a memory trace through the simulated MMU"),
+}
+
+
+class UsageError(Exception):
+    """A bad command-line value: printed as one line, exit status 2."""
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="microlab", description="microkernel-lab command line")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (mod, helptext) in SUBCOMMANDS.items():
+        sp = sub.add_parser(name, help=helptext, description=helptext)
+        module = importlib.import_module(mod)
+        getattr(module, f"add_{name}_arguments", getattr(module, "add_arguments", None))(sp)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    # only the chosen subcommand's module is imported (argparse needs its arguments)
+    if argv and argv[0] in SUBCOMMANDS and not {"-h", "--help"} & set(argv[:1]):
+        p = argparse.ArgumentParser(prog="microlab")
+        sub = p.add_subparsers(dest="command")
+        name = argv[0]
+        mod, helptext = SUBCOMMANDS[name]
+        module = importlib.import_module(mod)
+        sp = sub.add_parser(name, help=helptext, description=helptext)
+        getattr(module, f"add_{name}_arguments", getattr(module, "add_arguments", None))(sp)
+    else:
+        p = _parser()
+    args = p.parse_args(argv)
+    module = importlib.import_module(SUBCOMMANDS[args.command][0])
+    runner = getattr(module, f"run_{args.command}", getattr(module, "run", None))
+    from engine.errors import EngineError
+    from lab.errors import KernelError
+    try:
+        return runner(args) or 0
+    except (UsageError, EngineError, KernelError, ValueError, OSError) as e:
+        print(f"microlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"microlab {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
