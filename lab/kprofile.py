@@ -12,6 +12,7 @@ DESIGN.md §4).
 """
 import copy
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -81,12 +82,33 @@ class KernelProfile:
 
 
 _cache = {}
+_overrides = []          # stack of {profile name: {key: value}}, innermost last
+
+
+@contextmanager
+def overrides(values):
+    """`with overrides({"l4": {"ipc_short.instructions": 80}}): ...` — kernels built inside see
+    the replaced values (calibration tries values this way without writing files)."""
+    _overrides.append(values)
+    try:
+        yield
+    finally:
+        _overrides.pop()
 
 
 def load_kernel_profile(name):
-    """Load lab/profiles/NAME.json (or a path, or an existing KernelProfile)."""
+    """Load lab/profiles/NAME.json (or a path, or an existing KernelProfile), with any
+    `overrides` in force applied."""
     if isinstance(name, KernelProfile):
         return name
+    prof = _load(name)
+    merged = {}
+    for layer in _overrides:
+        merged.update(layer.get(prof.origin, {}))
+    return prof.with_overrides(merged) if merged else prof
+
+
+def _load(name):
     path = Path(name) if str(name).endswith(".json") else PROFILE_DIR / f"{name}.json"
     if not path.is_file():
         avail = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.json")))

@@ -1,0 +1,148 @@
+"""Calibration (DESIGN.md §4): fit a small, listed set of kernel-profile knobs to the rows of
+published.json whose role is `calibration`, and nothing else.
+
+A `Knob` names one value in a kernel profile (a path's instructions, say).  A `Target` is one
+calibration row: the paper's number and a function that builds the system (inside
+`kprofile.overrides`) and returns the simulated number in the paper's unit.  Each target names
+the knob it determines; a knob may be determined by several targets (least squares on their
+relative errors).  `fit` iterates a per-knob secant step: the simulated cost of a path is close
+to affine in its length (instructions times CPI, plus misses that change slowly), so a few
+iterations converge.  Everything is simulated anew at each step: no formula stands in for the
+mechanism.
+"""
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .kprofile import PROFILE_DIR, load_kernel_profile, overrides
+
+
+@dataclass(frozen=True)
+class Knob:
+    profile: str            # kernel profile name, e.g. "l4"
+    key: str                # "path.field" (instructions, code_bytes, data_bytes) or a value name
+    lo: float = 0.0
+    hi: float = 1e8
+    integer: bool = True
+
+    @property
+    def label(self):
+        return f"{self.name}:{self.key}"
+
+    @property
+    def name(self):
+        """The profile's name as overrides know it (a file path counts by its stem)."""
+        return Path(self.profile).stem if self.profile.endswith(".json") else self.profile
+
+    def file(self, profile_dir=PROFILE_DIR):
+        return Path(self.profile) if self.profile.endswith(".json") else \
+            Path(profile_dir) / f"{self.profile}.json"
+
+    def current(self):
+        p = load_kernel_profile(self.profile)
+        if "." in self.key:
+            path, fld = self.key.rsplit(".", 1)
+            return p.data["paths"][path][fld]["value"]
+        return p[self.key]
+
+
+@dataclass
+class Target:
+    name: str               # e.g. "S97 Table 2 getpid l4linux"
+    paper: float
+    knob: Knob
+    measure: Callable[[], float]
+    unit: str = "cycles"
+
+
+@dataclass
+class FitResult:
+    values: dict            # Knob -> fitted value
+    rows: list              # dicts: target, paper, simulated, error
+    iterations: int
+    history: list = field(default_factory=list)
+
+    def worst(self):
+        return max(self.rows, key=lambda r: abs(r["error"]))
+
+
+def _layers(values):
+    out = {}
+    for k, v in values.items():
+        out.setdefault(k.name, {})[k.key] = v
+    return out
+
+
+def _clip(knob, x):
+    x = min(max(x, knob.lo), knob.hi)
+    return int(round(x)) if knob.integer else float(x)
+
+
+def evaluate(targets, values):
+    """Simulate every target with the knob values in force; returns {target name: simulated}."""
+    with overrides(_layers(values)):
+        return {t.name: float(t.measure()) for t in targets}
+
+
+def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None):
+    """Fit each knob to its targets.  Returns FitResult (values, per-target rows)."""
+    knobs = list(dict.fromkeys(t.knob for t in targets))
+    values = {k: _clip(k, k.current()) for k in knobs}
+    prev = {}
+    history = []
+    for it in range(1, iterations + 1):
+        sims = evaluate(targets, values)
+        history.append({k.label: values[k] for k in knobs} | {"_sims": dict(sims)})
+        # residual per knob: mean relative error of its targets (paper-weighted)
+        resid = {}
+        for k in knobs:
+            ts = [t for t in targets if t.knob == k]
+            resid[k] = sum(sims[t.name] - t.paper for t in ts) / len(ts)
+            resid[k] /= max(sum(t.paper for t in ts) / len(ts), 1e-12)
+        if log:
+            log(f"iteration {it}: worst relative error {max(abs(r) for r in resid.values()):.4f}")
+        if all(abs(r) <= rtol for r in resid.values()):
+            break
+        new = {}
+        for k in knobs:
+            x, r = values[k], resid[k]
+            if k in prev and prev[k][0] != x and prev[k][1] != r:
+                slope = (r - prev[k][1]) / (x - prev[k][0])
+                nx = x - r / slope if slope > 0 else x * (1 - r)
+            else:   # first step: a proportional guess, the knob grows when simulated < paper
+                nx = x * (1 - r) if x else (step if r < 0 else 0)
+            new[k] = _clip(k, nx)
+            prev[k] = (x, r)
+        values = new
+    sims = evaluate(targets, values)
+    rows = [{"target": t.name, "knob": t.knob.label, "paper": t.paper, "simulated": sims[t.name],
+             "unit": t.unit, "error": sims[t.name] / t.paper - 1 if t.paper else math.nan}
+            for t in targets]
+    return FitResult(values, rows, len(history), history)
+
+
+def write_profiles(result, profile_dir=PROFILE_DIR):
+    """Write fitted values into the kernel-profile files, each marked "calibrated on ..." with
+    the targets that determined it (DESIGN.md §4).  Returns the files written."""
+    by_knob = {}
+    for r in result.rows:
+        by_knob.setdefault(r["knob"], []).append(r["target"])
+    written = set()
+    for knob, value in result.values.items():
+        path = knob.file(profile_dir)
+        data = json.loads(path.read_text())
+        if "." in knob.key:
+            p, fld = knob.key.rsplit(".", 1)
+            entry = data["paths"][p][fld]
+        else:
+            entry = data["values"][knob.key]
+        prior = entry.get("prior_source", entry["source"])
+        if not prior.startswith("calibrated on"):
+            entry["prior_source"] = prior
+        entry["value"] = value
+        entry["source"] = "calibrated on " + "; ".join(by_knob[knob.label])
+        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        written.add(path)
+    return sorted(written)
