@@ -23,31 +23,22 @@ class UsageError(Exception):
     """A bad command-line value: printed as one line, exit status 2."""
 
 
-def _parser():
+def _parser(chosen):
+    """The parser; only the chosen subcommand's module is imported (for its arguments)."""
     p = argparse.ArgumentParser(prog="microlab", description="microkernel-lab command line")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (mod, helptext) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=helptext, description=helptext)
-        module = importlib.import_module(mod)
-        getattr(module, f"add_{name}_arguments", getattr(module, "add_arguments", None))(sp)
+        if name == chosen:
+            module = importlib.import_module(mod)
+            getattr(module, f"add_{name}_arguments", getattr(module, "add_arguments", None))(sp)
     return p
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    # only the chosen subcommand's module is imported (argparse needs its arguments)
-    if argv and argv[0] in SUBCOMMANDS and not {"-h", "--help"} & set(argv[:1]):
-        p = argparse.ArgumentParser(prog="microlab")
-        sub = p.add_subparsers(dest="command")
-        name = argv[0]
-        mod, helptext = SUBCOMMANDS[name]
-        module = importlib.import_module(mod)
-        sp = sub.add_parser(name, help=helptext, description=helptext)
-        getattr(module, f"add_{name}_arguments", getattr(module, "add_arguments", None))(sp)
-    else:
-        p = _parser()
-    args = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = _parser(argv[0] if argv else None).parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command][0])
     runner = getattr(module, f"run_{args.command}", getattr(module, "run", None))
     from engine.errors import EngineError
