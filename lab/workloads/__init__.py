@@ -1,0 +1,1 @@
+"""Workloads: what the original benchmarks do, as operations on the kernels and the machine."""
