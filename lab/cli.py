@@ -23,10 +23,18 @@ class UsageError(Exception):
     """A bad command-line value: printed as one line, exit status 2."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a syntax error is one line (no usage block), exit status 2."""
+
+    def error(self, message):
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser(chosen):
     """The parser; only the chosen subcommand's module is imported (for its arguments)."""
-    p = argparse.ArgumentParser(prog="microlab", description="microkernel-lab command line")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p = _Parser(prog="microlab", description="microkernel-lab command line")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (mod, helptext) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=helptext, description=helptext)
