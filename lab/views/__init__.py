@@ -5,11 +5,12 @@ a browser; `widgets` builds bqplot figures once and only assigns new arrays on u
 """
 from .data import tlb_grid, cycle_breakdown, walk_table
 
-__all__ = ["tlb_grid", "cycle_breakdown", "walk_table", "TLBView", "CycleBreakdownView", "WalkView"]
+__all__ = ["tlb_grid", "cycle_breakdown", "walk_table", "TLBView", "CycleBreakdownView", "WalkView",
+           "ComparisonView"]
 
 
 def __getattr__(name):          # widgets import bqplot: only when a view is asked for
-    if name in ("TLBView", "CycleBreakdownView", "WalkView"):
+    if name in ("TLBView", "CycleBreakdownView", "WalkView", "ComparisonView"):
         from . import widgets
         return getattr(widgets, name)
     raise AttributeError(name)

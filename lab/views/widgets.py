@@ -81,3 +81,21 @@ class WalkView(W.VBox):
                                  if table else "")
         self.tlb.update()
         return r
+
+
+class ComparisonView(W.VBox):
+    """Paper vs simulation as grouped bars, one group per row label."""
+
+    def __init__(self, labels, paper, simulated, title="paper vs simulation", unit="", **kw):
+        self.x, self.y = OrdinalScale(), LinearScale(min=0)
+        self.bars = Bars(x=list(labels), y=[list(paper), list(simulated)], type="grouped",
+                         labels=["paper", "simulated"], display_legend=True,
+                         colors=["#999999", "#1f77b4"], scales={"x": self.x, "y": self.y})
+        self.fig = Figure(marks=[self.bars], title=title,
+                          axes=[Axis(scale=self.x, tick_rotate=-20),
+                                Axis(scale=self.y, orientation="vertical", label=unit)],
+                          layout=W.Layout(width="640px", height="340px"))
+        super().__init__([self.fig], **kw)
+
+    def update(self, paper, simulated):
+        self.bars.y = [list(paper), list(simulated)]

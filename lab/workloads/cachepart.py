@@ -45,9 +45,13 @@ def l2_colours(machine):
 
 
 def run(machine, partitioned=False, interrupted=True, n=64, interval_us=100.0,
-        instructions_per_iteration=7, task_colours=(0, 1, 2), blocks_per_slice=4, order="ikj"):
+        instructions_per_iteration=7, task_colours=(0, 1, 2), blocks_per_slice=4, order="ikj",
+        phase=0.0):
     """`instructions_per_iteration`: a workload characteristic (estimate: fld, fmul, fadd,
-    fstp and three of loop control for the i-k-j inner loop)."""
+    fstp and three of loop control for the i-k-j inner loop).  `phase` in [0, 1): where in
+    the first interval the first interruption falls (the paper reports the worst case)."""
+    if not 0 <= phase < 1:
+        raise ValueError(f"phase {phase} must be in [0, 1)")
     """Multiply once; returns a dict with the task's cycles, ms, interruptions and misses."""
     m = machine
     colours, l2 = l2_colours(m)
@@ -69,7 +73,7 @@ def run(machine, partitioned=False, interrupted=True, n=64, interval_us=100.0,
     blocks = np.concatenate([np.repeat(charge[None, :], n * n, axis=0), stream], axis=1)
     interval = interval_us * m.profile["clock_mhz"]
     m.switch(task)
-    task_cycles, next_irq, irqs = 0, interval, 0
+    task_cycles, next_irq, irqs = 0, interval * (1 - phase), 0
     l2_index = [i for i, cc in enumerate(m.cache_config) if cc.get("level") == 2][0]
     l2_miss0 = int(m.cstat[l2_index, 1])
     load_l2_misses = 0

@@ -1,0 +1,125 @@
+# %% [markdown]
+# # Cache partitioning by page colours (S97 §6.3)
+#
+# > "A 64x64 matrix multiplication (64 KB data working set) is interrupted every 100 µs by a
+# > load that maximizes cache conflicts … partitioned: the pager gives the task 3 of 64 L2
+# > colours exclusively."  — Härtig et al. 1997, §6.3
+#
+# The Pentium's L2 is physically indexed and direct-mapped: the frame a page lands in decides
+# which L2 lines it can use.  A user-level pager that controls frame placement can therefore
+# shield a real-time task from a cache-hostile load.  Here the task and the load run on the
+# simulated machine; the task's time includes every refill after an interruption.
+
+# %% tags=["parameters"]
+seed = 1
+quick = False
+cpu_profile = "pentium-133"
+interval_us = 100.0  # range: 1..
+task_colours = 3  # range: 1..63; L2 colours given to the task when partitioned
+phases = 4  # range: 1..16; interrupt phases tried (the paper reports the worst case)
+
+# %%
+import numpy as np
+from engine import Machine
+from lab.results import Result, published, step
+from lab.workloads import cachepart
+
+paper = published()["cache_partitioning"]
+n = 32 if quick else 64
+phases = 1 if quick else phases
+res = Result("cache-partitioning", "cache partitioning by page colours from a user-level pager",
+             paper["source"], parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
+                                          "interval_us": interval_us, "task_colours": task_colours,
+                                          "phases": phases})
+
+# %% [markdown]
+# Four runs: alone, interrupted, partitioned alone, partitioned and interrupted; the
+# interrupted ones at several phases of the timer, keeping the worst.
+
+# %%
+def run(partitioned, interrupted, phase=0.0):
+    m = Machine(cpu_profile, seed=seed)
+    return cachepart.run(m, partitioned=partitioned, interrupted=interrupted, n=n,
+                         interval_us=interval_us, task_colours=tuple(range(task_colours)),
+                         phase=phase)
+
+step("uninterrupted")
+alone = run(False, False)
+step("interrupted")
+hit = max((run(False, True, p / phases) for p in range(phases)), key=lambda r: r["task_cycles"])
+step("partitioned")
+part_alone = run(True, False)
+part = max((run(True, True, p / phases) for p in range(phases)), key=lambda r: r["task_cycles"])
+for name, r in (("uninterrupted", alone), ("interrupted (worst)", hit),
+                ("partitioned, alone", part_alone), ("partitioned, interrupted (worst)", part)):
+    print(f"{name:34} {r['task_ms']:8.2f} ms  {r['interruptions']:4} interruptions  "
+          f"{r['task_l2_misses']:7} L2 misses of the task")
+
+# %% [markdown]
+# Paper and simulation side by side.  With `quick=True` the matrix is 32x32 (an eighth of the
+# work), so the absolute times are not comparable then; the slowdowns still are.
+
+# %%
+scale = 1.0 if n == 64 else None
+rows = [("uninterrupted", "ms", alone["task_ms"], paper["uninterrupted_ms"]),
+        ("interrupted, worst", "ms", hit["task_ms"], paper["interrupted_worst_ms"]),
+        ("partitioned, worst", "ms", part["task_ms"], paper["partitioned_worst_ms"]),
+        ("slowdown interrupted", "x", hit["task_ms"] / alone["task_ms"], paper["slowdown_interrupted"]),
+        ("slowdown partitioned", "x", part["task_ms"] / alone["task_ms"], paper["slowdown_partitioned"])]
+for bench, unit, sim, pap in rows:
+    res.add_row(bench, "partitioned" if "partitioned" in bench else "unpartitioned",
+                unit, round(sim, 4), pap if (unit == "x" or scale) else None, "prediction")
+    print(f"{bench:24} {unit:3} simulated {sim:8.2f}   paper {pap:8.2f}")
+res.stats["task.l2_misses.alone"] = alone["task_l2_misses"]
+res.stats["task.l2_misses.interrupted"] = hit["task_l2_misses"]
+res.stats["task.l2_misses.partitioned"] = part["task_l2_misses"]
+
+# %%
+import matplotlib.pyplot as plt
+fig, ax = plt.subplots(figsize=(6.4, 3.4))
+labels = ["alone", "interrupted", "partitioned"]
+sim = [alone["task_ms"], hit["task_ms"], part["task_ms"]]
+pap = [paper["uninterrupted_ms"], paper["interrupted_worst_ms"], paper["partitioned_worst_ms"]]
+x = np.arange(3)
+ax.bar(x - 0.2, pap, 0.4, label="paper", color="#999999")
+ax.bar(x + 0.2, sim, 0.4, label="simulated", color="#1f77b4")
+ax.set_xticks(x, labels)
+ax.set_ylabel("task time (ms)")
+ax.set_title(f"64x64 matmul interrupted every {interval_us:g} µs ({cpu_profile})")
+ax.legend()
+fig.tight_layout()
+res.add_figure(fig, "cache-partitioning.png")
+res.write()
+
+# %% [markdown]
+# What one interruption costs the task, simulated and as implied by the paper's numbers (the
+# task is interrupted once per interval of its own running time):
+
+# %%
+mhz = Machine(cpu_profile).profile["clock_mhz"]
+sim_penalty = (hit["task_cycles"] - alone["task_cycles"]) / max(hit["interruptions"], 1)
+paper_irqs = paper["interrupted_worst_ms"] * 1000 / interval_us
+paper_penalty = (paper["interrupted_worst_ms"] - paper["uninterrupted_ms"]) * 1000 * mhz / paper_irqs
+line = [c for c in Machine(cpu_profile).cache_config if c.get("level") == 2][0]["line"]
+dram = Machine(cpu_profile).profile["memory_latency_cycles"]
+print(f"simulated: {sim_penalty:8.0f} cycles per interruption (~{sim_penalty / dram:.0f} line fills from DRAM)")
+print(f"paper:     {paper_penalty:8.0f} cycles per interruption (~{paper_penalty / dram:.0f} line fills from DRAM)")
+
+# %% [markdown]
+# **Reading the result.**  Partitioning does what the paper claims — the task's time hardly
+# changes when the load interrupts it — and costs what it must: three colours are 12 KB of L2
+# for a 64 KB working set, so the partitioned task misses in L2 even alone.  The simulated
+# *unpartitioned* penalty is far smaller than the paper's: between two interruptions the task
+# touches only the part of its working set that the i-k-j loop reaches in 100 µs, and only that
+# is refilled.  The paper's numbers imply roughly twice as many refills per interruption as the
+# model produces (see the cell above): the real load also evicted the task's lines from the
+# 8 KB L1 and its TLB entries (the model does this too), and the real task's inner loop may have
+# reached more of its working set per interval.  The uninterrupted time is longer than the
+# paper's because the model charges every instruction one cycle (CPI 1.0 in the profile)
+# where the Pentium pairs the loop's integer instructions.  These differences are reported
+# here, not fitted away.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from lab.views import ComparisonView
+ComparisonView(labels, pap, sim, title="task time: paper vs simulated", unit="ms")
