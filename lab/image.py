@@ -17,6 +17,10 @@ from engine import ops as O
 LINE = 32
 
 
+def _unmapped_image(fault):
+    return False
+
+
 class KernelImage:
     """Text and data of one kernel, mapped into one or more address spaces.
 
@@ -95,9 +99,12 @@ class KernelImage:
         return self._ops[key]
 
     def run(self, name, category="kernel", on_fault=None):
-        """Execute path `name` once in the current space; returns the engine's RunResult."""
+        """Execute path `name` once in the current space; returns the engine's RunResult.
+        A fault is a bug (the image is not mapped where the path runs) and raises PageFault,
+        unless `on_fault` resolves it."""
         old = self.m.set_mode(category)
         try:
-            return self.m.run(self.path_ops(name, category), on_fault=on_fault, check=False)
+            return self.m.run(self.path_ops(name, category),
+                              on_fault=on_fault or _unmapped_image, check=False)
         finally:
             self.m.set_mode(old)

@@ -1,0 +1,219 @@
+"""Port rights (Mach 3.0 Kernel Principles; the lecture's port_* interface), in the manner
+of GNU Mach's own tests: allocate, deallocate, rights in messages, send-once, dead names,
+backlog, timeouts, the default group."""
+import pytest
+
+from lab.mach import (Message, PortItem, Disposition, MsgOption, Right, PortDead,
+                      SendInvalidPort, SendTimedOut, RcvTimedOut, RcvInvalidPort, Deadlock,
+                      KernInvalidArgument, KernInvalidRight, KernInvalidName, MigServerDied,
+                      PORT_NULL, PORT_BACKLOG_DEFAULT, NOTIFY_SEND_ONCE, KernInvalidAddress)
+from mach_helpers import kernel, echo_server
+
+
+@pytest.fixture
+def k():
+    return kernel()[1]
+
+
+def test_port_allocate_gives_the_receive_right(k):
+    """port_allocate: a new port whose receive right the task holds; port_status reports it
+    (not enabled, no messages, the default backlog of 5, receiver and owner the task)."""
+    a = k.task_create(name="a")
+    p = k.port_allocate(a)
+    e = a.ipc.lookup(p)
+    assert e.rights() == [Right.RECEIVE]
+    st = k.port_status(a, p)
+    assert (st.enabled, st.num_msgs, st.backlog, st.receiver, st.owner) == \
+        (False, 0, PORT_BACKLOG_DEFAULT, "a", "a")
+    assert k.m.events.find("port_allocate", task="a", name=p)
+
+
+def test_names_are_per_task(k):
+    """Names are local to a task's name space: the same port has unrelated names in two
+    tasks, and a name means nothing in another task."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    pa = k.port_allocate(a)
+    k.port_allocate(b)
+    k.port_allocate(b)
+    nb = k.port_insert_send(a, pa, b)
+    assert nb != pa
+    assert b.ipc.lookup(nb).port is a.ipc.lookup(pa).port
+    with pytest.raises(KernInvalidName):
+        k.port_status(a, nb)
+
+
+def test_send_right_carried_in_a_message(k):
+    """A right named in a message with MAKE_SEND gives the receiver a send right: the
+    receiver can then send to the port; the sender keeps its receive right."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    inbox = k.port_allocate(b)
+    to_b = k.port_insert_send(b, inbox, a)
+    mine = k.port_allocate(a)
+    k.msg_send(a, Message(remote_port=to_b, ports=[PortItem(mine, Disposition.MAKE_SEND)]))
+    got = k.msg_receive(b, inbox)
+    name = got.ports[0].name
+    assert got.ports[0].right is Right.SEND
+    assert b.ipc.lookup(name).rights() == [Right.SEND]
+    assert a.ipc.lookup(mine).rights() == [Right.RECEIVE]
+    k.msg_send(b, Message(remote_port=name, data=b"hi"))
+    assert k.msg_receive(a, mine).data == b"hi"
+
+
+def test_receive_right_moves(k):
+    """MOVE_RECEIVE: the receive right leaves the sender (its name is gone, the port leaves
+    its default group) and the receiver becomes the port's receiver."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    inbox = k.port_allocate(b)
+    to_b = k.port_insert_send(b, inbox, a)
+    moved = k.port_allocate(a)
+    k.port_enable(a, moved)
+    port = a.ipc.lookup(moved).port
+    k.msg_send(a, Message(remote_port=to_b, ports=[PortItem(moved, Disposition.MOVE_RECEIVE)]))
+    assert moved not in a.ipc.entries and port not in a.enabled
+    got = k.msg_receive(b, inbox)
+    nb = got.ports[0].name
+    assert k.port_status(b, nb).receiver == "b"
+
+
+def test_send_once_right_is_consumed(k):
+    """A send-once right carries exactly one message: after it the name is gone, and a
+    second send fails with SEND_INVALID_PORT."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    inbox = k.port_allocate(b)
+    to_b = k.port_insert_send(b, inbox, a)
+    reply = k.port_allocate(a)
+    k.msg_send(a, Message(remote_port=to_b, local_port=reply))      # MAKE_SEND_ONCE
+    got = k.msg_receive(b, inbox)
+    assert got.reply_right is Right.SEND_ONCE
+    so = got.remote_port
+    assert b.ipc.lookup(so).rights() == [Right.SEND_ONCE]
+    k.msg_send(b, Message(remote_port=so, data=b"answer"))
+    assert so not in b.ipc.entries
+    with pytest.raises(SendInvalidPort):
+        k.msg_send(b, Message(remote_port=so))
+    assert k.msg_receive(a, reply).data == b"answer"
+
+
+def test_dead_name_after_the_receive_right_dies(k):
+    """port_deallocate of the receive right destroys the port: every send right to it
+    becomes a dead name, and sending to a dead name fails (PORT_DEAD, a SEND_INVALID_PORT)."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    p = k.port_allocate(b)
+    s = k.port_insert_send(b, p, a)
+    k.port_deallocate(b, p)
+    assert a.ipc.lookup(s).rights() == [Right.DEAD_NAME]
+    with pytest.raises(PortDead):
+        k.msg_send(a, Message(remote_port=s))
+    with pytest.raises(SendInvalidPort):
+        k.msg_send(a, Message(remote_port=s))
+    assert k.m.events.find("port_destroyed")
+    k.port_deallocate(a, s)                      # a dead name is released like a right
+    assert s not in a.ipc.entries
+
+
+def test_backlog_limits_queue_and_send_times_out(k):
+    """port_set_backlog limits the messages waiting on a port; a sender with SEND_TIMEOUT
+    then fails with SEND_TIMED_OUT after the timeout (idle time passes), nothing queued;
+    backlogs outside 1..16 are refused."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    p = k.port_allocate(b)
+    k.port_set_backlog(b, p, 2)
+    s = k.port_insert_send(b, p, a)
+    for i in range(2):
+        k.msg_send(a, Message(remote_port=s, id=i), MsgOption.SEND_TIMEOUT, 10)
+    idle0 = k.m.by_category()["idle"]
+    with pytest.raises(SendTimedOut):
+        k.msg_send(a, Message(remote_port=s, id=2), MsgOption.SEND_TIMEOUT, 10)
+    assert k.port_status(b, p).num_msgs == 2
+    assert k.m.by_category()["idle"] - idle0 >= k.timeout_cycles(10) * 0.99
+    for bad in (0, 17):
+        with pytest.raises(KernInvalidArgument):
+            k.port_set_backlog(b, p, bad)
+    assert [k.msg_receive(b, p).id for _ in range(2)] == [0, 1]
+
+
+def test_full_backlog_waits_for_the_receiver(k):
+    """A send to a full port blocks until the receiver (a server thread) takes a message:
+    the scheduler runs the server, then the send goes through."""
+    c = k.task_create(name="c")
+    s, p = echo_server(k)
+    k.port_set_backlog(s, p, 1)
+    to_s = k.port_insert_send(s, p, c)
+    k.msg_send(c, Message(remote_port=to_s, id=1))
+    k.msg_send(c, Message(remote_port=to_s, id=2))          # waits: the server takes #1
+    assert [e.args["id"] for e in k.m.events.find("msg_receive", task="server")] == [1]
+    k.run()
+    assert [e.args["id"] for e in k.m.events.find("msg_receive", task="server")] == [1, 2]
+
+
+def test_receive_timeout_and_no_hang(k):
+    """msg_receive with RCV_TIMEOUT fails with RCV_TIMED_OUT when nothing arrives; without
+    a timeout, a receive nothing can satisfy is reported as a deadlock, never a hang."""
+    a = k.task_create(name="a")
+    p = k.port_allocate(a)
+    with pytest.raises(RcvTimedOut):
+        k.msg_receive(a, p, MsgOption.RCV_TIMEOUT, 5)
+    assert k.m.events.find("timeout")
+    with pytest.raises(Deadlock):
+        k.msg_receive(a, p)
+    with pytest.raises(RcvInvalidPort):
+        k.msg_receive(a, 0x12345)
+
+
+def test_default_group(k):
+    """port_enable/port_disable: msg_receive without a port takes from the enabled ports,
+    oldest message first; port_messages lists the enabled ports with queued messages; a
+    disabled port is still received from by name."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    p1, p2 = k.port_allocate(b), k.port_allocate(b)
+    s1, s2 = k.port_insert_send(b, p1, a), k.port_insert_send(b, p2, a)
+    k.port_enable(b, p1)
+    k.port_enable(b, p2)
+    k.msg_send(a, Message(remote_port=s2, id=20))
+    k.msg_send(a, Message(remote_port=s1, id=10))
+    k.msg_send(a, Message(remote_port=s2, id=21))
+    assert k.port_messages(b) == [p1, p2]
+    assert k.port_status(b, p1).enabled
+    assert k.msg_receive(b, PORT_NULL).id == 20
+    k.port_disable(b, p2)
+    assert k.port_messages(b) == [p1]
+    assert k.msg_receive(b).id == 10
+    with pytest.raises(RcvTimedOut):
+        k.msg_receive(b, PORT_NULL, MsgOption.RCV_TIMEOUT, 1)
+    assert k.msg_receive(b, p2).id == 21
+    with pytest.raises(KernInvalidRight):
+        k.port_enable(a, s1)                    # only a receive right can be enabled
+
+
+def test_queued_messages_destroyed_with_their_rights(k):
+    """When a port dies its queued messages are destroyed and the rights they carry
+    released: a receive right in transit dies too (its senders get dead names), a
+    send-once right in transit sends the send-once notification to its port."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    inbox = k.port_allocate(b)
+    to_b = k.port_insert_send(b, inbox, a)
+    q = k.port_allocate(a)
+    q_send_in_b = k.port_insert_send(a, q, b)
+    reply = k.port_allocate(a)
+    k.msg_send(a, Message(remote_port=to_b, local_port=reply,
+                          ports=[PortItem(q, Disposition.MOVE_RECEIVE)]))
+    k.port_deallocate(b, inbox)
+    assert b.ipc.lookup(q_send_in_b).rights() == [Right.DEAD_NAME]
+    assert len(k.m.events.find("msg_destroyed")) == 1
+    note = k.msg_receive(a, reply)
+    assert note.id == NOTIFY_SEND_ONCE
+
+
+def test_server_death_reaches_the_client_as_an_error(k):
+    """A server that dies while handling a request destroys the reply right unanswered: the
+    client's RPC ends with MIG_SERVER_DIED (the send-once notification), not a hang."""
+    c = k.task_create(name="c")
+
+    def bad(msg):
+        raise KernInvalidAddress("the server's bug")
+    s, p = echo_server(k, handler=bad)
+    to_s = k.port_insert_send(s, p, c)
+    with pytest.raises(MigServerDied):
+        k.rpc(c, to_s, 1)
+    assert not s.alive
+    assert k.m.events.find("server_crashed", task="server")
