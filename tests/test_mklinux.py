@@ -209,3 +209,22 @@ def test_mmap_and_munmap_are_mach_vm_calls(system):
     assert WTERMSIG(p.exit_status) == SIGSEGV
     tasks = [e for e in ev.find("vm_allocate_with_pager") if e.args["size"] == 2 * 4096]
     assert tasks and ev.find("vm_deallocate", size=2 * 4096)
+
+
+def test_exec_text_runs_on_mklinux_because_i386_fetches_fault_as_reads():
+    """i386 has no execute bit: Mach grants VM_PROT_EXECUTE with VM_PROT_READ, so a process
+    exec'd by the Linux server on Mach can run its text (fork + execve + wait)."""
+    from lab.linux import boot
+    from lab.mono.abi import WEXITSTATUS
+
+    for system in ("mklinux_in_kernel", "mklinux_user"):
+        k = boot(system)
+
+        def parent(p):
+            pid = p.fork(lambda c: c.execve("/bin/simple", ["/bin/simple"]))
+            _pid, status = p.wait4(pid)
+            return WEXITSTATUS(status)
+        proc = k.spawn(parent)
+        k.run()
+        assert proc.result == 0, system
+        assert [e.args.get("path") for e in k.m.events.find("exec", kernel="linux")] == ["/bin/simple"]

@@ -182,6 +182,10 @@ class Faults:
 
     def _vm_fault(self, task, va, kind, thread):
         need = ACCESS[kind]
+        if kind == "x" and not (self.m.fmt.x_mask or self.m.fmt.nx_mask):
+            # i386 has no execute bit: an instruction fetch faults as a read (Mach's i386
+            # pmap grants VM_PROT_EXECUTE with VM_PROT_READ)
+            need = VMProt.READ
         page_va = self._trunc(va)
         if va >= VM_MAX_ADDRESS:
             raise KernInvalidAddress(f"vm_fault: 0x{va:x} is in the kernel's range")
