@@ -14,6 +14,17 @@ machine *only* through a `LinuxArch`:
 Every method charges the engine through what it does: traps, IPC, switches, walks, copies.
 The same workloads run unchanged on all five (`lab.linux.boot(system)` builds one).
 
+Beyond the abstract methods, platforms rely on (and may offer) the following; the full list is
+in `lab.mono.kernel`'s docstring:
+  * System-call bodies may sleep (pipe_read, wait4, accept): keep per-call state per process.
+  * `exit`'s body never returns: after `destroy_process(ctx)` it raises `ProcessExited` (a
+    BaseException) to unwind the process.
+  * `switch_process(prev, nxt)`: `prev` is None when coming from idle or an exited process.
+  * `linux.copy_kernel_pa`: the physical address of Linux's side of a copy while `copy_user` runs.
+  * Optional attributes: `hardware_page_tables` (fork copies PTEs at once), `task_size` (end of
+    user space, default 0xC0000000), `map_region`/`unmap_region(ctx, start, length)` after
+    mmap/munmap change the VMAs.
+
 Cost categories: user work "user", Linux's own work "kernel" (native) or "server" (on a
 microkernel), the C-library stub or trampoline "emulation", microkernel IPC "ipc",
 trap/iret "entry_exit".

@@ -1,0 +1,112 @@
+"""Where a getpid's cycles go on each of the five systems, beside S97 Table 2.
+
+    python -m lab.linux.breakdown [--profile pentium-133] [--seed 1]
+
+For each system: boot it, run one getpid through its real path after a warm-up call, and
+print the cycles by category (entry/exit, IPC, address-space switch, TLB walk, cache miss,
+emulation library, server/kernel work, other) and the total, with the paper's number.
+Published numbers come from ../shared/reference/published.json (or $MICROLAB_SHARED/reference).
+A system whose platform module is not written yet gets one line saying so.
+"""
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import SYSTEMS, boot, platform_class
+
+COLUMNS = (("entry/exit", ("entry_exit",)), ("IPC", ("ipc",)), ("switch", ("space_switch",)),
+           ("TLB walk", ("tlb_walk",)), ("cache miss", ("cache_miss",)),
+           ("emulation", ("emulation",)), ("work", ("kernel", "server")),
+           ("other", ("user", "copy", "fault", "disk", "idle")))
+
+
+def published_path():
+    env = os.environ.get("MICROLAB_SHARED")
+    if env:
+        path = Path(env) / "reference" / "published.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"MICROLAB_SHARED={env}: no reference/published.json there")
+        return path
+    return Path(__file__).resolve().parents[3] / "shared" / "reference" / "published.json"
+
+
+def paper_getpid():
+    """Table 2's getpid cycles per system ({} if the file is not there)."""
+    path = published_path()
+    if not path.is_file():
+        return {}
+    rows = json.loads(path.read_text())["table2_getpid"]["rows"]
+    return {k: v for k, v in rows[0].items() if k in SYSTEMS}
+
+
+def _getpid_program(p):
+    p.getpid()                      # warm-up: caches and TLB hold the path
+    with p.measure() as r:
+        p.getpid()
+    return r.by_category
+
+
+def measure(system, cpu_profile="pentium-133", seed=1):
+    """Cycles by category of one warm getpid on `system`."""
+    linux = boot(system, cpu_profile, seed=seed)
+    p = linux.spawn(_getpid_program)
+    linux.run()
+    return p.result
+
+
+def breakdown(cpu_profile="pentium-133", seed=1):
+    """{system: ("ok", {column: cycles, "total": cycles}) or ("unavailable"/"failed", reason)}"""
+    out = {}
+    for system in SYSTEMS:
+        try:
+            platform_class(system)
+        except ImportError as e:
+            out[system] = ("unavailable", str(e))
+            continue
+        try:
+            cats = measure(system, cpu_profile, seed)
+        except Exception as e:          # report, do not crash the table
+            out[system] = ("failed", f"{type(e).__name__}: {e}")
+            continue
+        row = {name: sum(cats[c] for c in cs) for name, cs in COLUMNS}
+        row["total"] = sum(cats.values())
+        out[system] = ("ok", row)
+    return out
+
+
+def format_table(results, paper):
+    head = ["system"] + [n for n, _ in COLUMNS] + ["simulated", "paper", "ratio"]
+    widths = [18] + [max(10, len(h)) for h in head[1:]]
+    lines = ["  ".join(h.rjust(w) if i else h.ljust(w)
+                       for i, (h, w) in enumerate(zip(head, widths)))]
+    for system, (status, data) in results.items():
+        if status != "ok":
+            what = "not available" if status == "unavailable" else "failed"
+            lines.append(f"{system}: {what}: {data}")
+            continue
+        pp = paper.get(system)
+        cells = [system] + [str(data[n]) for n, _ in COLUMNS] + [
+            str(data["total"]), "-" if pp is None else str(pp),
+            "-" if not pp else f"{data['total'] / pp:.2f}"]
+        lines.append("  ".join(c.rjust(w) if i else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(cells, widths))))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m lab.linux.breakdown",
+                                 description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", default="pentium-133", help="CPU profile (default pentium-133)")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    results = breakdown(args.profile, args.seed)
+    print(f"getpid, cycles by category (CPU profile {args.profile}; paper: S97 Table 2, "
+          "133 MHz Pentium)")
+    print(format_table(results, paper_getpid()))
+    return 1 if any(s == "failed" for s, _ in results.values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

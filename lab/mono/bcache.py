@@ -1,0 +1,155 @@
+"""The disk and the buffer cache: a fixed number of page-sized buffers in simulated frames.
+
+Linux 2.0 has a page cache for file data (read, mmap) and a buffer cache for blocks; with
+4 KB blocks the two coincide, so one cache of page-sized buffers serves read(), write(),
+mmap and exec here.  Lookups hit (`bread_hit` path) or miss (`bread_miss`: the request and
+driver work, then the disk: `disk_ms_per_request` of the CPU profile, charged to "disk" as a
+synchronous wait).  When the cache is full the least recently used buffer that no process
+maps is evicted (a dirty one is written back first).  Every transfer moves real bytes between
+the disk's blocks and the frames.
+"""
+from collections import OrderedDict
+
+from .errors import ENOMEM, ENOSPC
+
+
+class Disk:
+    """A block device of `nblocks` page-sized blocks; data kept as bytes per block."""
+
+    def __init__(self, kernel, nblocks):
+        self.k = kernel
+        self.nblocks = nblocks
+        self.data = {}
+        self.next = 1               # block 0: the boot block, never allocated
+        self.free = []
+        self.requests = 0
+
+    def alloc(self):
+        if self.free:
+            return self.free.pop(0)
+        if self.next >= self.nblocks:
+            raise ENOSPC(f"disk full ({self.nblocks} blocks)")
+        b, self.next = self.next, self.next + 1
+        return b
+
+    def release(self, block):
+        self.data.pop(block, None)
+        self.free.append(block)
+        self.free.sort()
+
+    def _wait(self, op, block):
+        m = self.k.m
+        self.requests += 1
+        m.charge("disk", m.profile["disk_ms_per_request"] * 1000 * m.profile["clock_mhz"])
+        self.k.log(op, block=block)
+
+    def read(self, block, size):
+        """One disk request: the block's bytes (zeros where never written)."""
+        self._wait("disk_read", block)
+        return self.data.get(block, b"").ljust(size, b"\0")
+
+    def write(self, block, data):
+        self._wait("disk_write", block)
+        self.data[block] = bytes(data)
+
+    def install(self, block, data):
+        """mkfs/installation time: put bytes on the disk without charging anything."""
+        self.data[block] = bytes(data)
+
+
+class Buffer:
+    __slots__ = ("block", "pa", "dirty")
+
+    def __init__(self, block, pa):
+        self.block, self.pa, self.dirty = block, pa, False
+
+    def __repr__(self):
+        return f"Buffer(block={self.block}, pa=0x{self.pa:x}{', dirty' if self.dirty else ''})"
+
+
+class BufferCache:
+    def __init__(self, kernel, capacity):
+        if not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"buffer cache capacity {capacity!r} must be a positive number "
+                             "of pages")
+        self.k = kernel
+        self.capacity = capacity
+        self.lru = OrderedDict()        # block -> Buffer, least recently used first
+        self.frames = {}                # pa -> Buffer
+
+    def __len__(self):
+        return len(self.lru)
+
+    def by_frame(self, pa):
+        return self.frames.get(pa)
+
+    def cached(self, block):
+        return block in self.lru
+
+    def bread(self, block):
+        """The buffer of `block`, read from the disk on a miss."""
+        return self._get(block, read=True)
+
+    def getblk(self, block):
+        """The buffer of `block` without reading it (the caller overwrites all of it)."""
+        return self._get(block, read=False)
+
+    def _get(self, block, read):
+        k = self.k
+        buf = self.lru.get(block)
+        if buf is not None:
+            k.arch.run_path("bread_hit")
+            self.lru.move_to_end(block)
+            return buf
+        k.arch.run_path("bread_miss")
+        if len(self.lru) >= self.capacity:
+            self._evict()
+        pa = k.m.alloc_page()
+        k.mm.register_cache_frame(pa)
+        buf = Buffer(block, pa)
+        if read:
+            k.m.memory.write(pa, k.disk.read(block, k.m.fmt.page_size))
+        self.lru[block] = buf
+        self.frames[pa] = buf
+        return buf
+
+    def _evict(self):
+        k = self.k
+        for block, buf in self.lru.items():
+            if k.mm.mapcount(buf.pa) == 0:
+                break
+        else:
+            raise ENOMEM(f"buffer cache: all {self.capacity} buffers are mapped by processes")
+        k.arch.run_path("buffer_evict")
+        if buf.dirty:
+            k.disk.write(block, k.m.memory.read(buf.pa, k.m.fmt.page_size))
+        del self.lru[block], self.frames[buf.pa]
+        k.mm.forget_cache_frame(buf.pa)
+        k.m.free_page(buf.pa)
+        k.log("evict", block=block)
+
+    def invalidate(self, block):
+        """Drop a block of a deleted file (no write-back)."""
+        buf = self.lru.pop(block, None)
+        if buf is not None:
+            del self.frames[buf.pa]
+            self.k.mm.forget_cache_frame(buf.pa)
+            self.k.m.free_page(buf.pa)
+
+    def sync(self):
+        """Write every dirty buffer back (sys_sync)."""
+        for block, buf in self.lru.items():
+            if buf.dirty:
+                self.k.disk.write(block, self.k.m.memory.read(buf.pa, self.k.m.fmt.page_size))
+                buf.dirty = False
+
+    def file_page(self, inode, index, overwrite=False, create=False):
+        """The buffer holding page `index` of `inode` (allocating the block if `create`)."""
+        while create and index >= len(inode.blocks):
+            inode.blocks.append(self.k.disk.alloc())
+            overwrite = overwrite or index == len(inode.blocks) - 1
+        if index >= len(inode.blocks):
+            raise IndexError(f"file_page: page {index} beyond the {len(inode.blocks)} blocks "
+                             f"of inode {inode.ino}")
+        block = inode.blocks[index]
+        return self.getblk(block) if overwrite else self.bread(block)

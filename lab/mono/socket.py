@@ -1,0 +1,362 @@
+"""UDP and TCP over the loopback device (net/ipv4 of Linux 2.0), with real bytes in sk_buffs.
+
+A send copies the user's bytes into sk_buff frames and runs the protocol's output path, IP,
+and the loopback driver (`loopback_xmit` -> `netif_rx`); the receive side (`net_bh`, `ip_rcv`,
+`udp_rcv`/`tcp_rcv`) runs as the bottom half on the way out of the sender's system call, as
+Linux runs bottom halves in ret_from_sys_call.  The receiver's recv copies the bytes out and
+frees the buffers.  Per-packet paths come from the kernel profile; checksums cost one
+`csum_partial_kb` per KB sent.
+
+TCP here: three-way handshake on connect (three packets), segments of at most MSS bytes,
+flow control by the receiver's buffer (a sender sleeps while the receiver's queue is full; a
+read that makes room sends a window update), an ACK for every second full segment unless a
+reply carries it, FIN on close.  No loss, so no timers or retransmission.
+UDP: datagrams up to 65507 bytes, IP-fragmented to the loopback MTU and reassembled; a
+datagram to a port nobody bound, or to a full receive queue, is dropped (logged).
+"""
+from collections import deque
+from enum import Enum
+
+from .abi import SOCK_STREAM, SOCK_DGRAM, AF_INET, O_RDWR, O_NONBLOCK
+from .errors import (EADDRINUSE, EAGAIN, ECONNREFUSED, EDESTADDRREQ, EINVAL, EISCONN,
+                     EMSGSIZE, ENOTCONN, EOPNOTSUPP, EPIPE, EAFNOSUPPORT, EPROTONOSUPPORT)
+from .fs import File, FileOps
+from .sched import WaitQueue
+
+IP_HDR, UDP_HDR, TCP_HDR = 20, 8, 20
+UDP_MAX = 65535 - IP_HDR - UDP_HDR
+EPHEMERAL = 1024
+
+
+class SockState(Enum):
+    UNBOUND = "unbound"
+    BOUND = "bound"
+    LISTEN = "listen"
+    ESTABLISHED = "established"
+    CLOSED = "closed"
+
+
+class Skb:
+    """An sk_buff: its data in kernel frames (one per fragment/segment), how much of it the
+    reader has taken, where it came from."""
+    __slots__ = ("frags", "length", "src", "taken")
+
+    def __init__(self, frags, length, src):
+        self.frags, self.length, self.src, self.taken = frags, length, src, 0
+
+
+class Socket:
+    def __init__(self, proto):
+        self.proto = proto                  # "udp" or "tcp"
+        self.state = SockState.UNBOUND
+        self.port = None
+        self.peer = None                    # TCP: the other end; UDP: default destination port
+        self.rcvq = deque()
+        self.rcv_bytes = 0
+        self.acceptq = deque()
+        self.backlog = 0
+        self.rx_wait = WaitQueue(f"{proto}-recv")
+        self.space_wait = WaitQueue(f"{proto}-space")   # senders to this socket wait here
+        self.accept_wait = WaitQueue("tcp-accept")
+        self.eof = False                    # the peer sent FIN
+        self.unacked = 0                    # full segments received and not yet acknowledged
+
+    def __repr__(self):
+        return f"<Socket {self.proto} port={self.port} {self.state.value}>"
+
+
+class Network:
+    """The loopback network: port tables and the packet path."""
+
+    def __init__(self, kernel):
+        self.k = kernel
+        self.ports = {"udp": {}, "tcp": {}}
+        self.next_port = EPHEMERAL
+        self.mtu = int(kernel.image_profile["loopback_mtu"])
+        self.mss = self.mtu - IP_HDR - TCP_HDR
+        self.rcvbuf = {"udp": int(kernel.image_profile["udp_rcvbuf_bytes"]),
+                       "tcp": int(kernel.image_profile["tcp_rcvbuf_bytes"])}
+        self.packets = 0
+
+    # -- sockets and ports --
+    def socket(self, domain, stype):
+        if domain != AF_INET:
+            raise EAFNOSUPPORT(f"socket: domain {domain}; only AF_INET ({AF_INET})")
+        proto = {SOCK_STREAM: "tcp", SOCK_DGRAM: "udp"}.get(stype)
+        if proto is None:
+            raise EPROTONOSUPPORT(f"socket: type {stype}; allowed SOCK_STREAM, SOCK_DGRAM")
+        return Socket(proto)
+
+    def bind(self, s, port):
+        table = self.ports[s.proto]
+        if s.port is not None:
+            raise EINVAL(f"bind: socket already bound to port {s.port}")
+        if not isinstance(port, int) or not 0 <= port < 65536:
+            raise EINVAL(f"bind: port {port!r} outside 0..65535")
+        if port == 0:
+            port = self._ephemeral(table)
+        if port in table:
+            raise EADDRINUSE(f"bind: {s.proto} port {port} in use")
+        table[port] = s
+        s.port = port
+        s.state = SockState.BOUND
+
+    def _ephemeral(self, table):
+        for _ in range(65536 - EPHEMERAL):
+            p = self.next_port
+            self.next_port = p + 1 if p + 1 < 65536 else EPHEMERAL
+            if p not in table:
+                return p
+        raise EADDRINUSE("no free ephemeral port")
+
+    def _autobind(self, s):
+        if s.port is None:
+            self.bind(s, 0)
+
+    # -- the wire --
+    def _frames(self, proc, va, n, frag):
+        """skb_alloc + copy from user into kernel frames of at most `frag` bytes each."""
+        k, frags = self.k, []
+        off = 0
+        while True:
+            c = min(frag, n - off)
+            k.arch.run_path("skb_alloc")
+            pa = k.m.alloc_page()
+            if c:
+                k.m.memory.write(pa, k.copy_from_user(proc, va + off, c, kpa=pa))
+            frags.append((pa, c))
+            off += c
+            if off >= n:
+                break
+        for _ in range(-(-n // 1024)):
+            k.arch.run_path("csum_partial_kb")
+        return frags
+
+    def _free(self, skb):
+        for pa, _c in skb.frags:
+            self.k.arch.run_path("kfree_skb")
+            self.k.m.free_page(pa)
+        skb.frags = []
+
+    def _wire(self, proto, nfrags, src, dst, length, flags=""):
+        """IP output and the loopback driver, then the bottom half's IP input, per fragment."""
+        k = self.k
+        for i in range(nfrags):
+            k.arch.run_path("ip_output")
+            k.arch.run_path("loopback_xmit")
+        for i in range(nfrags):
+            k.arch.run_path("net_bh")
+            k.arch.run_path("ip_rcv")
+            if nfrags > 1:
+                k.arch.run_path("ip_defrag")
+        self.packets += nfrags
+        k.log("packet", proto=proto, src=src, dst=dst, len=length, frags=nfrags, flags=flags)
+
+    def _control(self, src, dst, flags, path="tcp_send_ack"):
+        """A TCP segment without data (SYN, ACK, FIN, RST, window update) between ports."""
+        k = self.k
+        k.arch.run_path(path)
+        k.arch.run_path("skb_alloc")
+        self._wire("tcp", 1, src, dst, 0, flags)
+        k.arch.run_path("tcp_ack_rcv" if flags in ("ACK", "WIN") else "tcp_rcv")
+        k.arch.run_path("kfree_skb")
+
+    # -- UDP --
+    def udp_send(self, proc, s, va, n, port):
+        k = self.k
+        if port is None:
+            port = s.peer
+            if port is None:
+                raise EDESTADDRREQ("send on an unconnected UDP socket")
+        if n > UDP_MAX:
+            raise EMSGSIZE(f"UDP datagram of {n} bytes > {UDP_MAX}")
+        self._autobind(s)
+        k.arch.run_path("udp_sendmsg")
+        frags = self._frames(proc, va, n, self.mtu - IP_HDR - UDP_HDR)
+        self._wire("udp", len(frags), s.port, port, n)
+        k.arch.run_path("udp_rcv")
+        dst = self.ports["udp"].get(port)
+        skb = Skb(frags, n, s.port)
+        if dst is None or dst.rcv_bytes + n > self.rcvbuf["udp"]:
+            k.log("udp_drop", src=s.port, dst=port, len=n,
+                  reason="no socket" if dst is None else "receive queue full")
+            self._free(skb)
+            return n
+        dst.rcvq.append(skb)
+        dst.rcv_bytes += n
+        k.sched.wake_up(dst.rx_wait)
+        return n
+
+    def udp_recv(self, proc, s, va, n, nonblock):
+        k = self.k
+        k.arch.run_path("udp_recvmsg")
+        while not s.rcvq:
+            if nonblock:
+                raise EAGAIN("no datagram queued")
+            k.sched.sleep_on(s.rx_wait, "udp_recv")
+        skb = s.rcvq.popleft()
+        s.rcv_bytes -= skb.length
+        done = self._copy_out(proc, skb, va, n)
+        self._free(skb)
+        return done, skb.src
+
+    def _copy_out(self, proc, skb, va, n):
+        """Copy up to n bytes of `skb` (from skb.taken on) to user memory."""
+        k, done, pos = self.k, 0, 0
+        for pa, c in skb.frags:
+            lo = max(skb.taken - pos, 0)
+            if lo < c and done < n:
+                m = min(c - lo, n - done)
+                k.copy_to_user(proc, va + done, k.m.memory.read(pa + lo, m), kpa=pa + lo)
+                done += m
+            pos += c
+        skb.taken += done
+        return done
+
+    # -- TCP --
+    def listen(self, s, backlog):
+        if s.proto != "tcp":
+            raise EOPNOTSUPP("listen on a UDP socket")
+        self._autobind(s)
+        s.state, s.backlog = SockState.LISTEN, max(1, backlog)
+
+    def connect(self, proc, s, port):
+        k = self.k
+        if s.proto == "udp":
+            s.peer = port
+            self._autobind(s)
+            return 0
+        if s.state is SockState.ESTABLISHED:
+            raise EISCONN("connect: already connected")
+        self._autobind(s)
+        k.arch.run_path("tcp_connect")
+        lst = self.ports["tcp"].get(port)
+        self._control(s.port, port, "SYN", path="tcp_send_syn")
+        if lst is None or lst.state is not SockState.LISTEN or len(lst.acceptq) >= lst.backlog:
+            self._control(port, s.port, "RST", path="tcp_send_ack")
+            k.log("tcp_refused", port=port)
+            raise ECONNREFUSED(f"connect: nobody listens on tcp port {port}")
+        new = Socket("tcp")
+        new.port, new.state = lst.port, SockState.ESTABLISHED
+        self._control(new.port, s.port, "SYN-ACK", path="tcp_send_syn")
+        self._control(s.port, new.port, "ACK")
+        s.peer, new.peer = new, s
+        s.state = SockState.ESTABLISHED
+        lst.acceptq.append(new)
+        k.sched.wake_up(lst.accept_wait)
+        return 0
+
+    def accept(self, proc, s, nonblock):
+        k = self.k
+        if s.state is not SockState.LISTEN:
+            raise EINVAL("accept on a socket that does not listen")
+        k.arch.run_path("tcp_accept")
+        while not s.acceptq:
+            if nonblock:
+                raise EAGAIN("no pending connection")
+            k.sched.sleep_on(s.accept_wait, "accept")
+        return s.acceptq.popleft()
+
+    def tcp_send(self, proc, s, va, n, nonblock):
+        k = self.k
+        if s.state is not SockState.ESTABLISHED:
+            raise ENOTCONN("send on an unconnected TCP socket")
+        done = 0
+        while done < n:
+            peer = s.peer
+            if peer is None or peer.state is SockState.CLOSED:
+                k.log("sigpipe", pid=proc.pid)
+                if done:
+                    return done
+                raise EPIPE("send: the peer has closed")
+            seg = min(self.mss, n - done)
+            if peer.rcv_bytes + seg > self.rcvbuf["tcp"]:
+                if nonblock:
+                    if done:
+                        return done
+                    raise EAGAIN("peer's receive window is full")
+                k.sched.sleep_on(peer.space_wait, "tcp_send")
+                continue
+            k.arch.run_path("tcp_sendmsg")
+            frags = self._frames(proc, va + done, seg, self.mss)
+            k.arch.run_path("tcp_transmit")
+            s.unacked = 0                   # the segment carries our ACK
+            self._wire("tcp", 1, s.port, peer.port, seg, "DATA")
+            k.arch.run_path("tcp_rcv")
+            peer.rcvq.append(Skb(frags, seg, s.port))
+            peer.rcv_bytes += seg
+            k.sched.wake_up(peer.rx_wait)
+            if seg == self.mss:
+                peer.unacked += 1
+                if peer.unacked >= 2:       # ACK every second full segment
+                    peer.unacked = 0
+                    self._control(peer.port, s.port, "ACK")
+            done += seg
+        return done
+
+    def tcp_recv(self, proc, s, va, n, nonblock):
+        k = self.k
+        if s.state is not SockState.ESTABLISHED and not s.rcvq:
+            if s.state is SockState.CLOSED or s.eof:
+                return 0
+            raise ENOTCONN("recv on an unconnected TCP socket")
+        k.arch.run_path("tcp_recvmsg")
+        while not s.rcvq:
+            if s.eof:
+                return 0
+            if nonblock:
+                raise EAGAIN("no data queued")
+            k.sched.sleep_on(s.rx_wait, "tcp_recv")
+        done = 0
+        was_full = s.space_wait.waiters != []
+        while s.rcvq and done < n:
+            skb = s.rcvq[0]
+            done += self._copy_out(proc, skb, va + done, n - done)
+            if skb.taken >= skb.length:
+                s.rcvq.popleft()
+                self._free(skb)
+        s.rcv_bytes -= done
+        if was_full and s.peer is not None:
+            self._control(s.port, s.peer.port, "WIN")     # window update wakes the sender
+            k.sched.wake_up(s.space_wait)
+        return done
+
+    def close(self, s):
+        k = self.k
+        if s.proto == "tcp" and s.state is SockState.ESTABLISHED and s.peer is not None:
+            k.arch.run_path("tcp_close")
+            peer = s.peer
+            if peer.state is not SockState.CLOSED:
+                self._control(s.port, peer.port, "FIN", path="tcp_send_fin")
+                peer.eof = True
+                k.sched.wake_up(peer.rx_wait)
+        for skb in s.rcvq:
+            self._free(skb)
+        s.rcvq.clear()
+        for pending in s.acceptq:
+            pending.state = SockState.CLOSED
+        if s.port is not None and self.ports[s.proto].get(s.port) is s:
+            del self.ports[s.proto][s.port]
+        s.state = SockState.CLOSED
+        k.sched.wake_up(s.space_wait)
+
+
+class SocketFile(FileOps):
+    """read/write on a socket descriptor = recv/send."""
+
+    def read(self, k, proc, f, va, n):
+        return k.sock_recv(proc, f.obj, va, n, bool(f.flags & O_NONBLOCK))[0]
+
+    def write(self, k, proc, f, va, n):
+        return k.sock_send(proc, f.obj, va, n, None, bool(f.flags & O_NONBLOCK))
+
+    def release(self, k, f):
+        k.arch.run_path("sock_close")
+        k.net.close(f.obj)
+
+
+SOCKET_OPS = SocketFile()
+
+
+def socket_file(sock):
+    return File(SOCKET_OPS, None, O_RDWR, sock)

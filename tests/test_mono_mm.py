@@ -1,0 +1,106 @@
+"""Memory: mmap of files through the buffer cache, demand zero, brk."""
+from lab.mono.abi import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, O_RDWR
+from lab.mono.errors import EINVAL
+from mono_helpers import events
+from lab.linux import boot
+
+FILE = bytes((i * 17 + 3) & 0xFF for i in range(3 * 4096 - 100))
+
+
+def _map_and_read(p, path, n):
+    fd = p.open(path)
+    out = []
+    for _ in range(2):
+        va = p.mmap(0, n, PROT_READ, MAP_PRIVATE, fd, 0)
+        out.append(p.load(va, n))
+        p.munmap(va, n)
+    return out
+
+
+def test_mmap_of_a_file_faults_its_pages_in_from_the_buffer_cache():
+    """Reading a mapped file takes one page fault per page, served by filemap_nopage from the
+    buffer cache: from the disk the first time, from the cache after munmap and a new mmap."""
+    linux = boot("linux")
+    linux.fs.create("/tmp/data", FILE)
+    proc = linux.spawn(_map_and_read, "/tmp/data", len(FILE))
+    linux.run()
+    assert proc.result == [FILE, FILE]
+    faults = [e for e in events(linux, "page_fault", pid=proc.pid) if e.args["type"] == "file"]
+    assert len(faults) == 2 * 3
+    reads = events(linux, "disk_read")
+    blocks = linux.fs.lookup("/tmp/data").blocks
+    assert [e.args["block"] for e in reads] == blocks
+    second = faults[3].cycle
+    assert all(e.cycle < second for e in reads)         # the second mapping reads no disk
+
+
+def test_shared_mapping_writes_reach_the_file():
+    """A MAP_SHARED mapping maps the cache's frame: stores are seen by read() and stay in
+    the file."""
+    def prog(p):
+        fd = p.open("/tmp/data", O_RDWR)
+        va = p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        p.store(va + 10, b"HELLO")
+        buf = p.malloc(32)
+        p.read(fd, buf, 32)
+        return p.peek(buf + 10, 5)
+    linux = boot("linux")
+    linux.fs.create("/tmp/data", FILE)
+    proc = linux.spawn(prog)
+    linux.run()
+    assert proc.result == b"HELLO"
+    assert linux.fs.contents("/tmp/data")[10:15] == b"HELLO"
+
+
+def test_demand_zero_reads_share_the_zero_page_and_writes_get_frames():
+    """Anonymous memory: a read fault maps the shared zero page (no frame used), a write
+    gets a fresh zeroed frame (do_anonymous_page)."""
+    def prog(p):
+        va = p.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        mem = p.kernel.m.memory
+        f0 = mem.free_frames
+        data = p.load(va, 4 * 4096)
+        f1 = mem.free_frames
+        p.touch(va, 4 * 4096, write=True)
+        return data == bytes(4 * 4096), f0 - f1, f1 - mem.free_frames
+    linux = boot("linux")
+    proc = linux.spawn(prog)
+    linux.run()
+    zeros, after_reads, after_writes = proc.result
+    assert zeros and after_reads <= 1 and after_writes == 4   # (<= 1: a page-table page)
+    kinds = [e.args["type"] for e in events(linux, "page_fault", pid=proc.pid)
+             if e.args["va"] >= 0x40000000 and e.args["va"] < 0x40004000]
+    assert kinds == ["zero"] * 4 + ["cow"] * 4
+
+
+def test_mmap_arguments_are_checked():
+    """mmap needs a page-aligned offset and exactly one of MAP_SHARED/MAP_PRIVATE."""
+    def prog(p):
+        out = []
+        for args in ((0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 100),
+                     (0, 4096, PROT_READ, MAP_ANONYMOUS, -1, 0),
+                     (0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)):
+            try:
+                p.mmap(*args)
+            except EINVAL as e:
+                out.append(e.code)
+        return out
+    linux = boot("linux")
+    proc = linux.spawn(prog)
+    linux.run()
+    assert proc.result == ["EINVAL"] * 3
+
+
+def test_malloc_grows_the_heap_with_brk():
+    """The C library's malloc moves the break; heap pages arrive on first touch."""
+    def prog(p):
+        b0 = p.proc.mm.brk
+        va = p.malloc(3 * 4096 + 10)
+        p.store(va + 3 * 4096, b"end")
+        return b0, p.proc.mm.brk, va, p.peek(va + 3 * 4096, 3)
+    linux = boot("linux")
+    proc = linux.spawn(prog)
+    linux.run()
+    b0, b1, va, tail = proc.result
+    assert va >= b0 and b1 >= va + 3 * 4096 + 10 and tail == b"end"
+    assert [e.args["name"] for e in events(linux, "syscall", pid=proc.pid)][:1] == ["brk"]

@@ -1,0 +1,121 @@
+"""Sockets over the loopback device: UDP datagrams and TCP streams carry real bytes."""
+from lab.linux import boot
+from lab.mono.abi import AF_INET, SOCK_DGRAM, SOCK_STREAM
+from lab.mono.errors import ECONNREFUSED
+from mono_helpers import events
+
+DATA = bytes((i * 13 + 5) & 0xFF for i in range(70000))
+
+
+def _udp_server(p, port):
+    s = p.socket(AF_INET, SOCK_DGRAM)
+    p.bind(s, port)
+    buf = p.malloc(65536)
+    n, src = p.recvfrom(s, buf, 65536)
+    p.sendto(s, buf, n, src)                    # echo to the sender's port
+    return p.peek(buf, n)
+
+
+def _udp_client(p, port, data):
+    s = p.socket(AF_INET, SOCK_DGRAM)
+    out, back = p.malloc(len(data)), p.malloc(len(data))
+    p.store(out, data)
+    p.sendto(s, out, len(data), port)
+    n, src = p.recvfrom(s, back, len(data))
+    return p.peek(back, n), src
+
+
+def test_udp_datagram_round_trip_over_loopback():
+    """A UDP datagram larger than the loopback MTU is fragmented, reassembled and delivered
+    whole; the echo comes back from the server's port; the bytes are the bytes sent."""
+    linux = boot("linux")
+    data = DATA[:20000]
+    srv = linux.spawn(_udp_server, 5000)
+    cli = linux.spawn(_udp_client, 5000, data)
+    linux.run()
+    assert srv.result == data and cli.result == (data, 5000)
+    pk = [e.args for e in events(linux, "packet", proto="udp")]
+    assert len(pk) == 2 and pk[0]["dst"] == 5000 and pk[0]["len"] == 20000
+    assert pk[0]["frags"] == -(-(20000 + 8) // (linux.net.mtu - 20))
+
+
+def _tcp_server(p, port):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.bind(s, port)
+    p.listen(s)
+    c = p.accept(s)
+    buf, got = p.malloc(65536), b""
+    while True:
+        n = p.recv(c, buf, 65536)
+        if n == 0:
+            break
+        got += p.peek(buf, n)
+    return got
+
+
+def _tcp_client(p, port, data):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.connect(s, port)
+    buf = p.malloc(len(data))
+    p.store(buf, data)
+    sent = p.send(s, buf, len(data))
+    p.close(s)
+    return sent
+
+
+def test_tcp_stream_delivers_every_byte_in_order():
+    """connect is a three-way handshake; 70 KB go out in MSS-sized segments, the sender
+    sleeps while the receiver's window is full, and the receiver reads every byte in order
+    until the FIN."""
+    linux = boot("linux")
+    srv = linux.spawn(_tcp_server, 6000)
+    cli = linux.spawn(_tcp_client, 6000, DATA)
+    linux.run()
+    assert cli.result == len(DATA) and srv.result == DATA
+    flags = [e.args["flags"] for e in events(linux, "packet", proto="tcp")]
+    assert flags[:3] == ["SYN", "SYN-ACK", "ACK"] and flags[-1] == "FIN"
+    data = [e.args["len"] for e in events(linux, "packet", flags="DATA")]
+    assert sum(data) == len(DATA) and max(data) == linux.net.mss
+    assert any(e.args["on"] == "tcp_send" for e in events(linux, "sleep"))
+
+
+def test_connect_to_a_port_nobody_listens_on_is_refused():
+    """A SYN to a closed port is answered with RST: ECONNREFUSED."""
+    def prog(p):
+        s = p.socket(AF_INET, SOCK_STREAM)
+        try:
+            p.connect(s, 4242)
+        except ECONNREFUSED as e:
+            return e.code
+    linux = boot("linux")
+    proc = linux.spawn(prog)
+    linux.run()
+    assert proc.result == "ECONNREFUSED"
+    assert [e.args["flags"] for e in events(linux, "packet")] == ["SYN", "RST"]
+
+
+def test_datagram_to_an_unbound_port_is_dropped_and_run_until_leaves_servers_waiting():
+    """UDP does not promise delivery: a datagram to a port nobody bound is dropped (logged).
+    run(until=p) returns when p has exited although a server still waits for datagrams."""
+    def server(p):
+        s = p.socket(AF_INET, SOCK_DGRAM)
+        p.bind(s, 7000)
+        buf = p.malloc(64)
+        while True:
+            p.recvfrom(s, buf, 64)
+
+    def client(p):
+        s = p.socket(AF_INET, SOCK_DGRAM)
+        buf = p.malloc(16)
+        p.sendto(s, buf, 16, 7001)              # nobody there
+        p.sendto(s, buf, 16, 7000)
+        return "sent"
+    linux = boot("linux")
+    srv = linux.spawn(server)
+    cli = linux.spawn(client)
+    linux.run(until=cli)
+    assert cli.result == "sent" and srv.state.value == "sleeping" and srv.wchan == "udp_recv"
+    drops = events(linux, "udp_drop")
+    assert [(d.args["dst"], d.args["reason"]) for d in drops] == [(7001, "no socket")]
+    linux.shutdown()
+    assert not srv.thread.is_alive()

@@ -1,0 +1,99 @@
+"""Pipes: one page of buffer, real bytes in order, blocking readers and writers, EPIPE."""
+from lab.mono.abi import PIPE_BUF
+from lab.mono.errors import EPIPE
+from mono_helpers import run_program, events
+
+DATA = bytes((i * 31 + 7) & 0xFF for i in range(3 * PIPE_BUF + 1000))
+
+
+def _writer(c, rfd, wfd):
+    c.close(rfd)
+    buf = c.malloc(len(DATA))
+    c.store(buf, DATA)
+    n = c.write(wfd, buf, len(DATA))            # more than PIPE_BUF: sleeps while full
+    c.close(wfd)
+    return n == len(DATA)
+
+
+def _reader(p):
+    rfd, wfd = p.pipe()
+    pid = p.fork(_writer, rfd, wfd)
+    p.close(wfd)
+    buf, got = p.malloc(1000), b""
+    while True:
+        n = p.read(rfd, buf, 1000)
+        if n == 0:                              # end of file: the writer closed
+            break
+        got += p.peek(buf, n)
+    p.wait4(pid)
+    return got
+
+
+def test_pipe_carries_real_bytes_in_order_across_blocking():
+    """A write larger than the pipe's page fills it, wakes the reader and sleeps until there
+    is room again; reads take what is there; every byte arrives, in order, then EOF."""
+    linux, proc = run_program(_reader)
+    assert proc.result == DATA
+    sleeps = [(e.args["pid"], e.args["on"]) for e in events(linux, "sleep")]
+    writer = events(linux, "fork")[0].args["child"]
+    assert (proc.pid, "pipe_read") in sleeps and (writer, "pipe_write") in sleeps
+    assert sum(1 for s in sleeps if s == (writer, "pipe_write")) >= 3
+
+
+def _trace(linux):
+    return [(e.operation, tuple(sorted(e.args.items()))) for e in linux.m.events
+            if e.operation in ("sleep", "wakeup", "switch", "syscall")]
+
+
+def test_blocking_and_waking_is_deterministic():
+    """The same program gives the same interleaving of sleeps, wake-ups and switches, and
+    the same cycle count, every time (no wall clock decides anything)."""
+    a, pa = run_program(_reader)
+    b, pb = run_program(_reader)
+    assert _trace(a) == _trace(b) and a.m.cycles == b.m.cycles
+    assert pa.result == pb.result == DATA
+
+
+def test_write_without_reader_is_epipe():
+    """Writing to a pipe whose read end is closed fails with EPIPE (SIGPIPE is logged)."""
+    def prog(p):
+        rfd, wfd = p.pipe()
+        p.close(rfd)
+        buf = p.malloc(8)
+        try:
+            p.write(wfd, buf, 8)
+        except EPIPE as e:
+            return e.code
+    linux, proc = run_program(prog)
+    assert proc.result == "EPIPE"
+    assert [e.args["pid"] for e in events(linux, "sigpipe")] == [proc.pid]
+
+
+def test_a_pipe_round_trip_is_four_calls_four_copies_two_switches():
+    """lmbench lat_pipe: one round trip of a token = write and read in each process (four
+    system calls, four copies of the token through the pipe's page) and two switches."""
+    def echo(c, r, w):
+        buf = c.malloc(4)
+        for _ in range(2):
+            c.read(r, buf, 4)
+            c.write(w, buf, 4)
+
+    def prog(p):
+        down, up = p.pipe(), p.pipe()
+        pid = p.fork(echo, down[0], up[1])
+        buf = p.malloc(4)
+        p.store(buf, b"ping")
+        log = p.kernel.m.events
+        for _ in range(2):                      # warm-up, then the measured round trip
+            n0 = len(log)
+            with p.measure() as r:
+                p.write(down[1], buf, 4)
+                p.read(up[0], buf, 4)
+        p.wait4(pid)
+        return [e.operation for e in log.events[n0:]], r.by_category["copy"], p.peek(buf, 4)
+    linux, proc = run_program(prog)
+    ops, copy_cycles, token = proc.result
+    window = ops[:ops.index("switch", ops.index("switch") + 1) + 1]
+    assert window.count("syscall") == 4 and window.count("switch") == 2
+    assert copy_cycles == 4 * 4 / linux.m.profile["copy_bytes_per_cycle"]
+    assert token == b"ping"
