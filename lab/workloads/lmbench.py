@@ -12,7 +12,8 @@ repetitions average towards.
 from dataclasses import dataclass
 from typing import Callable
 
-from lab.mono.abi import (O_RDONLY, O_WRONLY, O_CREAT, O_RDWR, PROT_READ, MAP_SHARED, AF_INET,
+from lab.kprofile import load_kernel_profile
+from lab.mono.abi import (O_RDONLY, O_WRONLY, O_CREAT, PROT_READ, MAP_SHARED, AF_INET,
                           SOCK_DGRAM, SOCK_STREAM)
 
 KB = 1024
@@ -21,6 +22,11 @@ FILE = "/tmp/lmbench.data"
 
 
 # ---------------------------------------------------------------------- helpers
+def characteristic(name):
+    """A workload characteristic from lab/profiles/workloads.json (overridable by calibration)."""
+    return load_kernel_profile("workloads")[name]
+
+
 def _timed(p, op, n):
     """Cycles per call of op() over n calls, after one warm-up call."""
     op()
@@ -65,10 +71,10 @@ def lat_proc(p, n, how):
     """lat_proc: fork+exit ("null"), fork+execve ("simple"), fork + /bin/sh -c ("sh")."""
     if how == "null":
         child, args = _child_exit, ()
-    elif how == "simple":
-        child, args = _child_exec, ("/bin/simple", ["/bin/simple"])
+    elif how == "simple":     # lmbench's hello is dynamically linked (ld.so maps libc.so)
+        child, args = _child_exec, ("/bin/hello", ["/bin/hello"])
     else:
-        child, args = _child_exec, ("/bin/sh", ["/bin/sh", "-c", "/bin/simple"])
+        child, args = _child_exec, ("/bin/sh", ["/bin/sh", "-c", "/bin/hello"])
 
     def once():
         p.wait4(p.fork(child, *args))
@@ -92,10 +98,11 @@ def _sum(c, arr, size, ipw):
         c.touch(arr, size)
 
 
-def lat_ctx(p, n, nprocs, size, instructions_per_word=2):
+def lat_ctx(p, n, nprocs, size):
     """lat_ctx: `nprocs` processes pass a token around a ring of pipes; each sums an array of
     `size` bytes when it has the token.  Reported like lmbench: time per hop minus the time of
     the same pipe pass and array sum within one process (lmbench's 'overhead')."""
+    instructions_per_word = characteristic("ctx_sum_instructions_per_word")
     pipes = [p.pipe() for _ in range(nprocs)]
     tok = p.malloc(4)
     p.proc.user["tok"] = tok
@@ -181,15 +188,12 @@ def _tcp_server(c, n, size, rpc):
         c.send(conn, buf, size)
 
 
-# Sun RPC adds, per message and side, a select() and the library's marshalling (XDR, the
-# call/reply headers): a workload characteristic (DESIGN §4), fitted on the native column.
-RPC = {"instructions": 3000, "syscalls": 1}
-
-
 def _rpc_work(c, rpc, server):
+    """Sun RPC adds, per message and side, the library's marshalling (XDR, call/reply headers)
+    and a select(): workload characteristics (DESIGN §4), fitted on the native column."""
     if rpc:
-        c.compute(RPC["instructions"] // 2)
-        for _ in range(RPC["syscalls"]):
+        c.compute(characteristic("sunrpc_instructions") // 2)
+        for _ in range(characteristic("sunrpc_syscalls")):
             c.getpid()          # stands for select(): a cheap system call of the same path class
 
 
@@ -297,18 +301,19 @@ def bw_file_rd(p, total, chunk=64 * KB, size=None):
             k = p.read(fd, buf, chunk)
             if not k:
                 break
-            p.compute(k // 4)                       # lmbench sums what it read
+            p.compute(k // 4 * characteristic("sum_instructions_per_word"))   # lmbench sums it
             done += k
     return p.clock() - t0, done
 
 
-def bw_mmap_rd(p, total, size=None, instructions_per_word=1):
+def bw_mmap_rd(p, total, size=None):
     """bw_mmap_rd: map a cached file and read (sum) the mapping until `total` bytes."""
     size = size or min(total, 1 * MB)
     _make_file(p, size)
     fd = p.open(FILE, O_RDONLY)
     a = p.mmap(0, size, PROT_READ, MAP_SHARED, fd, 0)
     p.touch(a, size)                                # fault the pages in (warm-up)
+    instructions_per_word = characteristic("sum_instructions_per_word")
     t0 = p.clock()
     done = 0
     while done < total:
@@ -343,7 +348,7 @@ BENCHMARKS = {b.name + "@" + b.table: b for b in (
     Benchmark("null process", "lmbench", "us", _lat(lat_proc, "null", n=(1, 3))),
     Benchmark("simple process", "lmbench", "us", _lat(lat_proc, "simple", n=(1, 3))),
     Benchmark("/bin/sh process", "lmbench", "us", _lat(lat_proc, "sh", n=(1, 2))),
-    Benchmark("mmap", "lmbench", "us", _lat(lat_mmap, 1 * MB, n=(3, 10))),
+    Benchmark("mmap", "lmbench", "us", _lat(lat_mmap, 8 * MB, n=(3, 10))),
     Benchmark("2-proc ctxsw", "lmbench", "us", _lat(lat_ctx, 2, 0)),
     Benchmark("8-proc ctxsw", "lmbench", "us", _lat(lat_ctx, 8, 0, n=(2, 5))),
     Benchmark("pipe", "lmbench", "us", _lat(lat_pipe)),

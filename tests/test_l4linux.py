@@ -1,0 +1,362 @@
+"""L4Linux (S97 §4, the lecture's "L4Linux" slides): the Linux server is one L4 thread in one
+L4 task, the pager of its processes; system calls are IPC from the emulation library (or via
+the trampoline for unmodified binaries); page faults are IPC to the server, which maps from
+its logical page table."""
+import pytest
+
+from engine import Machine, ops as O
+from lab.errors import KernelError
+from lab.kprofile import KernelProfile
+from lab.l4 import Message, NotExistent, ipc_call, ipc_wait, ipc_reply_and_wait
+from lab.linux.l4linux import L4LinuxArch, SERVER_TEXT
+
+PAGE = 4096
+
+
+def _e(v):
+    return {"value": v, "unit": "-", "description": "test stand-in", "source": "test stand-in"}
+
+
+FAKE = KernelProfile({"kernel": "fake-linux", "paths": {
+    "sys_getpid": {"instructions": _e(100), "code_bytes": _e(256), "data_bytes": _e(64)},
+    "do_page_fault": {"instructions": _e(200), "code_bytes": _e(512), "data_bytes": _e(128)},
+}, "values": {}}, "fake-linux")
+
+
+class FakeLinux:
+    """The architecture-independent side, reduced to what these tests need: a logical page
+    table of its own (frames per (pid, page)) and a getpid path."""
+    image_profile = FAKE
+    copy_kernel_pa = None
+
+    def __init__(self, arch):
+        self.arch, self.m = arch, arch.m
+        self.frames, self.faults = {}, []
+        arch.attach(self)
+
+    def page_fault(self, ctx, va, kind):
+        self.faults.append((ctx.pid, va, kind))
+        self.arch.run_path("do_page_fault")
+        page = va - va % PAGE
+        pa = self.frames.setdefault((ctx.pid, page), self.m.alloc_page())
+        self.arch.map_user(ctx, page, pa, "rw")
+        return True
+
+    def getpid(self, ctx):
+        seen = {}
+
+        def body():
+            seen["space"] = self.m.current_space
+            self.arch.run_path("sys_getpid")
+            return ctx.pid
+        return self.arch.syscall(ctx, "getpid", body), seen
+
+
+def _system(trampoline=False, small=False, kernel=None, machine=None):
+    m = machine or Machine("pentium-133")
+    arch = L4LinuxArch(m, trampoline=trampoline, small_spaces=small, kernel=kernel)
+    linux = FakeLinux(arch)
+    ctx = arch.create_process(1)
+    arch.run_user(ctx, O.access("w", [0x1000]))
+    linux.getpid(ctx)                                   # warm
+    return m, arch, linux, ctx
+
+
+def test_the_server_is_one_thread_in_one_task_with_4kb_pages():
+    """S97 §4: Linux runs as one L4 thread in one L4 address space; its image is mapped with
+    4 KB pages, not global (native Linux uses global 4 MB pages: DESIGN §4)."""
+    m, arch, linux, ctx = _system()
+    assert arch.server_task.threads == [arch.server]
+    steps = m.walk_steps(arch.server_task.sid, SERVER_TEXT)
+    leaf = steps[-1]
+    assert leaf.leaf and leaf.level == m.fmt.levels - 1         # a 4 KB PTE, not a 4 MB PDE
+    assert not leaf.entry & m.fmt.g_mask
+    assert ctx.thread.pager is arch.server                     # the server pages its processes
+
+
+def test_getpid_runs_the_five_steps_of_figure_5():
+    """S97 Fig. 5: enter the emulation library, send the system-call message, Linux server
+    work, receive the reply, leave the library -- Linux's work runs in the server's space."""
+    m, arch, linux, ctx = _system()
+    m.events.clear()
+    with m.measure() as r:
+        pid, seen = linux.getpid(ctx)
+    assert pid == 1 and seen["space"] == arch.server_task.sid
+    steps = [e.args["step"] for e in m.events.find("syscall", kernel="l4linux")]
+    assert steps == ["enter_emulation", "send", "server_work", "receive", "leave_emulation",
+                     "done"]
+    ipcs = [(e.args["sender"], e.args["receiver"]) for e in m.events.find("ipc")]
+    assert ipcs == [("linux-1", "linux-server"), ("linux-server", "linux-1")]
+    c = r.by_category
+    assert all(c[k] > 0 for k in ("emulation", "ipc", "entry_exit", "server", "space_switch"))
+    assert c["entry_exit"] == 2 * m.profile["kernel_entry_exit_cycles"]   # call + reply
+
+
+def test_the_trampoline_costs_more_and_reaches_the_same_server_work():
+    """Unmodified binaries: int 0x80 enters L4, which bounces it to the trampoline in the
+    process, which calls the library -- an extra kernel entry/exit and the redirection; the
+    server does the same work either way."""
+    results = {}
+    for tramp in (False, True):
+        m, arch, linux, ctx = _system(trampoline=tramp)
+        m.events.clear()
+        with m.measure() as r:
+            pid, _seen = linux.getpid(ctx)
+        results[tramp] = (pid, r, [e.operation for e in m.events if e.kernel == "l4"])
+    (p0, lib, ev0), (p1, tra, ev1) = results[False], results[True]
+    assert p0 == p1 == 1
+    assert tra.by_category["server"] == lib.by_category["server"]
+    assert tra.by_category["ipc"] == lib.by_category["ipc"]
+    assert tra.by_category["entry_exit"] >= lib.by_category["entry_exit"] + 82
+    assert tra.by_category["emulation"] > lib.by_category["emulation"]
+    assert tra.cycles > lib.cycles
+    assert "exception_reflect" in ev1 and "exception_reflect" not in ev0
+
+
+def test_a_process_page_fault_is_ipc_to_the_server_which_maps():
+    """A Linux process's fault arrives at the server as L4 page-fault IPC; Linux resolves it
+    and the server's reply maps the page (a map item from its own space); the access retries.
+    A frame the server never had comes first from sigma0 into its window (va = pa)."""
+    m, arch, linux, ctx = _system()
+
+    def trace():
+        return [(e.operation, e.args.get("thread") or e.args.get("sender") or e.args.get("src"))
+                for e in m.events if e.operation in ("pagefault", "ipc", "map", "retry")]
+    m.events.clear()
+    arch.run_user(ctx, O.access("w", [0x5000]))
+    first = trace()
+    assert first[:2] == [("pagefault", "linux-1"), ("ipc", "linux-1")]
+    assert first.index(("map", "sigma0")) < first.index(("map", "linux-server"))
+    arch.unmap_user(ctx, 0x5000)                 # Linux forgets; the frame stays the server's
+    m.events.clear()
+    arch.run_user(ctx, O.access("w", [0x5000]))
+    assert trace() == [("pagefault", "linux-1"), ("ipc", "linux-1"), ("map", "linux-server"),
+                       ("ipc", "linux-server"), ("retry", "linux-1")]
+    pa = linux.frames[(1, 0x5000)]
+    assert m.translate(ctx.space, 0x5000)[0] == pa
+    node = arch.k.db.lookup(ctx.task, 0x5000)
+    assert node.parent.task is arch.server_task and node.parent.va == pa   # from its window
+
+
+def test_unmap_flushes_every_sharer_which_faults_back_from_the_logical_table():
+    """L4's flush acts on the server's page and everything derived from it: unmapping a frame
+    shared by two processes takes it from both; the other one's next access faults and the
+    server maps it again from its logical page table, without Linux's fault code."""
+    m, arch, linux, ctx = _system()
+    ctx2 = arch.create_process(2)
+    pa = linux.frames[(1, 0x1000)]
+    arch.map_user(ctx2, 0x7000, pa, "r")                 # a shared frame
+    arch.run_user(ctx2, O.access("r", [0x7000]))
+    arch.unmap_user(ctx, 0x1000)
+    assert m.translate(ctx.space, 0x1000) is None and m.translate(ctx2.space, 0x7000) is None
+    n = len(linux.faults)
+    arch.run_user(ctx2, O.access("r", [0x7000]))
+    assert m.translate(ctx2.space, 0x7000)[0] == pa
+    assert len(linux.faults) == n                        # the logical table sufficed
+
+
+def test_protect_takes_the_write_right_and_gives_it_back():
+    """protect_user to read-only flushes the write right; back to read-write maps again."""
+    m, arch, linux, ctx = _system()
+    arch.protect_user(ctx, 0x1000, "r")
+    arch.k.dispatch(ctx.thread)
+    assert m.step("w", 0x1000).fault == "protection"
+    arch.protect_user(ctx, 0x1000, "rw")
+    arch.k.dispatch(ctx.thread)
+    assert m.step("w", 0x1000).fault is None
+
+
+@pytest.mark.parametrize("small", [False, True])
+def test_small_spaces_make_a_system_call_without_cr3_loads(small):
+    """With processes in small spaces (S97 §3), the switches server <-> process reload
+    segments and keep the TLB; with large spaces each switch loads CR3 and flushes."""
+    m, arch, linux, ctx = _system(small=small)
+    assert ctx.task.small is small
+    with m.measure() as r:
+        linux.getpid(ctx)
+        arch.run_user(ctx, O.access("r", [0x1000]))
+    if small:
+        assert r.stats["cr3.loads"] == 0 and r.stats["dtlb.misses"] == 0
+    else:
+        assert r.stats["cr3.loads"] == 2 and r.stats["dtlb.misses"] >= 1
+
+
+def test_destroying_a_process_returns_its_frames():
+    """destroy_process deletes the L4 task: its page tables go back to the free list."""
+    m, arch, linux, ctx = _system()
+    free0 = m.memory.free_frames
+    c2 = arch.create_process(2)
+    arch.run_user(c2, O.access("w", [0x1000, 0x400000]))
+    arch.destroy_process(c2)
+    linux_frames = sum(1 for (pid, _v) in linux.frames if pid == 2)
+    assert m.memory.free_frames == free0 - linux_frames    # Linux's frames stay Linux's
+
+
+def echo(t):
+    msg = yield ipc_wait()
+    while True:
+        msg = yield ipc_reply_and_wait(msg.sender, Message(msg.words[0] + 1))
+
+
+def test_a_crashed_linux_server_fails_its_processes_and_others_run_on():
+    """Fault containment: when the Linux server dies, its processes' system calls and faults
+    fail with L4 IPC errors (no hang), an unrelated L4 client/server pair goes on, and a
+    restarted server on the same L4 kernel serves a new process."""
+    m, arch, linux, ctx = _system()
+    k = arch.k
+    srv = k.task_new("other-server", program=echo)
+    cli = k.task_new("other-client")
+    arch.crash("test")
+    with pytest.raises(NotExistent):
+        linux.getpid(ctx)
+    with pytest.raises(NotExistent):
+        arch.run_user(ctx, O.access("w", [0x9000]))
+    assert m.translate(ctx.space, 0x1000) is None          # flushed with the server's task
+    assert k.ipc(cli.thread, ipc_call(srv.thread, Message(1))).words == (2,)
+    arch2 = L4LinuxArch(m, kernel=k)
+    linux2 = FakeLinux(arch2)
+    c2 = arch2.create_process(7)
+    assert linux2.getpid(c2)[0] == 7
+    arch2.run_user(c2, O.access("w", [0x2000]))
+
+
+def test_a_panic_inside_the_server_kills_only_the_server():
+    """Linux panicking inside its server takes down the server task, not L4: the caller gets
+    an IPC error instead of the whole machine stopping."""
+    m, arch, linux, ctx = _system()
+
+    def bad():
+        from lab.errors import Panic
+        raise Panic("Oops in fs")
+    with pytest.raises(NotExistent):
+        arch.syscall(ctx, "open", bad)
+    assert not arch.server_task.alive and m.events.find("server_crash")
+
+
+def test_a_linux_error_is_returned_through_the_reply():
+    """Linux's errno errors are part of the reply: the process sees them after the full
+    return path (the library's leave step ran)."""
+    m, arch, linux, ctx = _system()
+
+    class ENOENT(KernelError):
+        code = "ENOENT"
+
+    def body():
+        raise ENOENT("no such file")
+    m.events.clear()
+    with pytest.raises(ENOENT):
+        arch.syscall(ctx, "open", body)
+    assert [e.args["step"] for e in m.events.find("syscall")][-1] == "done"
+    assert arch.server.state.value == "receiving"         # back in its loop
+
+
+# -- through the architecture-independent Linux ----------------------------------------------
+
+def _program(out):
+    def prog(p):
+        out["pid"] = p.getpid()
+        with p.measure() as r:
+            p.getpid()
+        out["getpid"] = r.cycles
+        buf = p.malloc(64)
+        p.store(buf, b"x")
+        fd = p.open("/dev/null", 1)
+        out["write"] = p.write(fd, buf, 1)
+
+        def child(c):
+            return 3
+        pid = p.fork(child)
+        out["wait"] = p.wait4(pid)
+        return 0
+    return prog
+
+
+@pytest.mark.parametrize("system", ["l4linux", "l4linux_trampoline"])
+def test_linux_runs_getpid_write_and_fork_on_l4linux(system):
+    """The unchanged Linux (lab.mono) runs on L4Linux: getpid, write to /dev/null and
+    fork + exit + wait give the same results as on native Linux, at a higher cost."""
+    from lab.linux import boot
+    from lab.mono.abi import WEXITSTATUS
+    res = {}
+    for s in ("linux", system):
+        out = {}
+        lx = boot(s)
+        p = lx.spawn(_program(out))
+        lx.run()
+        assert p.exit_status == 0
+        res[s] = out
+    a, b = res["linux"], res[system]
+    assert (a["pid"], a["write"], WEXITSTATUS(a["wait"][1])) == \
+        (b["pid"], b["write"], WEXITSTATUS(b["wait"][1])) == (a["pid"], 1, 3)
+    assert b["getpid"] > a["getpid"]
+
+
+def test_trampoline_getpid_costs_more_than_library_getpid_through_linux():
+    """S97 Table 2 ordering: native < L4Linux (library) < L4Linux (trampoline)."""
+    from lab.linux import boot
+    cyc = {}
+    for s in ("linux", "l4linux", "l4linux_trampoline"):
+        out = {}
+        lx = boot(s)
+        lx.spawn(_program(out))
+        lx.run()
+        cyc[s] = out["getpid"]
+    assert cyc["linux"] < cyc["l4linux"] < cyc["l4linux_trampoline"]
+
+
+def test_a_linux_oops_kills_the_l4linux_server_but_not_the_machine():
+    """The same injected bug that brings native Linux down (one protection domain) kills only
+    the L4Linux server task: the program's call fails with an L4 IPC error, L4 and its other
+    tasks go on, and a fresh Linux server booted on the same L4 kernel serves a new process."""
+    from lab.errors import Panic
+    from lab.mono import LinuxKernel
+    m = Machine("pentium-133")
+    arch = L4LinuxArch(m)
+    lx = LinuxKernel(arch)
+    k = arch.k
+    srv = k.task_new("other-server", program=echo)
+    cli = k.task_new("other-client")
+    seen = {}
+
+    def victim(p):
+        lx.inject_fault("fs")
+        try:
+            p.open("/dev/null")
+        except NotExistent as e:
+            seen["error"] = e.code
+        return 0
+    lx.spawn(victim)
+    with pytest.raises(Panic):                  # Linux (the server) is down ...
+        lx.run()
+    assert seen["error"] == "L4_IPC_ENOT_EXISTENT"
+    assert not arch.server_task.alive
+    assert k.ipc(cli.thread, ipc_call(srv.thread, Message(41))).words == (42,)   # ... L4 is not
+    lx2 = LinuxKernel(L4LinuxArch(m, kernel=k))
+    out = {}
+    p = lx2.spawn(_program(out))
+    lx2.run()
+    assert p.exit_status == 0 and out["write"] == 1
+
+
+def test_a_linux_process_switch_is_the_server_replying_to_another_thread():
+    """S97 §4: the server multiplexes its single thread; when Linux's scheduler switches to
+    another process, the server's next reply goes to that process's L4 thread (and the
+    address-space switch happens when that thread runs)."""
+    from lab.linux import boot
+    from lab.mono.examples import lat_pipe
+    lx = boot("l4linux")
+    p = lx.spawn(lat_pipe, 3)
+    lx.run()
+    assert p.result > 0
+    ev = [e for e in lx.m.events if (e.kernel, e.operation) in
+          (("l4linux", "switch_process"), ("l4", "ipc"))]
+    checked = 0
+    for i, e in enumerate(ev):
+        if e.operation == "switch_process" and e.args["next"] is not None:
+            replies = [x for x in ev[i + 1:] if x.operation == "ipc"       # not sigma0
+                       and x.args["sender"] == "linux-server"
+                       and x.args["receiver"].startswith("linux-")]
+            if replies:
+                assert replies[0].args["receiver"] == f"linux-{e.args['next']}"
+                checked += 1
+    assert checked >= 4
