@@ -50,11 +50,14 @@ class Knob:
 
 @dataclass
 class Target:
+    """One calibration row.  `knob` None: the row is simulated and reported (a check), but
+    drives no knob — a calibration row the listed knobs cannot reach by themselves."""
     name: str               # e.g. "S97 Table 2 getpid l4linux"
     paper: float
-    knob: Knob
+    knob: object            # Knob or None
     measure: Callable[[], float]
     unit: str = "cycles"
+    system: str = ""        # the published.json system key the row belongs to
 
 
 @dataclass
@@ -88,7 +91,7 @@ def evaluate(targets, values):
 
 def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None):
     """Fit each knob to its targets.  Returns FitResult (values, per-target rows)."""
-    knobs = list(dict.fromkeys(t.knob for t in targets))
+    knobs = list(dict.fromkeys(t.knob for t in targets if t.knob is not None))
     values = {k: _clip(k, k.current()) for k in knobs}
     prev = {}
     history = []
@@ -117,7 +120,8 @@ def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None):
             prev[k] = (x, r)
         values = new
     sims = evaluate(targets, values)
-    rows = [{"target": t.name, "knob": t.knob.label, "paper": t.paper, "simulated": sims[t.name],
+    rows = [{"target": t.name, "knob": t.knob.label if t.knob else None, "paper": t.paper,
+             "system": t.system, "simulated": sims[t.name],
              "unit": t.unit, "error": sims[t.name] / t.paper - 1 if t.paper else math.nan}
             for t in targets]
     return FitResult(values, rows, len(history), history)
@@ -128,7 +132,8 @@ def write_profiles(result, profile_dir=PROFILE_DIR):
     the targets that determined it (DESIGN.md §4).  Returns the files written."""
     by_knob = {}
     for r in result.rows:
-        by_knob.setdefault(r["knob"], []).append(r["target"])
+        if r["knob"]:
+            by_knob.setdefault(r["knob"], []).append(r["target"])
     written = set()
     for knob, value in result.values.items():
         path = knob.file(profile_dir)

@@ -1,0 +1,215 @@
+"""The calibration of DESIGN.md §4: which knobs are fitted, on which calibration rows.
+
+Only rows whose role in published.json is `calibration` appear here: the machine facts, the
+getpid breakdown of S97 Figure 5, Table 2 (getpid) and the native-Linux column of Table 3.
+Each row names the one knob it determines (a kernel path length or a workload characteristic)
+or none (a check: simulated and reported, fitting nothing).  Everything else the lab reports
+is a prediction made with these values.
+
+    python -m lab.calibration            # fit, print the table (profiles unchanged)
+    python -m lab.calibration --write    # fit and write the values, "calibrated on …"
+"""
+import argparse
+import json
+
+from lab import kprofile
+from lab.calibrate import Knob, Target, fit, write_profiles, evaluate
+from lab.results import published
+
+_cache = {}
+
+
+def _memo(key, fn):
+    """One simulation serves every row that reads it, per set of knob values in force."""
+    k = (key, json.dumps(kprofile._overrides, sort_keys=True, default=str))
+    if k not in _cache:
+        if len(_cache) > 512:
+            _cache.clear()
+        _cache[k] = fn()
+    return _cache[k]
+
+
+# ------------------------------------------------------------------ measurements
+def l4_one_way_ipc(cpu_profile="pentium-133", seed=1):
+    """Cycles of one short cross-address-space IPC: a warm RPC between two large spaces / 2."""
+    from engine import Machine
+    from lab.l4 import L4Kernel, Message, ipc_call, ipc_reply_and_wait, ipc_wait
+
+    def server(t):
+        msg = yield ipc_wait()
+        while True:
+            msg = yield ipc_reply_and_wait(msg.sender, Message(msg.words[0] + 1))
+
+    def run():
+        m = Machine(cpu_profile, seed=seed)
+        k = L4Kernel(m)
+        srv, cli = k.task_new("server", program=server), k.task_new("client")
+        for i in range(3):
+            k.ipc(cli.thread, ipc_call(srv.thread, Message(i)))
+        with m.measure() as r:
+            k.ipc(cli.thread, ipc_call(srv.thread, Message(7)))
+        return r.cycles / 2
+    return _memo(("l4ipc", cpu_profile, seed), run)
+
+
+FIG5_STEPS = ("enter_emulation", "send", "server_work", "receive", "leave_emulation", "done")
+
+
+def getpid(system, cpu_profile="pentium-133", seed=1):
+    """(total cycles, {Figure 5 step: cycles}) of one warm getpid on `system`."""
+    from lab.linux import boot
+
+    def run():
+        lx = boot(system, cpu_profile, seed=seed)
+        out = {}
+
+        def prog(p):
+            for _ in range(3):
+                p.getpid()
+            n0 = len(lx.m.events)
+            with p.measure() as r:
+                p.getpid()
+            out["cycles"], out["events"] = r.cycles, list(lx.m.events)[n0:]
+            return 0
+        lx.spawn(prog)
+        lx.run()
+        st = {e.args["step"]: e.cycle for e in out["events"]
+              if e.kernel == "l4linux" and e.operation == "syscall"}
+        steps = {a: st[b] - st[a] for a, b in zip(FIG5_STEPS, FIG5_STEPS[1:])
+                 if a in st and b in st}
+        return out["cycles"], steps
+    return _memo(("getpid", system, cpu_profile, seed), run)
+
+
+def lmbench(key, system="linux", cpu_profile="pentium-133", seed=1, quick=False):
+    from lab.workloads.lmbench import measure
+    return _memo(("lmbench", key, system, cpu_profile, seed, quick),
+                 lambda: measure(key, system, cpu_profile, seed, quick))
+
+
+# ------------------------------------------------------------------ the rows and their knobs
+def knob(profile, key, lo=0, hi=1e8, integer=True):
+    return Knob(profile, key, lo, hi, integer)
+
+
+# Native Linux, Table 3: benchmark row -> the knob it determines (None: a check)
+NATIVE = {
+    "write /dev/null": knob("linux", "null_write.instructions"),
+    "null process": knob("linux", "sys_fork.instructions"),
+    "simple process": knob("linux", "libc_startup_instructions"),
+    "/bin/sh process": knob("linux", "sh_startup_instructions"),
+    "mmap": None,                       # 8 MB: no size-dependent path in the model (see notes)
+    "mmap 4KB": knob("linux", "sys_mmap.instructions"),
+    "mmap 8MB": None,
+    "2-proc ctxsw": knob("linux", "switch_to.instructions"),
+    "ctx 0K 2": knob("linux", "switch_to.instructions"),
+    "ctx2 0K 2": knob("linux", "switch_to.instructions"),
+    "8-proc ctxsw": knob("linux", "schedule_goodness.instructions"),
+    "pipe": knob("linux", "pipe_read.instructions"),
+    "UDP": knob("linux", "udp_rcv.instructions"),
+    "TCP": knob("linux", "tcp_rcv.instructions"),
+    "RPC/UDP": knob("workloads", "sunrpc_instructions"),
+    "RPC/TCP": knob("workloads", "sunrpc_instructions"),
+    "getpid": knob("linux", "sys_getpid.instructions"),
+    "pipe bw": None,                    # copies at the profile's copy rate: hardware, not fitted
+    "pipe 64KB": None,
+    "TCP bw": knob("linux", "csum_partial_kb.instructions"),
+    "TCP 64KB": knob("linux", "csum_partial_kb.instructions"),
+    "file reread": knob("linux", "file_read_page.instructions"),
+    "file read 64/64": knob("linux", "file_read_page.instructions"),
+    "mmap reread": knob("workloads", "sum_instructions_per_word", lo=0.25, hi=64, integer=False),
+    "mmap reread 64KB": knob("workloads", "sum_instructions_per_word", lo=0.25, hi=64,
+                             integer=False),
+}
+BW_NAMES = {"pipe": "pipe bw", "TCP": "TCP bw"}
+
+
+def targets(cpu_profile="pentium-133", seed=1, quick=False):
+    """Every calibration row of published.json as a Target."""
+    pub = published()
+    out = []
+    m = pub["machine"]
+    out.append(Target("machine: L4 short IPC (H97)", m["l4_ipc_cycles"],
+                      knob("l4", "ipc_short.instructions", lo=1),
+                      lambda: l4_one_way_ipc(cpu_profile, seed), system="l4"))
+    steps = dict(zip(FIG5_STEPS, pub["getpid_breakdown_l4linux"]["rows"]))
+    fig5_knobs = {"enter_emulation": knob("l4linux", "emulib_enter.instructions"),
+                  "send": None,
+                  "server_work": knob("l4linux", "server_syscall.instructions"),
+                  "receive": None,
+                  "leave_emulation": knob("l4linux", "emulib_leave.instructions")}
+    for step, (label, cyc) in steps.items():
+        out.append(Target(f"Fig. 5 l4linux getpid: {label}", cyc, fig5_knobs[step],
+                          lambda s=step: getpid("l4linux", cpu_profile, seed)[1].get(s, 0.0),
+                          system="l4linux"))
+    t2 = pub["table2_getpid"]["rows"][0]
+    t2_knobs = {"linux": knob("linux", "sys_getpid.instructions"),
+                "l4linux": None,
+                "l4linux_trampoline": knob("l4linux", "trampoline_enter.instructions"),
+                "mklinux_in_kernel": knob("mach", "msg_receive.instructions"),
+                "mklinux_user": knob("mach", "thread_set_state.instructions")}
+    for system, k in t2_knobs.items():
+        out.append(Target(f"Table 2 getpid: {system}", t2[system], k,
+                          lambda s=system: getpid(s, cpu_profile, seed)[0], system=system))
+    for table, suffix in (("table3_lmbench_latency", "lmbench"), ("table3_lmbench_bandwidth", "lmbench_bw"),
+                          ("table3_hbench_latency", "hbench"), ("table3_hbench_bandwidth", "hbench_bw")):
+        for row in pub[table]["rows"]:
+            name = row["benchmark"]
+            key = f"{name}@{suffix}"
+            lookup = BW_NAMES.get(name, name) if suffix == "lmbench_bw" else name
+            if suffix == "hbench" and name == "getpid":
+                k = NATIVE["getpid"]
+            else:
+                k = NATIVE.get(lookup)
+            out.append(Target(f"{pub[table]['source']} {suffix.replace('_bw', ' bw')}: {name} (linux)",
+                              row["linux"], k,
+                              lambda key=key: lmbench(key, "linux", cpu_profile, seed, quick),
+                              unit=row["unit"], system="linux"))
+    return out
+
+
+def run(write=False, quick=False, cpu_profile="pentium-133", seed=1, iterations=10, log=print):
+    ts = targets(cpu_profile, seed, quick)
+    result = fit(ts, iterations=iterations, log=log)
+    if write:
+        for f in write_profiles(result):
+            log(f"wrote {f}")
+    return result
+
+
+def check(cpu_profile="pentium-133", seed=1, quick=False):
+    """Simulate every calibration row with the values in the profile files (no fitting)."""
+    ts = targets(cpu_profile, seed, quick)
+    sims = evaluate(ts, {})
+    return [{"target": t.name, "knob": t.knob.label if t.knob else None, "paper": t.paper,
+             "system": t.system, "simulated": sims[t.name], "unit": t.unit,
+             "error": sims[t.name] / t.paper - 1 if t.paper else float("nan")} for t in ts]
+
+
+def format_rows(rows):
+    lines = [f"{'calibration row':64} {'paper':>10} {'simulated':>10} {'error':>8}  knob"]
+    for r in rows:
+        lines.append(f"{r['target'][:64]:64} {r['paper']:10.2f} {r['simulated']:10.2f} "
+                     f"{r['error'] * 100:7.1f}%  {r['knob'] or '(check)'}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--write", action="store_true", help="write the fitted values into lab/profiles")
+    ap.add_argument("--check", action="store_true", help="only simulate the rows, fit nothing")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--iterations", type=int, default=10)
+    a = ap.parse_args(argv)
+    if a.check:
+        print(format_rows(check(quick=a.quick)))
+        return 0
+    res = run(write=a.write, quick=a.quick, iterations=a.iterations)
+    print(format_rows(res.rows))
+    for k, v in res.values.items():
+        print(f"{k.label:50} {v}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,116 @@
+# %% [markdown]
+# # The null system call on five systems (S97 Table 2, Figure 5)
+#
+# > "The pure overhead of a system call … getpid on L4Linux takes 526 cycles, 2.4 times native
+# > Linux; on MkLinux 2050 cycles when the Linux server is co-located in the kernel, and 14710
+# > cycles when it runs as a user task."  — after Härtig et al. 1997, Table 2
+#
+# The lecture's question — what does crossing a protection boundary cost? — in its smallest
+# form.  Each system runs the same getpid through its real path: a trap on Linux; the
+# emulation library, an L4 IPC to the Linux server and the reply on L4Linux (or the trap
+# bounced through the trampoline for an unmodified binary); a Mach exception message to the
+# server on MkLinux.  Table 2 is a calibration table (DESIGN §4): its rows may fit path
+# lengths; the hbench getpid row's microkernel columns are predictions.
+
+# %% tags=["parameters"]
+seed = 1
+quick = False
+cpu_profile = "pentium-133"
+
+# %%
+from lab.linux import SYSTEMS
+from lab.linux.breakdown import COLUMNS, measure
+from lab import calibration
+from lab.results import Result, published, step
+
+pub = published()
+table2 = pub["table2_getpid"]["rows"][0]
+hbench = {r["benchmark"]: r for r in pub["table3_hbench_latency"]["rows"]}["getpid"]
+res = Result("getpid", "the null system call on native Linux, L4Linux and MkLinux",
+             "S97 Table 2, Fig. 5",
+             parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile})
+
+# %% [markdown]
+# One warm getpid per system, its cycles by category:
+
+# %%
+rows = {}
+for system in SYSTEMS:
+    step(system)
+    cats = measure(system, cpu_profile, seed)
+    rows[system] = cats
+    total = sum(cats.values())
+    parts = ", ".join(f"{k} {v}" for k, v in cats.items() if v)
+    print(f"{system:20} {total:7} cycles (paper {table2[system]:6})   {parts}")
+
+# %% [markdown]
+# Paper and simulation side by side: cycles (Table 2) and microseconds (hbench:OS getpid).
+
+# %%
+from engine import load_profile
+mhz = load_profile(cpu_profile)["clock_mhz"]
+print(f"{'system':20} {'paper cyc':>10} {'sim cyc':>10} {'ratio':>6}   {'paper us':>9} {'sim us':>8}")
+for system in SYSTEMS:
+    sim = sum(rows[system].values())
+    res.add_row("getpid", system, "cycles", sim, table2[system], "calibration")
+    res.add_row("getpid (hbench)", system, "us", round(sim / mhz, 4), hbench[system],
+                "calibration" if system == "linux" else "prediction")
+    print(f"{system:20} {table2[system]:10} {sim:10} {sim / table2[system]:6.2f}   "
+          f"{hbench[system]:9.2f} {sim / mhz:8.2f}")
+ratio = {s: sum(rows[s].values()) / sum(rows["linux"].values()) for s in SYSTEMS}
+print("slowdown vs native:", ", ".join(f"{s} {r:.1f}x" for s, r in ratio.items()))
+for s in SYSTEMS:
+    res.stats[f"getpid.cycles.{s}"] = sum(rows[s].values())
+
+# %% [markdown]
+# ## Figure 5: where L4Linux's 526 cycles go
+# The five steps, measured from the event log's cycle stamps of one warm getpid.
+
+# %%
+total, steps = calibration.getpid("l4linux", cpu_profile, seed)
+fig5 = pub["getpid_breakdown_l4linux"]["rows"]
+for (label, paper), key in zip(fig5, calibration.FIG5_STEPS):
+    sim = steps.get(key, 0)
+    res.add_row(f"Fig. 5: {label}", "l4linux", "cycles", sim, paper, "calibration")
+    print(f"{label:28} paper {paper:5}   simulated {sim:5}")
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+bottom = np.zeros(len(SYSTEMS))
+for name, cats in COLUMNS:
+    vals = np.array([sum(rows[s][c] for c in cats) for s in SYSTEMS], float)
+    if vals.any():
+        ax.bar(SYSTEMS, vals, bottom=bottom, label=name)
+        bottom += vals
+ax.scatter(SYSTEMS, [table2[s] for s in SYSTEMS], color="black", marker="_", s=400, zorder=3,
+           label="paper")
+ax.set_yscale("log")
+ax.set_ylabel("cycles (log)")
+ax.set_title(f"getpid on {cpu_profile}")
+ax.tick_params(axis="x", labelrotation=20, labelsize=7)
+ax.legend(fontsize=6, ncol=2)
+x = np.arange(len(fig5))
+ax2.bar(x - 0.2, [p for _, p in fig5], 0.4, color="#999999", label="paper")
+ax2.bar(x + 0.2, [steps.get(k, 0) for k in calibration.FIG5_STEPS[:5]], 0.4, label="simulated")
+ax2.set_xticks(x, ["enter", "send", "server", "reply", "leave"], fontsize=7)
+ax2.set_title("L4Linux getpid, Fig. 5 steps")
+ax2.legend(fontsize=7)
+fig.tight_layout()
+res.add_figure(fig, "getpid.png")
+res.write()
+
+# %% [markdown]
+# **Reading the result.**  Native Linux pays one trap and a short path.  L4Linux pays two
+# IPCs and two address-space switches; on the untagged Pentium each switch flushes the TLB, and
+# the server, mapped with 4 KB pages in a user task, refills its entries after each one — the
+# TLB-walk share above comes from the TLB model, not from a constant.  MkLinux pays Mach's
+# long IPC path and its cache footprint; the user-task variant adds the address-space switches
+# and the exception protocol.  The calibration notebook shows which of these rows were fitted
+# and which path lengths moved to fit them.
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+from lab.views import CycleBreakdownView
+CycleBreakdownView(rows["l4linux"], title="L4Linux getpid: cycles by category")
