@@ -63,18 +63,22 @@ class KernelImage:
                 if ps == self.m.fmt.page_size:
                     pa = self.m.alloc_page()
                 else:   # a large page needs contiguous, aligned frames
-                    pa = self._alloc_large(ps)
+                    pa = self._alloc_large(ps, min(ps, nbytes - i * ps))
                 self._frames.append((va + i * ps, pa, perms, ps))
         return self._frames
 
-    def _alloc_large(self, ps):
+    def _alloc_large(self, ps, used):
+        """An aligned large page whose first `used` bytes hold the image: only those frames
+        are reserved; the rest stay free for others (as Linux's 4 MB direct map covers frames
+        the kernel gives out)."""
         fs = self.m.fmt.page_size
         k = ps // fs
         mem = self.m.memory
         free = mem._free
+        need = -(-used // fs)
         for start in range(k, mem.nframes - k + 1, k):
-            if free[start:start + k].all():
-                for f in range(start, start + k):
+            if free[start:start + need].all():
+                for f in range(start, start + need):
                     mem.alloc_frame_at(f)
                 return start * fs
         raise MemoryError(f"no {ps >> 20} MB of contiguous aligned frames for a large page")

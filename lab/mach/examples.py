@@ -47,11 +47,14 @@ class FileServer(Pager):
         self.files = {}          # name -> {"size", "blocks", "object", "address"}
         self.by_object = {}      # memory object name -> file name
         self.written = []        # (file, offset) of every pager_data_write received
+        self._next_block = 1000
 
     def create_file(self, name, data, first_block=None):
         """Put a file on the disk (set-up: the disk writes are charged)."""
         nb = -(-len(data) // self.page)
-        base = first_block if first_block is not None else 1000 * (len(self.files) + 1)
+        # a running block counter: files never share disk blocks, whatever their sizes
+        base = first_block if first_block is not None else self._next_block
+        self._next_block = max(self._next_block, base + nb)
         for i in range(nb):
             self.disk.write(base + i, data[i * self.page:(i + 1) * self.page])
         self.files[name] = {"size": len(data), "blocks": [base + i for i in range(nb)],
