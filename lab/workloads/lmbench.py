@@ -109,7 +109,7 @@ def lat_ctx(p, n, nprocs, size):
     p.store(tok, b"tokn")
     kids = []
     for i in range(1, nprocs):
-        kids.append(p.fork(_ring_child, pipes[i - 1][0], pipes[i][1], n + 1, size,
+        kids.append(p.fork(_ring_child, pipes[i - 1][0], pipes[i][1], n + 2, size,
                            instructions_per_word))
     arr = p.malloc(max(size, 4))
 
@@ -118,6 +118,7 @@ def lat_ctx(p, n, nprocs, size):
         p.write(pipes[0][1], tok, 4)
         p.read(pipes[nprocs - 1][0], tok, 4)
     per_lap = _timed(p, lap, n)
+    lap()                       # untimed: the ring members exit after this one
     for k in kids:
         p.wait4(k)
     # overhead: one process writes and reads its own pipe and sums its array, per hop
@@ -142,7 +143,7 @@ def _ring_child(c, rfd, wfd, n, size, ipw):
 def lat_pipe(p, n, size=4):
     """lat_pipe: a token ping-pongs between two processes through two pipes; per round trip."""
     to_child, to_parent = p.pipe(), p.pipe()
-    pid = p.fork(_echo_pipe, to_child[0], to_parent[1], n + 1, size)
+    pid = p.fork(_echo_pipe, to_child[0], to_parent[1], n + 2, size)
     buf = p.malloc(size)
     p.store(buf, bytes(size))
 
@@ -150,6 +151,7 @@ def lat_pipe(p, n, size=4):
         p.write(to_child[1], buf, size)
         p.read(to_parent[0], buf, size)
     t = _timed(p, rt, n)
+    rt()                        # untimed: the echo process exits after this one
     p.wait4(pid)
     return t
 
@@ -200,7 +202,7 @@ def _rpc_work(c, rpc, server):
 def lat_net(p, n, proto, rpc=False, size=4):
     """lat_udp / lat_tcp / lat_rpc: ping-pong of `size` bytes between two processes."""
     server = _udp_server if proto == "udp" else _tcp_server
-    pid = p.fork(server, n + 1, size, rpc)
+    pid = p.fork(server, n + 2, size, rpc)
     p.sched_yield()                                 # let the server bind
     buf = p.malloc(max(size, 64))
     p.store(buf, bytes(size))
@@ -222,6 +224,7 @@ def lat_net(p, n, proto, rpc=False, size=4):
             p.recv(s, buf, size)
             _rpc_work(p, rpc, server=False)
     t = _timed(p, rt, n)
+    rt()                        # untimed: the server exits after this one
     p.wait4(pid)
     return t
 

@@ -1,0 +1,35 @@
+"""The lmbench programs measure steady state, the same way on every system."""
+import pytest
+
+from lab.linux import SYSTEMS, boot
+from lab.workloads import lmbench as L
+
+
+def _run(fn, *args, system="linux"):
+    k = boot(system, log_syscalls=False)
+    p = k.spawn(lambda c: fn(c, *args))
+    k.run()
+    return p.result
+
+
+@pytest.mark.parametrize("fn,args", [(L.lat_pipe, ()), (L.lat_net, ("udp",)), (L.lat_net, ("tcp", True))])
+def test_latency_does_not_depend_on_the_iteration_count(fn, args):
+    """The partner process exits after an untimed round, so no exit lands in a timed round."""
+    a, b = _run(fn, 3, *args), _run(fn, 12, *args)
+    assert a == pytest.approx(b, rel=0.01)
+
+
+def test_every_benchmark_runs_on_every_system_and_microkernels_cost_more():
+    """The same program runs unchanged on all five systems; a null system call is slower on
+    every microkernel personality than natively."""
+    vals = {s: L.measure("write /dev/null@lmbench", s, quick=True) for s in SYSTEMS}
+    assert all(vals[s] > vals["linux"] for s in SYSTEMS[1:])
+    assert vals["mklinux_user"] > vals["mklinux_in_kernel"] > vals["l4linux"]
+
+
+def test_bandwidth_is_bytes_over_simulated_time():
+    """A bandwidth is the bytes moved divided by the simulated time: positive and finite, and
+    smaller when the copy has to cross an address space more often (MkLinux user)."""
+    native = L.measure("pipe@lmbench_bw", "linux", quick=True)
+    mk = L.measure("pipe@lmbench_bw", "mklinux_user", quick=True)
+    assert 0 < mk < native < 1e4
