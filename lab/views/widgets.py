@@ -86,10 +86,11 @@ class WalkView(W.VBox):
 class ComparisonView(W.VBox):
     """Paper vs simulation as grouped bars, one group per row label."""
 
-    def __init__(self, labels, paper, simulated, title="paper vs simulation", unit="", **kw):
+    def __init__(self, labels, paper, simulated, title="paper vs simulation", unit="",
+                 series=("paper", "simulated"), **kw):
         self.x, self.y = OrdinalScale(), LinearScale(min=0)
         self.bars = Bars(x=list(labels), y=[list(paper), list(simulated)], type="grouped",
-                         labels=["paper", "simulated"], display_legend=True,
+                         labels=list(series), display_legend=True,
                          colors=["#999999", "#1f77b4"], scales={"x": self.x, "y": self.y})
         self.fig = Figure(marks=[self.bars], title=title,
                           axes=[Axis(scale=self.x, tick_rotate=-20),
