@@ -142,7 +142,7 @@ class MkLinuxArch(LinuxArch):
         ctx.reply_port.receiver = task
         mo_in_task = k.port_insert_send(srv, ctx.mo, task, caller=st)
         k.vm_allocate_with_pager(task, k.page, VM_MAX_ADDRESS - k.page, False, mo_in_task,
-                                 k.page, caller=st)
+                                 k.page, caller=st, protection=VMProt.ALL)
         self.contexts[pid] = ctx
         # the new server thread takes pager_init at once (it learns its pager_request port)
         mo_port = srv.ipc.entries[ctx.mo].port
@@ -290,7 +290,10 @@ class MkLinuxArch(LinuxArch):
         self._glue("server_vm_glue")
         self._deallocate_covered(ctx, start, length, st)
         mo_in_task = ctx.task.ipc.name_of(self.server.ipc.entries[ctx.mo].port)
-        k.vm_allocate_with_pager(ctx.task, start, length, False, mo_in_task, start, caller=st)
+        # VM_PROT_ALL: the server is the pager and enforces Linux's own protections through
+        # the page locks it gives with each page (MkLinux maps process memory this way)
+        k.vm_allocate_with_pager(ctx.task, start, length, False, mo_in_task, start, caller=st,
+                                 protection=VMProt.ALL)
 
     def unmap_region(self, ctx, start, length):
         """munmap's Mach side (optional hook): vm_deallocate of the range."""

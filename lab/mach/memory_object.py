@@ -25,9 +25,10 @@ class MemoryObjects:
 
     # -- mapping a memory object -----------------------------------------------------------
     def vm_allocate_with_pager(self, task, address, size, anywhere, memory_object, offset=0,
-                               caller=None):
+                               caller=None, protection=None):
         """Map `size` bytes of the memory object named `memory_object` (a send or receive
-        right in `task`) at `offset`; returns the address."""
+        right in `task`) at `offset`; returns the address.  `protection` (vm_map's
+        cur_protection; default VM_PROT_DEFAULT) is the region's current protection."""
         with self._kcall(caller or task, "vm_map"):
             e = task.ipc.lookup(memory_object, "vm_allocate_with_pager")
             port = e.port
@@ -48,7 +49,9 @@ class MemoryObjects:
                 obj.size = max(obj.size, self._round(offset + size))
                 fresh = False
             try:
-                a = self._vm_allocate(task, address, size, anywhere, obj=obj, offset=offset)
+                attrs = {} if protection is None else {"prot": protection}
+                a = self._vm_allocate(task, address, size, anywhere, obj=obj, offset=offset,
+                                      **attrs)
             except Exception:
                 self._object_release(obj)
                 raise

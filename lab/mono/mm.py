@@ -324,6 +324,9 @@ class MemoryManager:
                 heap.end = new_end
             else:
                 mm.insert(VMA(old_end, new_end, PROT_READ | PROT_WRITE, MAP_PRIVATE, name="[heap]"))
+            hook = getattr(self.k.arch, "map_region", None)     # as mmap does: the platform
+            if hook is not None:                                # may need to back the range
+                hook(proc.ctx, old_end, new_end - old_end)
         elif new_end < old_end:
             self.munmap(proc, new_end, old_end - new_end)
         mm.brk = new
