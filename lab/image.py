@@ -13,12 +13,9 @@ footprint is its own lines.
 import numpy as np
 
 from engine import ops as O
+from engine.core import S_MODE
 
 LINE = 32
-
-
-def _unmapped_image(fault):
-    return False
 
 
 class KernelImage:
@@ -103,12 +100,14 @@ class KernelImage:
         return self._ops[key]
 
     def run(self, name, category="kernel", on_fault=None):
-        """Execute path `name` once in the current space; returns the engine's RunResult.
-        A fault is a bug (the image is not mapped where the path runs) and raises PageFault,
-        unless `on_fault` resolves it."""
-        old = self.m.set_mode(category)
+        """Execute path `name` once in the current space.  A fault is a bug (the image is not
+        mapped where the path runs) and raises engine.PageFault, unless `on_fault` resolves
+        it (then the engine's RunResult is returned; otherwise None)."""
+        st = self.m.st
+        old = st[S_MODE]            # the batch sets the path's mode itself (its first op)
         try:
-            return self.m.run(self.path_ops(name, category),
-                              on_fault=on_fault or _unmapped_image, check=False)
+            if on_fault is None:
+                return self.m.execute(self.path_ops(name, category))
+            return self.m.run(self.path_ops(name, category), on_fault=on_fault, check=False)
         finally:
-            self.m.set_mode(old)
+            st[S_MODE] = old

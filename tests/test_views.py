@@ -4,7 +4,8 @@ from lab.views import cycle_breakdown, tlb_grid, walk_table
 
 
 def _machine():
-    m = Machine("pentium-133")
+    # an untagged TLB that honours global pages (CR4.PGE): the modern profile, untagged
+    m = Machine("x86-64-modern", tagged=False, fmt="x86-32")
     a, b = m.new_space(), m.new_space()
     m.map(a, 0x1000, m.alloc_page(), "rw")
     m.map(b, 0x1000, m.alloc_page(), "rw", global_=True)

@@ -18,6 +18,8 @@ entering the kernel from a small space reloads segments (S95 §4.1), not CR3.
 import heapq
 
 from engine import ops as O
+from engine.core import S_MODE
+from engine.machine import PageFault
 from engine.errors import ConfigError
 from engine.pte import PERM_W
 
@@ -98,14 +100,15 @@ class L4Kernel:
         if path is not None and count:
             parts += [self.image.path_ops(path, category)] * count
         parts += [self._tcb(t) for t in threads if t is not None]
-        old = self.m.set_mode(category)
+        st = self.m.st
+        old = st[S_MODE]
         try:
-            r = self.m.run(O.concat(*parts), check=False)
+            self.m.execute(O.concat(*parts))
+        except PageFault as e:               # the kernel is mapped in every large space
+            raise Panic(f"L4 kernel path {path} faulted in space {self.m.current_space}: "
+                        f"{e}") from None
         finally:
-            self.m.set_mode(old)
-        if r.faults:                         # the kernel is mapped in every large space
-            raise Panic(f"L4 kernel path {path} faulted {r.faults} time(s) in space "
-                        f"{self.m.current_space}")
+            st[S_MODE] = old
 
     def _switch(self, sid):
         if self.m.current_space != sid:

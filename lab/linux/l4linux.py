@@ -253,7 +253,7 @@ class L4LinuxArch(LinuxArch):
     @staticmethod
     def _no_fault(result, path):
         """Images are mapped before they run: a fault here is a bug of this platform."""
-        if result.faults:
+        if result is not None and result.faults:
             raise RuntimeError(f"L4Linux: path {path} faulted {result.faults} time(s)")
 
     def syscall(self, ctx, name, body):
