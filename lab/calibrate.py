@@ -113,10 +113,15 @@ def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None):
             x, r = values[k], resid[k]
             if k in prev and prev[k][0] != x and prev[k][1] != r:
                 slope = (r - prev[k][1]) / (x - prev[k][0])
-                nx = x - r / slope if slope > 0 else x * (1 - r)
-            else:   # first step: a proportional guess, the knob grows when simulated < paper
-                nx = x * (1 - r) if x else (step if r < 0 else 0)
+                # a secant step of either sign (bandwidth rows fall as a path grows), at most
+                # a factor of 4 at a time so that one noisy slope cannot throw the knob away
+                nx = x - r / slope if slope != 0 else x
+                nx = min(max(nx, x / 4), x * 4 + 1)
+            else:   # probe: move 25 % (or one unit from 0) to learn the slope
+                nx = x * 1.25 if x else 1.0
             new[k] = _clip(k, nx)
+            if new[k] == x:     # pinned at a bound or rounded away: nothing left to learn
+                new[k] = x
             prev[k] = (x, r)
         values = new
     sims = evaluate(targets, values)
