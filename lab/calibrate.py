@@ -90,14 +90,20 @@ def evaluate(targets, values):
 
 
 def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None):
-    """Fit each knob to its targets.  Returns FitResult (values, per-target rows)."""
+    """Fit each knob to its targets.  Returns FitResult with the best values seen (least total
+    |log(simulated/paper)| over the rows that drive knobs) and their per-target rows."""
     knobs = list(dict.fromkeys(t.knob for t in targets if t.knob is not None))
     values = {k: _clip(k, k.current()) for k in knobs}
     prev = {}
     history = []
+    best = None             # (score, values, sims): coupled knobs can oscillate; keep the best
     for it in range(1, iterations + 1):
         sims = evaluate(targets, values)
         history.append({k.label: values[k] for k in knobs} | {"_sims": dict(sims)})
+        score = sum(abs(math.log(max(sims[t.name], 1e-9) / t.paper))
+                    for t in targets if t.knob is not None and t.paper)
+        if best is None or score < best[0]:
+            best = (score, dict(values), dict(sims))
         # residual per knob: mean relative error of its targets (paper-weighted)
         resid = {}
         for k in knobs:
@@ -125,6 +131,10 @@ def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None):
             prev[k] = (x, r)
         values = new
     sims = evaluate(targets, values)
+    score = sum(abs(math.log(max(sims[t.name], 1e-9) / t.paper))
+                for t in targets if t.knob is not None and t.paper)
+    if best is not None and best[0] < score:
+        _score, values, sims = best
     rows = [{"target": t.name, "knob": t.knob.label if t.knob else None, "paper": t.paper,
              "system": t.system, "simulated": sims[t.name],
              "unit": t.unit, "error": sims[t.name] / t.paper - 1 if t.paper else math.nan}
