@@ -13,7 +13,7 @@
 seed = 1
 quick = False
 cpu_profile = "pentium-133"
-tables = "lmbench,hbench"  # choices: lmbench, hbench, lmbench,hbench
+tables = "both"  # choices: lmbench, hbench, both
 
 # %%
 from lab.linux import SYSTEMS
@@ -23,7 +23,7 @@ from lab.results import Result, published, step
 pub = published()
 PAPER = {"lmbench": "table3_lmbench_latency", "lmbench_bw": "table3_lmbench_bandwidth",
          "hbench": "table3_hbench_latency", "hbench_bw": "table3_hbench_bandwidth"}
-wanted = [t for t in tables.split(",")]
+wanted = ["lmbench", "hbench"] if tables == "both" else [tables]
 suffixes = [s for s in PAPER if s.split("_")[0] in wanted]
 res = Result("lmbench", "lmbench and hbench:OS micro-benchmarks, microkernel overheads",
              "S97 Table 3, Fig. 6",
