@@ -155,11 +155,19 @@ def test_tagged_tlb_keeps_entries_across_a_switch(tmp_path, capsys):
 def test_global_entries_survive_a_switch(capsys):
     """A global page's entry survives an untagged switch and `flush SPACE`; `invlpg` and
     `flush` (all) drop it (examples/traces/global_pages.trace, as its comments say)."""
-    doc = mmu_json(capsys, EXAMPLES / "global_pages.trace")
+    doc = mmu_json(capsys, EXAMPLES / "global_pages.trace", "--profile", "x86-64-modern",
+                   "--untagged")
     assert column(doc, "tlb") == "miss miss miss hit hit miss hit miss miss".split()
     assert column(doc, "paddr") == [0x10000, 0x30000, 0x20000, 0x30000, 0x30000, 0x10000,
                                     0x30000, 0x30000, 0x30000]
     assert doc["summary"]["faults"] == 0
+
+
+def test_the_p54c_ignores_the_global_bit(capsys):
+    """The 1997 Pentium has no global pages (PGE came with the Pentium Pro): on pentium-133
+    the kernel's entry is flushed by every CR3 load like any other."""
+    doc = mmu_json(capsys, EXAMPLES / "global_pages.trace")
+    assert set(column(doc, "tlb")) == {"miss"}       # no entry survives a switch or a flush
 
 
 CONFLICT = """\
@@ -356,7 +364,8 @@ def run_microlab(*args):
 
 def test_subprocess_json_and_human():
     """The installed `microlab` command: JSON on stdout, exit 0."""
-    p = run_microlab(EXAMPLES / "global_pages.trace", "--json")
+    p = run_microlab(EXAMPLES / "global_pages.trace", "--json", "--profile", "x86-64-modern",
+                     "--untagged")
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert column(doc, "tlb") == "miss miss miss hit hit miss hit miss miss".split()

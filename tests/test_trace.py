@@ -184,8 +184,8 @@ def test_lackey_out_of_frames_names_pages_needed_and_frames_free():
 class Model:
     """The trace semantics of DESIGN.md §5 with one fully associative LRU TLB, in plain Python."""
 
-    def __init__(self, entries, tagged):
-        self.n, self.tagged = entries, tagged
+    def __init__(self, entries, tagged, pge=True):
+        self.n, self.tagged, self.pge = entries, tagged, pge     # pge: the TLB honours G
         self.tlb = []               # [space, vpn, global, pa_base, writable], LRU first
         self.maps = {}              # (space, vpn) -> (pa_base, writable, global)
         self.cur = None
@@ -205,7 +205,7 @@ class Model:
             return ("miss", "protection", None)
         if len(self.tlb) == self.n:
             self.tlb.pop(0)
-        self.tlb.append([cur, vpn, m[2], m[0], m[1]])
+        self.tlb.append([cur, vpn, m[2] and self.pge, m[0], m[1]])
         return ("miss", None, m[0] + (va & 0xFFF))
 
     def drop(self, pred):
@@ -291,14 +291,17 @@ def text_of(cmds):
 
 
 @settings(max_examples=150, deadline=None)
-@given(cmds=traces(), tagged=st.booleans(), entries=st.sampled_from([1, 2, 4]))
-def test_replay_matches_the_python_model(cmds, tagged, entries):
+@given(cmds=traces(), tagged=st.booleans(), entries=st.sampled_from([1, 2, 4]),
+       pge=st.booleans())
+def test_replay_matches_the_python_model(cmds, tagged, entries, pge):
     """Batched replay gives every access the TLB outcome, fault and paddr the trace semantics
-    define: tags or flush on switch, global entries, flush/invlpg/unmap, no fill on a fault."""
-    m = Machine("pentium-133", tagged=tagged, tlbs=unified(entries, entries), memory_bytes=1 << 20)
+    define: tags or flush on switch, global entries (honoured only where the CPU has PGE: not
+    on the 1997 Pentium), flush/invlpg/unmap, no fill on a fault."""
+    m = Machine("x86-64-modern" if pge else "pentium-133", fmt="x86-32", tagged=tagged,
+                tlbs=unified(entries, entries), memory_bytes=1 << 20)
     t = parse_trace(text_of(cmds).splitlines(), m.fmt, m.memory.size)
     r = replay(m, t)
-    model = Model(entries, tagged)
+    model = Model(entries, tagged, pge)
     expect = [x for x in (model.apply(c) for c in cmds) if x is not None]
     names = core.FAULT_NAMES
     got = [("miss" if rec[core.R_TLB] else "hit", names[rec[core.R_FAULT]],
