@@ -13,9 +13,25 @@ cached).  One call runs a whole batch of *ops*, each an int64 word `(payload << 
     OP_PR/OP_PW/OP_PX payload = physical address   an untranslated reference (caches only)
 
 In the manner of seL4's fast path, the loop checks first and mutates after: it returns a status
-(`RUN_DONE`, `RUN_FAULT`, `RUN_BUS`, `RUN_BAD_SPACE`) and the index of the op it stopped at, so
-that Python (a kernel's page-fault handler) can act and resume.  A faulting access never fills
-the TLB.  Each miss is counted once, whatever number of TLBs were probed.
+(`RUN_DONE`, `RUN_FAULT`, `RUN_BUS`, `RUN_BAD_SPACE`, `RUN_BAD_OP`, `RUN_NO_SPACE`) and the index
+of the op it stopped at, so that Python (a kernel's page-fault handler) can act and resume.
+A faulting access never fills the TLB.  Each miss is counted once, whatever number of TLBs were
+probed.
+
+Ordering rules a reference model must share (tests/reference_mmu.py):
+  * TLB stamps are the access counter `S_TICK` (one stamp per access: a hit stamps the entry
+    under LRU, a fill stamps the new entry); victims are the first invalid way, else the
+    smallest stamp (LRU, FIFO) or way `xorshift64() % ways` (random).
+  * Cache stamps come from their own counter `S_CTICK`, one per cache reference, so that the
+    walk's PTE reads and the data reference of one access are ordered (true LRU).
+  * A leaf's G bit makes its entry global only on a machine that honours global pages
+    (`C_PGE`; the P54C Pentium does not).  Global entries match in every space and survive
+    CR3 loads and flush-space; flush all and demap drop them.
+  * Small spaces (untagged TLB with segments) are keyed by their linear address
+    `SMALL_KEY | (base + va)`: distinct from every large space's keys, so neither a large
+    space's mapping in the small-space region nor another small space can alias.  A small space
+    has no translations at or beyond its size: such an access misses and faults not-present
+    without probing the TLB or walking (the segment limit stops it before paging).
 """
 import numpy as np
 from numba import njit
@@ -32,13 +48,13 @@ DEMAP_SID_SHIFT = 40
 
 # -- machine state slots (st) --
 (S_TICK, S_SPACE, S_CR3, S_MODE, S_RNG, S_ACCESSES, S_HITS, S_MISSES, S_WALK, S_FAULTS,
- S_SWITCHES, S_FLUSHES, S_CR3_LOADS, S_PSUM, S_TAGGED, S_LAST_FAULT) = range(16)
-NSTATE = 16
+ S_SWITCHES, S_FLUSHES, S_CR3_LOADS, S_PSUM, S_TAGGED, S_LAST_FAULT, S_CTICK) = range(17)
+NSTATE = 17
 
 # -- cost slots (costs): cycles, or cache indices (-1: none) --
 (C_HIT, C_WALK_BASE, C_MEM, C_FAULT, C_CR3, C_ASID, C_SEG, C_WALK_L1, C_SMALL,
- C_L1D, C_L1I, C_L2) = range(12)
-NCOSTS = 12
+ C_L1D, C_L1I, C_L2, C_PGE) = range(13)
+NCOSTS = 13                 # C_PGE: 1 if the TLB honours global entries (P6 and later)
 
 # -- TLB descriptors (td rows) and entries (te rows) --
 TD_BASE, TD_SETS, TD_WAYS, TD_SHIFT, TD_POLICY, TD_KIND = range(6)
@@ -60,8 +76,9 @@ CS_HITS, CS_MISSES = range(2)
 CS_LEN = 2
 
 # -- address spaces (sp rows) --
-SP_ROOT, SP_SMALL = range(2)            # root table paddr (-1: no such space); small base or -1
-SP_LEN = 2
+SP_ROOT, SP_SMALL, SP_SIZE = range(3)   # root table paddr (-1: no such space); small base or -1;
+SP_LEN = 3                              # small size (bytes) or -1
+SMALL_KEY = np.int64(1) << 56           # TLB key bit of small-space entries (above any va)
 
 # -- per-op record columns (rec) --
 R_PADDR, R_TLB, R_FAULT, R_WALK, R_CYCLES = range(5)
@@ -70,12 +87,19 @@ R_LEN = 5
 # -- fault kinds and run statuses --
 F_NONE, F_NOT_PRESENT, F_PROTECTION, F_BUS = range(4)
 FAULT_NAMES = (None, "not-present", "protection", "bus-error")
-RUN_DONE, RUN_FAULT, RUN_BUS, RUN_BAD_SPACE, RUN_BAD_OP = range(5)
+RUN_DONE, RUN_FAULT, RUN_BUS, RUN_BAD_SPACE, RUN_BAD_OP, RUN_NO_SPACE = range(6)
 
 INT64_MAX = np.iinfo(np.int64).max
 
+# Nothing here allocates, so nothing needs Numba's reference counting.  `_nrt=False` (an option
+# Numba uses for its own non-allocating helpers) drops the atomic incref/decref of every array
+# handed to a helper, which otherwise took ~40 % of the loop; `hot` helpers are inlined into
+# `run` so that the arrays stay in registers.
+jit = njit(cache=True, _nrt=False)
+hot = njit(cache=True, _nrt=False, inline="always")
 
-@njit(cache=True)
+
+@hot
 def _rand(st):
     """xorshift64 on st[S_RNG]; deterministic for a given seed."""
     x = st[S_RNG]
@@ -86,9 +110,10 @@ def _rand(st):
     return x & 0x7FFFFFFFFFFFFFFF
 
 
-@njit(cache=True)
-def cache_access(cd, ce, cstat, c, paddr, tick):
-    """Reference one line of cache `c` (LRU, allocate on miss).  True on a hit."""
+@hot
+def cache_access(cd, ce, cstat, c, paddr, stamp):
+    """Reference one line of cache `c` (LRU, allocate on miss).  True on a hit.
+    Victim: the first invalid way, else the smallest stamp (stamps are unique)."""
     line = paddr >> cd[c, CD_LSHIFT]
     ways = cd[c, CD_WAYS]
     base = cd[c, CD_BASE] + (line & (cd[c, CD_SETS] - 1)) * ways
@@ -98,7 +123,7 @@ def cache_access(cd, ce, cstat, c, paddr, tick):
         e = base + w
         if ce[e, CE_VALID] != 0:
             if ce[e, CE_TAG] == line:
-                ce[e, CE_STAMP] = tick
+                ce[e, CE_STAMP] = stamp
                 cstat[c, CS_HITS] += 1
                 return True
             if victim < 0 or ce[victim, CE_VALID] != 0:
@@ -109,26 +134,33 @@ def cache_access(cd, ce, cstat, c, paddr, tick):
             victim = e
     ce[victim, CE_VALID] = 1
     ce[victim, CE_TAG] = line
-    ce[victim, CE_STAMP] = tick
+    ce[victim, CE_STAMP] = stamp
     cstat[c, CS_MISSES] += 1
     return False
 
 
-@njit(cache=True)
-def mem_cost(costs, cd, ce, cstat, paddr, l1, tick):
+@hot
+def _cache_stamp(st):
+    s = st[S_CTICK] + 1
+    st[S_CTICK] = s
+    return s
+
+
+@hot
+def mem_cost(costs, cd, ce, cstat, st, paddr, l1):
     """Cycles beyond an L1 hit for one reference at `paddr`, entering the hierarchy at `l1`
     (-1: skip the first level, as the Pentium's walker does)."""
     if l1 >= 0:
-        if cache_access(cd, ce, cstat, l1, paddr, tick):
+        if cache_access(cd, ce, cstat, l1, paddr, _cache_stamp(st)):
             return 0
     l2 = costs[C_L2]
     if l2 >= 0:
-        if cache_access(cd, ce, cstat, l2, paddr, tick):
+        if cache_access(cd, ce, cstat, l2, paddr, _cache_stamp(st)):
             return cd[l2, CD_LAT]
     return costs[C_MEM]
 
 
-@njit(cache=True)
+@hot
 def read_pte(mem, addr, pte_bytes):
     i = addr >> 2
     if pte_bytes == 4:
@@ -136,7 +168,7 @@ def read_pte(mem, addr, pte_bytes):
     return np.int64(mem[i]) | (np.int64(mem[i + 1]) << 32)
 
 
-@njit(cache=True)
+@hot
 def leaf_perms(fmt, e):
     """PERM_* bits of a leaf entry."""
     p = PERM_R
@@ -155,8 +187,8 @@ def leaf_perms(fmt, e):
     return p
 
 
-@njit(cache=True)
-def walk(mem, fmt, costs, cd, ce, cstat, root, va, tick):
+@hot
+def walk(mem, fmt, costs, cd, ce, cstat, st, root, va):
     """Walk the tables at `root` for `va`, one level per step, each PTE read through the caches.
 
     Returns (fault, page_base, page_shift, perms, global, refs, cycles): fault is F_NONE,
@@ -179,7 +211,7 @@ def walk(mem, fmt, costs, cd, ce, cstat, root, va, tick):
             return F_BUS, 0, 0, 0, 0, refs, cyc
         e = read_pte(mem, addr, pte_bytes)
         refs += 1
-        cyc += mem_cost(costs, cd, ce, cstat, addr, l1, tick)
+        cyc += mem_cost(costs, cd, ce, cstat, st, addr, l1)
         if (e & fmt[P_MASK]) == 0:
             return F_NOT_PRESENT, 0, 0, 0, 0, refs, cyc
         nxt = ((e >> fmt[PPN_SHIFT]) & ppn_mask) << fmt[PAGE_SHIFT]
@@ -192,23 +224,27 @@ def walk(mem, fmt, costs, cd, ce, cstat, root, va, tick):
     return F_NOT_PRESENT, 0, 0, 0, 0, refs, cyc
 
 
-@njit(cache=True)
-def tlb_lookup(td, te, t, key, owner, tagged, tick):
-    """Index of the entry of TLB `t` translating `key` for `owner`, or -1."""
+@hot
+def tlb_lookup(td, tef, t, key, owner, tagged, tick):
+    """Index of the entry of TLB `t` translating `key` for `owner`, or -1.  `tef` is the entry
+    table flattened (row e at e * TE_LEN); unsigned offsets spare Numba's negative-index
+    wraparound on every probe, which sat on the critical path of the set scan."""
     vpn = key >> td[t, TD_SHIFT]
     ways = td[t, TD_WAYS]
     base = td[t, TD_BASE] + (vpn & (td[t, TD_SETS] - 1)) * ways
+    u = np.uint64(TE_LEN)
+    r = np.uint64(base) * u
     for w in range(ways):
-        e = base + w
-        if te[e, TE_VALID] != 0 and te[e, TE_VPN] == vpn and \
-                (tagged == 0 or te[e, TE_OWNER] == owner or te[e, TE_GLOBAL] != 0):
+        if tef[r + np.uint64(TE_VPN)] == vpn and tef[r + np.uint64(TE_VALID)] != 0 and \
+                (tagged == 0 or tef[r + np.uint64(TE_OWNER)] == owner or tef[r + np.uint64(TE_GLOBAL)] != 0):
             if td[t, TD_POLICY] == LRU:
-                te[e, TE_STAMP] = tick
-            return e
+                tef[r + np.uint64(TE_STAMP)] = tick
+            return base + w
+        r += u
     return -1
 
 
-@njit(cache=True)
+@hot
 def tlb_fill(td, te, tstat, st, t, key, owner, pfn, perm, glob, tick):
     """Insert a translation: the first invalid way, else the policy's victim."""
     vpn = key >> td[t, TD_SHIFT]
@@ -238,7 +274,7 @@ def tlb_fill(td, te, tstat, st, t, key, owner, pfn, perm, glob, tick):
     tstat[t, TS_FILLS] += 1
 
 
-@njit(cache=True)
+@jit
 def tlb_flush(te, owner, keep_global):
     """Drop entries: every one (owner < 0, keep_global 0), every non-global one (owner < 0,
     keep_global 1), or one owner's non-global ones (owner >= 0)."""
@@ -250,31 +286,58 @@ def tlb_flush(te, owner, keep_global):
             if owner >= 0 and te[e, TE_OWNER] != owner:
                 continue
             te[e, TE_VALID] = 0
+            te[e, TE_VPN] = -1              # no page number: the lookup's first compare fails
             n += 1
     return n
 
 
-@njit(cache=True)
-def tlb_demap(td, te, sp, tagged, sid, va):
-    """Drop every entry (global ones too, as invlpg does) that translates `va` of space `sid`."""
-    key = va
+@jit
+def tlb_key(sp, tagged, sid, va):
+    """The TLB key of `va` in space `sid` (see the module docstring: small spaces)."""
     if tagged == 0 and sp[sid, SP_SMALL] >= 0:
-        key = va + sp[sid, SP_SMALL]
+        return SMALL_KEY | (sp[sid, SP_SMALL] + va)
+    return va
+
+
+@jit
+def _demap_entry(te, e, lo, hi, sid):
+    if te[e, TE_VALID] != 0 and lo <= te[e, TE_VPN] <= hi and \
+            (te[e, TE_OWNER] == sid or te[e, TE_GLOBAL] != 0):
+        te[e, TE_VALID] = 0
+        te[e, TE_VPN] = -1
+        return 1
+    return 0
+
+
+@jit
+def tlb_demap_range(td, te, sp, tagged, sid, va, size):
+    """Drop every entry (global ones too, as invlpg does) translating any byte of
+    [va, va + size) of space `sid`, in every TLB: a large page splintered into a small-page
+    TLB has one entry per splinter, and each must go."""
+    key = tlb_key(sp, tagged, sid, va)
     n = 0
     for t in range(td.shape[0]):
-        vpn = key >> td[t, TD_SHIFT]
-        ways = td[t, TD_WAYS]
-        base = td[t, TD_BASE] + (vpn & (td[t, TD_SETS] - 1)) * ways
-        for w in range(ways):
-            e = base + w
-            if te[e, TE_VALID] != 0 and te[e, TE_VPN] == vpn and \
-                    (te[e, TE_OWNER] == sid or te[e, TE_GLOBAL] != 0):
-                te[e, TE_VALID] = 0
-                n += 1
+        sh, ways, sets, tb = td[t, TD_SHIFT], td[t, TD_WAYS], td[t, TD_SETS], td[t, TD_BASE]
+        lo = key >> sh
+        hi = (key + max(size, 1) - 1) >> sh
+        if hi - lo + 1 >= sets:             # the range covers every set: scan the whole TLB
+            for e in range(tb, tb + sets * ways):
+                n += _demap_entry(te, e, lo, hi, sid)
+        else:
+            for v in range(lo, hi + 1):
+                b = tb + (v & (sets - 1)) * ways
+                for e in range(b, b + ways):
+                    n += _demap_entry(te, e, lo, hi, sid)
     return n
 
 
-@njit(cache=True)
+@jit
+def tlb_demap(td, te, sp, tagged, sid, va):
+    """Drop every entry (global ones too, as invlpg does) that translates `va` of space `sid`."""
+    return tlb_demap_range(td, te, sp, tagged, sid, va, 1)
+
+
+@jit
 def do_switch(td, te, sp, st, costs, cyc, sid):
     """Make `sid` current.  Tagged TLB: change the tag.  Untagged: a CR3 load flushes every
     non-global entry, unless the target is a small space (segment reload, Liedtke 1995) or
@@ -297,67 +360,152 @@ def do_switch(td, te, sp, st, costs, cyc, sid):
     st[S_SPACE] = sid
 
 
-@njit(cache=True)
+@hot
+def _space_view(sp, tagged, sid):
+    """(root, key offset, va limit or -1) of the current space, for the loop's locals."""
+    if sid < 0:
+        return -1, 0, -1
+    if tagged == 0 and sp[sid, SP_SMALL] >= 0:
+        return sp[sid, SP_ROOT], SMALL_KEY | sp[sid, SP_SMALL], sp[sid, SP_SIZE]
+    return sp[sid, SP_ROOT], 0, -1
+
+
+@hot
+def _record(rec, i, paddr, missed, fault, refs, cycles):
+    rec[i, R_PADDR] = paddr
+    rec[i, R_TLB] = missed
+    rec[i, R_FAULT] = fault
+    rec[i, R_WALK] = refs
+    rec[i, R_CYCLES] = cycles
+
+
+@jit
+def check_ops(ops, va_bits):
+    """Index of the first op the loop would refuse for its form (a virtual address outside
+    the format's range, an unknown op code, a cycle category out of range), or -1."""
+    for i in range(ops.shape[0]):
+        w = ops[i]
+        code = w & 0xFF
+        arg = w >> OP_SHIFT
+        if code <= OP_X:
+            if arg < 0 or (arg >> va_bits) != 0:
+                return i
+        elif code == OP_MODE:
+            if arg < 0 or arg >= NCAT:
+                return i
+        elif code == OP_CHARGE:
+            if arg < 0 or (arg & 0xFF) >= NCAT:
+                return i
+        elif code > OP_PX:
+            return i
+    return -1
+
+
+@jit
 def run(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, cyc,
         rec, record, stop_on_fault):
-    """Run ops[start:end].  Returns (status, index of the op it stopped at, or end)."""
-    nt = td.shape[0]
+    """Run ops[start:end].  Returns (status, index of the op it stopped at, or end).
+
+    The loop is compiled twice (`_loop` is inlined and its flags become constants): a lean
+    copy for batches without record and without caches, and the general one.  Same semantics;
+    the lean copy spares the branches and registers of what it does not need."""
     has_cache = costs[C_L1D] >= 0 or costs[C_L2] >= 0
+    if record == 0 and not has_cache:
+        return _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st,
+                     cyc, rec, 0, stop_on_fault, False)
+    return _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, cyc,
+                 rec, record, stop_on_fault, has_cache)
+
+
+@hot
+def _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, cyc,
+          rec, record, stop_on_fault, has_cache):
+    """The counters the loop bumps per access live in locals (the compiler cannot keep array
+    slots in registers: st, cyc and te might alias) and are written back once, at the end."""
+    nt = td.shape[0]
+    tef = te.reshape(te.shape[0] * TE_LEN)
     tagged = st[S_TAGGED]
     nbytes = np.int64(mem.shape[0]) * 4
     nsp = sp.shape[0]
+    c_hit, c_walk, c_fault = costs[C_HIT], costs[C_WALK_BASE], costs[C_FAULT]
+    pge = costs[C_PGE]          # without PGE (P5), a G bit is ignored: CR3 loads flush all
+    tick, n_acc, n_hit, n_miss = st[S_TICK], st[S_ACCESSES], st[S_HITS], st[S_MISSES]
+    n_walk, n_fault, psum, mode = st[S_WALK], st[S_FAULTS], st[S_PSUM], st[S_MODE]
+    cy_mode = 0
+    cy_walk = 0
+    cy_fault = 0
+    cy_cache = 0
+    sid = st[S_SPACE]
+    root, koff, klim = _space_view(sp, tagged, sid)
+    status, stop = RUN_DONE, end
     for i in range(start, end):
         w = ops[i]
         code = w & 0xFF
         arg = w >> OP_SHIFT
         if code <= OP_X:
-            tick = st[S_TICK] + 1
-            st[S_TICK] = tick
-            st[S_ACCESSES] += 1
-            sid = st[S_SPACE]
-            c0 = cyc.sum() if record != 0 else 0
+            if sid < 0:
+                status, stop = RUN_NO_SPACE, i
+                break
+            tick += 1
+            n_acc += 1
+            cy_mode += c_hit
+            key = arg + koff
+            in_range = klim < 0 or arg < klim
+            kbit = KIND_INSTR if code == OP_X else KIND_DATA
+            hit = -1
             shift = 0
+            if in_range:
+                for t in range(nt):
+                    if td[t, TD_KIND] & kbit:
+                        hit = tlb_lookup(td, tef, t, key, sid, tagged, tick)
+                        if hit >= 0:
+                            tstat[t, TS_HITS] += 1
+                            shift = td[t, TD_SHIFT]
+                            break
+                        tstat[t, TS_MISSES] += 1
+            refs = 0
+            wcost = 0
+            fault = F_NONE
             pbase = 0
             perm = 0
             glob = 0
-            key = arg
-            if tagged == 0 and sp[sid, SP_SMALL] >= 0:
-                key = arg + sp[sid, SP_SMALL]
-            kbit = KIND_INSTR if code == OP_X else KIND_DATA
-            cyc[st[S_MODE]] += costs[C_HIT]
-            hit = -1
-            for t in range(nt):
-                if td[t, TD_KIND] & kbit:
-                    hit = tlb_lookup(td, te, t, key, sid, tagged, tick)
-                    if hit >= 0:
-                        tstat[t, TS_HITS] += 1
-                        shift = td[t, TD_SHIFT]
-                        break
-                    tstat[t, TS_MISSES] += 1
-            refs = 0
-            fault = F_NONE
             if hit >= 0:
-                st[S_HITS] += 1
+                n_hit += 1
                 perm = te[hit, TE_PERM]
                 pbase = te[hit, TE_PFN] << shift
+            elif not in_range:
+                n_miss += 1
+                fault = F_NOT_PRESENT
             else:
-                st[S_MISSES] += 1
+                n_miss += 1
                 fault, pbase, shift, perm, glob, refs, wc = walk(
-                    mem, fmt, costs, cd, ce, cstat, sp[sid, SP_ROOT], arg, tick)
-                st[S_WALK] += refs
-                cyc[TLB_WALK] += costs[C_WALK_BASE] + wc
+                    mem, fmt, costs, cd, ce, cstat, st, root, arg)
+                n_walk += refs
+                wcost = c_walk + wc
+                cy_walk += wcost
                 if fault == F_BUS:
                     if record != 0:
-                        rec[i, R_PADDR] = -1
-                        rec[i, R_TLB] = 1
-                        rec[i, R_FAULT] = F_BUS
-                        rec[i, R_WALK] = refs
-                        rec[i, R_CYCLES] = cyc.sum() - c0
-                    return RUN_BUS, i
+                        _record(rec, i, -1, 1, F_BUS, refs, c_hit + wcost)
+                    status, stop = RUN_BUS, i
+                    break
             if fault == F_NONE:
                 if (code == OP_W and (perm & PERM_W) == 0) or (code == OP_X and (perm & PERM_X) == 0):
                     fault = F_PROTECTION
-            if fault == F_NONE and hit < 0:
+            if fault != F_NONE:
+                n_fault += 1
+                cy_fault += c_fault
+                if record != 0:
+                    _record(rec, i, -1, 0 if hit >= 0 else 1, fault, refs, c_hit + wcost + c_fault)
+                if stop_on_fault != 0:
+                    st[S_LAST_FAULT] = fault
+                    status, stop = RUN_FAULT, i
+                    break
+                continue
+            paddr = pbase + (arg & ((np.int64(1) << shift) - 1))
+            if paddr >= nbytes:                 # check before the commit point (the fill)
+                status, stop = RUN_BUS, i
+                break
+            if hit < 0:
                 # fill the TLB holding this page size; else splinter into the largest smaller one
                 best = -1
                 for t in range(nt):
@@ -367,63 +515,66 @@ def run(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, 
                 if best >= 0:
                     fshift = td[best, TD_SHIFT]
                     fbase = pbase + (((arg - ((arg >> shift) << shift)) >> fshift) << fshift)
-                    tlb_fill(td, te, tstat, st, best, key, sid, fbase >> fshift, perm, glob, tick)
-            if fault != F_NONE:
-                st[S_FAULTS] += 1
-                cyc[FAULT] += costs[C_FAULT]
-                if record != 0:
-                    rec[i, R_PADDR] = -1
-                    rec[i, R_TLB] = 0 if hit >= 0 else 1
-                    rec[i, R_FAULT] = fault
-                    rec[i, R_WALK] = refs
-                    rec[i, R_CYCLES] = cyc.sum() - c0
-                if stop_on_fault != 0:
-                    st[S_LAST_FAULT] = fault
-                    return RUN_FAULT, i
-                continue
-            paddr = pbase + (arg & ((np.int64(1) << shift) - 1))
-            if paddr >= nbytes:
-                return RUN_BUS, i
+                    tlb_fill(td, te, tstat, st, best, key, sid, fbase >> fshift, perm,
+                             glob if pge != 0 else 0, tick)
+            ccost = 0
             if has_cache:
                 l1 = costs[C_L1I] if code == OP_X else costs[C_L1D]
-                cyc[CACHE_MISS] += mem_cost(costs, cd, ce, cstat, paddr, l1, tick)
-            st[S_PSUM] += paddr
+                ccost = mem_cost(costs, cd, ce, cstat, st, paddr, l1)
+                cy_cache += ccost
+            psum += paddr
             if record != 0:
-                rec[i, R_PADDR] = paddr
-                rec[i, R_TLB] = 0 if hit >= 0 else 1
-                rec[i, R_FAULT] = F_NONE
-                rec[i, R_WALK] = refs
-                rec[i, R_CYCLES] = cyc.sum() - c0
+                _record(rec, i, paddr, 0 if hit >= 0 else 1, F_NONE, refs, c_hit + wcost + ccost)
         elif code == OP_SWITCH:
             if arg < 0 or arg >= nsp or sp[arg, SP_ROOT] < 0:
-                return RUN_BAD_SPACE, i
+                status, stop = RUN_BAD_SPACE, i
+                break
             do_switch(td, te, sp, st, costs, cyc, arg)
+            sid = arg
+            root, koff, klim = _space_view(sp, tagged, sid)
         elif code == OP_MODE:
-            st[S_MODE] = arg
+            if arg < 0 or arg >= NCAT:
+                status, stop = RUN_BAD_OP, i
+                break
+            cyc[mode] += cy_mode
+            cy_mode = 0
+            mode = arg
         elif code == OP_CHARGE:
+            if (arg & 0xFF) >= NCAT or arg < 0:
+                status, stop = RUN_BAD_OP, i
+                break
             cyc[arg & 0xFF] += arg >> 8
         elif code == OP_FLUSH_ALL:
             tlb_flush(te, -1, 0)
             st[S_FLUSHES] += 1
         elif code == OP_FLUSH_SPACE:
             if arg < 0 or arg >= nsp:
-                return RUN_BAD_SPACE, i
+                status, stop = RUN_BAD_SPACE, i
+                break
             tlb_flush(te, arg, 1)
             st[S_FLUSHES] += 1
         elif code == OP_DEMAP:
-            sid = arg >> DEMAP_SID_SHIFT
-            if sid < 0 or sid >= nsp:
-                return RUN_BAD_SPACE, i
-            tlb_demap(td, te, sp, tagged, sid, (arg & ((np.int64(1) << DEMAP_SID_SHIFT) - 1)) << 8)
+            dsid = arg >> DEMAP_SID_SHIFT
+            if dsid < 0 or dsid >= nsp:
+                status, stop = RUN_BAD_SPACE, i
+                break
+            tlb_demap(td, te, sp, tagged, dsid, (arg & ((np.int64(1) << DEMAP_SID_SHIFT) - 1)) << 8)
         elif code <= OP_PX:
-            tick = st[S_TICK] + 1
-            st[S_TICK] = tick
             if arg < 0 or arg >= nbytes:
-                return RUN_BUS, i
-            cyc[st[S_MODE]] += costs[C_HIT]
+                status, stop = RUN_BUS, i
+                break
+            tick += 1
+            cy_mode += c_hit
             if has_cache:
                 l1 = costs[C_L1I] if code == OP_PX else costs[C_L1D]
-                cyc[CACHE_MISS] += mem_cost(costs, cd, ce, cstat, arg, l1, tick)
+                cy_cache += mem_cost(costs, cd, ce, cstat, st, arg, l1)
         else:
-            return RUN_BAD_OP, i
-    return RUN_DONE, end
+            status, stop = RUN_BAD_OP, i
+            break
+    st[S_TICK], st[S_ACCESSES], st[S_HITS], st[S_MISSES] = tick, n_acc, n_hit, n_miss
+    st[S_WALK], st[S_FAULTS], st[S_PSUM], st[S_MODE] = n_walk, n_fault, psum, mode
+    cyc[mode] += cy_mode
+    cyc[TLB_WALK] += cy_walk
+    cyc[FAULT] += cy_fault
+    cyc[CACHE_MISS] += cy_cache
+    return status, stop

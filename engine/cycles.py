@@ -5,6 +5,8 @@ work, ...); walks, cache misses, faults and switches to their own categories.
 """
 import numpy as np
 
+from .errors import ConfigError
+
 CATEGORIES = (
     ("user", "user-level work of applications"),
     ("kernel", "kernel path work (instructions and data of kernel paths)"),
@@ -30,13 +32,14 @@ NCAT = len(NAMES)
 
 
 def category_index(name):
-    """Index of a category given by name or index; raises ValueError naming the allowed ones."""
+    """Index of a category given by name or index; raises ConfigError (a ValueError) naming the
+    allowed ones."""
     if isinstance(name, (int, np.integer)):
         if 0 <= int(name) < NCAT:
             return int(name)
-        raise ValueError(f"cycle category {name} out of range 0..{NCAT - 1}")
+        raise ConfigError(f"cycle category {name} out of range 0..{NCAT - 1}")
     if name not in INDEX:
-        raise ValueError(f"cycle category {name!r} unknown; allowed: {', '.join(NAMES)}")
+        raise ConfigError(f"cycle category {name!r} unknown; allowed: {', '.join(NAMES)}")
     return INDEX[name]
 
 

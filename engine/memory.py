@@ -40,6 +40,8 @@ class PhysicalMemory:
             f = self._low + int(idx[0])
             self._low = f + 1
         else:
+            if not isinstance(colours, (int, np.integer)) or colours < 1:
+                raise ConfigError(f"alloc: colours {colours!r} must be a positive integer")
             if not 0 <= colour < colours:
                 raise ConfigError(f"alloc: colour {colour} out of range 0..{colours - 1}")
             idx = np.flatnonzero(self._free[colour::colours])

@@ -25,11 +25,16 @@ def accesses(kinds, vaddrs):
     """Per-address kinds: `kinds` an array of 0 (r), 1 (w), 2 (x)."""
     va = np.asarray(vaddrs, dtype=np.int64).ravel()
     k = np.asarray(kinds, dtype=np.int64).ravel()
+    if k.size and (k.min() < core.OP_R or k.max() > core.OP_X):
+        bad = int(k[(k < core.OP_R) | (k > core.OP_X)][0])
+        raise ConfigError(f"access kind {bad}; allowed: 0 (r), 1 (w), 2 (x)")
     return (va << S) | k
 
 
 def physical(kind, paddrs):
     """Untranslated references (through the caches only)."""
+    if kind not in _PKIND:
+        raise ConfigError(f"access kind {kind!r}; allowed: r, w, x")
     pa = np.asarray(paddrs, dtype=np.int64).ravel()
     return (pa << S) | _PKIND[kind]
 
@@ -55,6 +60,9 @@ def flush(sid=None):
 
 
 def demap(sid, va):
+    """Drop the entries translating `va`'s page in space `sid` (invlpg)."""
+    if not 0 <= int(va) < 1 << (core.DEMAP_SID_SHIFT + 8):
+        raise AddressError(f"demap: va {int(va):#x} outside 0..{(1 << (core.DEMAP_SID_SHIFT + 8)) - 1:#x}")
     return np.array([(((int(sid) << core.DEMAP_SID_SHIFT) | (int(va) >> 8)) << S) | core.OP_DEMAP],
                     np.int64)
 
@@ -76,12 +84,17 @@ def concat(*parts):
 
 
 def check(ops, fmt):
-    """Reject virtual addresses outside the format's range before the jitted loop runs."""
-    code = ops & 0xFF
-    acc = code <= core.OP_X
-    if acc.any():
-        va = ops[acc] >> S
-        bad = (va < 0) | ((va >> fmt.va_bits) != 0)
-        if bad.any():
-            v = int(va[bad][0])
-            raise AddressError(f"va 0x{v:x} outside the {fmt.va_bits}-bit {fmt.name} address space")
+    """Reject, before the jitted loop runs, virtual addresses outside the format's range,
+    unknown op codes and cycle categories out of range (one jitted pass: cheap for one op)."""
+    ops = np.ascontiguousarray(ops, dtype=np.int64)
+    j = core.check_ops(ops, fmt.va_bits)
+    if j < 0:
+        return
+    w = int(ops[j])
+    code, arg = w & 0xFF, w >> S
+    if code <= core.OP_X:
+        raise AddressError(f"va {arg:#x} outside the {fmt.va_bits}-bit {fmt.name} address space")
+    if code in (core.OP_MODE, core.OP_CHARGE):
+        cat = arg if code == core.OP_MODE else arg & 0xFF
+        raise ConfigError(f"op {j}: cycle category {cat} out of range 0..{core.NCAT - 1}")
+    raise ConfigError(f"op {j}: unknown op code {code}; allowed 0..{core.OP_PX}")

@@ -132,9 +132,11 @@ class PageTables:
             raise MappingError(f"map: format {fmt.name} has no large pages")
         size = self._page_size_at(level)
         self._check_va("map", va, size)
-        if pa < 0 or pa % size or pa + size > self.mem.size:
-            raise MappingError(f"map: pa 0x{pa:x} must be aligned to 0x{size:x} and inside "
-                               f"memory (0..0x{self.mem.size:x})")
+        if pa % size:
+            raise MappingError(f"map: pa 0x{pa:x} is not aligned to the page size 0x{size:x}")
+        if pa < 0 or pa + size > self.mem.size:
+            raise MappingError(f"map: pa {pa:#x} (+0x{size:x}) outside physical memory "
+                               f"(0..0x{self.mem.size:x})")
         if pa >> (fmt.ppn_bits + fmt.page_shift):
             raise MappingError(f"map: pa 0x{pa:x} does not fit the {fmt.name} frame field")
         if self.lookup(root, va) is not None:

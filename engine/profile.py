@@ -15,7 +15,7 @@ REQUIRED = ("clock_mhz", "memory_bytes", "tagged_tlb", "small_spaces", "small_sp
             "small_space_size", "cycles_per_instruction", "tlb_hit_cycles", "tlb_miss_base_cycles",
             "walk_through_l1", "memory_latency_cycles", "exception_cycles",
             "kernel_entry_exit_cycles", "page_table_switch_cycles", "asid_switch_cycles",
-            "segment_switch_cycles", "copy_bytes_per_cycle", "disk_ms_per_request")
+            "segment_switch_cycles", "copy_bytes_per_cycle", "disk_ms_per_request", "global_pages")
 ENTRY_KEYS = ("value", "unit", "description", "source")
 TLB_KEYS = ("entries", "ways", "page_size", "policy")
 CACHE_KEYS = ("size", "line", "ways", "latency")

@@ -1,0 +1,217 @@
+"""Rules of the MMU model that once failed (each test names the symptom it guards against),
+plus the facade's small public additions (attach_space, root, small_base)."""
+import numpy as np
+import pytest
+
+from engine import Machine, PageFault, core, ops as O
+
+MB = 1 << 20
+
+
+def test_unmapping_a_splintered_large_page_drops_every_splinter():
+    """The Pentium's code TLB holds only 4 KB pages: a 4 MB code page is splintered into it, one
+    entry per 4 KB piece used.  Unmapping (or protecting) the 4 MB page must drop all of them,
+    not just the entry of its first 4 KB (symptom: a fetch after unmap hit a stale entry)."""
+    m = Machine("pentium-133", memory_bytes=16 * MB)
+    a = m.new_space()
+    m.map(a, 0xC0000000, 0x400000, "rx", large=True)
+    m.switch(a)
+    assert m.step("x", 0xC0005000).paddr == 0x405000            # splinter 5 in the itlb
+    assert m.step("x", 0xC0005004).tlb == "hit"
+    m.unmap(a, 0xC0000000)
+    s = m.step("x", 0xC0005004)
+    assert (s.tlb, s.fault) == ("miss", "not-present")
+
+    m.map(a, 0xC0000000, 0x800000, "rwx", large=True)
+    m.step("x", 0xC0007000)
+    m.protect(a, 0xC0000000, "r")               # (x86-32 has no NX: still executable)
+    assert m.step("x", 0xC0007000).tlb == "miss"                  # the splinter went too
+
+
+def test_small_space_does_not_alias_a_large_space():
+    """Untagged TLB with small spaces: a small space lives at base + va in the linear space,
+    where a large space may have mappings of its own.  Switching from the large space to the
+    small one flushes nothing, yet the small space must see its own page (symptom: it hit the
+    large space's entry for the same linear address)."""
+    m = Machine("pentium-133", tagged=False, small_spaces=True, memory_bytes=16 * MB)
+    big = m.new_space()
+    s = m.new_space(small=True)
+    base, size = m.small_base(s)
+    assert (base, size) == (0xA0000000, 4 * MB)
+    m.map(big, base, 0x10000, "rw")
+    m.map(s, 0, 0x20000, "rw")
+    m.switch(big)
+    assert m.step("r", base).paddr == 0x10000
+    with m.measure() as r:
+        m.switch(s)
+    assert r.by_category["space_switch"] == m.profile["segment_switch_cycles"]   # no CR3 load
+    assert m.step("r", 0).paddr == 0x20000
+    m.switch(big)
+    assert m.step("r", base).tlb == "hit"       # the large space's entry survived both switches
+
+
+def test_small_space_has_nothing_beyond_its_size():
+    """A small space's segment ends at its size: an access beyond it misses and faults
+    not-present without a walk (symptom: it aliased the next small space's entries)."""
+    m = Machine("pentium-133", tagged=False, small_spaces=True, memory_bytes=16 * MB)
+    s1, s2 = m.new_space(small=True), m.new_space(small=True)
+    m.map(s2, 0, 0x20000, "rw")
+    m.switch(s2)
+    assert m.step("r", 0).paddr == 0x20000
+    m.switch(s1)
+    st = m.step("r", 4 * MB)                    # s1's base + 4 MB is s2's base
+    assert (st.tlb, st.fault, st.walk_refs) == ("miss", "not-present", 0)
+
+
+def test_a_faulting_access_does_not_fill_the_tlb():
+    """Neither a not-present nor a protection fault leaves a TLB entry behind."""
+    m = Machine("pentium-133", memory_bytes=8 * MB)
+    a = m.new_space()
+    m.map(a, 0x1000, m.alloc_page(), "r")
+    m.switch(a)
+    valid = lambda: int(m.te[:, core.TE_VALID].sum())
+    m.step("r", 0x5000)
+    m.step("w", 0x1000)
+    assert valid() == 0
+    m.step("r", 0x1000)
+    assert valid() == 1
+
+
+def test_flush_all_empties_every_tlb_global_entries_too():
+    m = Machine("x86-64-modern", memory_bytes=8 * MB)
+    a = m.new_space()
+    for i in range(8):
+        m.map(a, 0x1000 * (i + 1), m.alloc_page(), "rwx", global_=i % 2 == 0)
+    m.switch(a)
+    m.run(O.concat(O.access("r", range(0x1000, 0x9000, 0x1000)), O.access("x", [0x1000])))
+    assert m.te[:, core.TE_GLOBAL].any()
+    m.flush()
+    assert not m.te[:, core.TE_VALID].any()
+
+
+def test_untagged_switch_keeps_only_global_entries():
+    """A CR3 load on a TLB that honours global pages keeps exactly the global entries; on the
+    P54C Pentium (no PGE) it keeps none."""
+    for profile, survive in (("x86-64-modern", 1), ("pentium-133", 0)):
+        m = Machine(profile, tagged=False, small_spaces=False, memory_bytes=8 * MB)
+        a, b = m.new_space(), m.new_space()
+        for s in (a, b):
+            m.map(s, 0x1000, 0x10000, "rw", global_=True)
+            m.map(s, 0x2000, m.alloc_page(), "rw")
+        m.switch(a)
+        m.run(O.access("r", [0x1000, 0x2000]))
+        m.switch(b)
+        assert int(m.te[:, core.TE_VALID].sum()) == survive
+        assert m.step("r", 0x1000).tlb == ("hit" if survive else "miss")
+
+
+def test_attach_space_runs_tables_built_elsewhere():
+    """attach_space registers a root table already in memory (the benchmark loads a memory
+    image this way); translations then follow those tables."""
+    m1 = Machine("pentium-133", memory_bytes=8 * MB)
+    a = m1.new_space()
+    m1.map(a, 0x00400000, 0x7000, "rw")
+    m2 = Machine("pentium-133", memory_bytes=8 * MB)
+    m2.memory.words[:] = m1.memory.words
+    b = m2.attach_space(m1.root(a))
+    assert m2.root(b) == m1.root(a) and m2.small_base(b) is None
+    m2.switch(b)
+    assert m2.step("w", 0x00400010).paddr == 0x7010
+    assert m2.translate(b, 0x00400010) == m1.translate(a, 0x00400010)
+    m2.destroy_space(b)                         # frees nothing it does not own
+    assert m2.memory.free_frames == m2.memory.nframes - 1
+
+
+def test_run_is_deterministic_for_a_seed():
+    """Random replacement draws from a seeded generator: same seed, same hit/miss sequence;
+    the generator does change with the seed."""
+    def misses(seed):
+        m = Machine("pentium-133", seed=seed, memory_bytes=8 * MB,
+                    tlbs=[dict(entries=4, ways=4, page_size=4096, policy="random")])
+        a = m.new_space()
+        for i in range(8):
+            m.map(a, 0x1000 * i, m.alloc_page(), "rwx")
+        m.switch(a)
+        rng = np.random.default_rng(0)
+        r = m.run(O.access("r", rng.integers(0, 8, 400) * 0x1000), record=True)
+        return tuple(r.records[:, core.R_TLB])
+    assert misses(7) == misses(7)
+    assert len({misses(s) for s in range(6)}) > 1
+
+
+def test_other_format_uses_base_page_tlbs():
+    """A profile's base-page TLBs hold another format's base pages (small format: 256 B), so
+    translations are cached; without that every access would miss."""
+    m = Machine("pentium-133", fmt="small", memory_bytes=4096, caches=False)
+    assert [t["page_size"] for t in m.tlb_config] == [256, 256, 4 * MB]
+    a = m.new_space()
+    m.map(a, 0x100, m.alloc_page(), "rw")
+    m.switch(a)
+    assert [m.step("r", 0x104).tlb for _ in range(2)] == ["miss", "hit"]
+
+
+def test_cycle_total_is_the_sum_of_categories():
+    m = Machine("pentium-133", memory_bytes=8 * MB)
+    a = m.new_space()
+    m.map(a, 0x1000, m.alloc_page(), "rw")
+    m.switch(a)
+    with m.mode("kernel"):
+        r = m.run(O.concat(O.access("r", [0x1000, 0x5000]), O.charge("ipc", 40),
+                           O.physical("r", [0x20000])))
+    m.instructions(100, "server")
+    assert m.cycles == sum(m.by_category().values())
+    assert r.cycles == sum(v for k, v in m.by_category().items() if k not in ("space_switch", "server"))
+
+
+def test_a_resolved_fault_is_retried():
+    """A fault handed to on_fault is retried once the handler has mapped the page, as hardware
+    re-executes the instruction: the retry walks again and succeeds; both deliveries count."""
+    m = Machine("pentium-133", memory_bytes=8 * MB)
+    a = m.new_space()
+    m.switch(a)
+    seen = []
+
+    def pager(f):
+        seen.append((f.space, f.va, f.kind, f.reason, f.index))
+        m.map(f.space, f.va & ~0xFFF, m.alloc_page(), "rw")
+        return True
+
+    r = m.run(O.access("w", [0x3000, 0x3008, 0x7010]), on_fault=pager, record=True)
+    assert seen == [(a, 0x3000, "w", "not-present", 0), (a, 0x7010, "w", "not-present", 2)]
+    assert (r.accesses, r.faults, r.hits, r.misses) == (5, 2, 1, 4)
+    assert [int(x) for x in r.records[:, core.R_TLB]] == [1, 0, 1]      # the retries' records
+    assert m.translate(a, 0x7010) is not None
+
+
+def test_unresolved_fault_raises_page_fault():
+    """A handler that declines (returns False) gets PageFault with the fault's details."""
+    m = Machine("pentium-133", memory_bytes=8 * MB)
+    a = m.new_space()
+    m.map(a, 0x1000, m.alloc_page(), "r")
+    m.switch(a)
+    with pytest.raises(PageFault) as e:
+        m.run(O.access("w", [0x1000]), on_fault=lambda f: False)
+    assert (e.value.fault.reason, e.value.fault.kind, e.value.fault.va) == ("protection", "w", 0x1000)
+
+
+def test_sv39_gigapage_leaf_at_the_root():
+    """Sv39: an entry with R, W or X set is a leaf at any level.  A root-level leaf maps 1 GB
+    with one walk reference; the 2 MB TLB of x86-64-modern holds it as 2 MB splinters.  The
+    reference MMU agrees access by access."""
+    from reference_mmu import RefMMU
+    m = Machine("x86-64-modern", fmt="sv39", memory_bytes=8 * MB)
+    a = m.new_space()
+    root = m.root(a)
+    f = m.fmt
+    m.memory.words[(root + 1 * 8) // 4] = f.p_mask | f.r_mask | f.w_mask | f.x_mask   # va 1 GB -> pa 0
+    ref = RefMMU.like(m)
+    ref.add_space(a, root)
+    m.switch(a)
+    vas = [0x40123456, 0x40123460, 0x40323456, 0x40123000, 0x40700000]
+    r = m.run(O.access("r", vas), record=True)
+    want = ref.run([("switch", a)] + [("r", v) for v in vas])[1:]
+    got = [(int(x[core.R_PADDR]), "miss" if x[core.R_TLB] else "hit", int(x[core.R_WALK]), int(x[core.R_CYCLES]))
+           for x in r.records]
+    assert got == [(w.paddr, w.tlb, w.walk_refs, w.cycles) for w in want]
+    assert [g[:3] for g in got] == [(0x123456, "miss", 1), (0x123460, "hit", 0), (0x323456, "miss", 1),
+                                    (0x123000, "hit", 0), (0x700000, "miss", 1)]
