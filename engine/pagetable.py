@@ -33,6 +33,9 @@ class PageTables:
         self.mem = memory
         self.fmt = fmt
         self.tables = {}            # root paddr -> set of table frames of that tree (root included)
+        # per level: (shift of its index, index mask, size of a page mapped there), for lookup
+        self._levels = [(fmt.level_shift(lv), (1 << fmt.bits[lv]) - 1, 1 << fmt.level_shift(lv))
+                        for lv in range(fmt.levels)]
 
     # -- raw entries --
     def _read(self, addr):
@@ -99,12 +102,17 @@ class PageTables:
     def lookup(self, root, va):
         """(paddr, perms, page_size, entry) translating `va`, or None.  Charges nothing."""
         self._check_va("lookup", va, 1)
-        s = self.walk_steps(root, va)[-1]
-        if not s.leaf:
-            return None
-        size = self._page_size_at(s.level)
-        base = self.fmt.entry_paddr(s.entry) & ~(size - 1)
-        return base + (va & (size - 1)), self.fmt.entry_perms(s.entry), size, s.entry
+        # the walk of walk_steps without its records: kernels call this on every copy
+        fmt, last, table = self.fmt, len(self._levels) - 1, root
+        for lv, (shift, mask, size) in enumerate(self._levels):
+            e = self._read(table + ((va >> shift) & mask) * fmt.pte_bytes)
+            if not e & fmt.p_mask:
+                return None
+            if lv == last or (fmt.leaf_mask and e & fmt.leaf_mask):
+                base = fmt.entry_paddr(e) & ~(size - 1)
+                return base + (va & (size - 1)), fmt.entry_perms(e), size, e
+            table = fmt.entry_paddr(e)
+        return None
 
     def _slot(self, root, va, level, create, what):
         """Physical address of the entry for `va` at `level`, creating tables on the way."""
