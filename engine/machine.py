@@ -231,6 +231,7 @@ class Machine:
             raise ConfigError(f"max_spaces {max_spaces!r} must be a positive integer (it grows as needed)")
         self.sp = np.full((max_spaces, core.SP_LEN), -1, np.int64)
         self._small_next = p["small_space_base"]
+        self._small_free = []       # (base, size) slices given back by destroy_space
         self.st = np.zeros(core.NSTATE, np.int64)
         self.st[core.S_SPACE] = -1
         self.st[core.S_CR3] = -1
@@ -257,12 +258,19 @@ class Machine:
             p = self.profile
             if size < (4 << 20) or size & (size - 1):
                 raise ConfigError(f"new_space: small space size {size} must be a power of two >= 4 MB")
-            if self._small_next + size > p["small_space_base"] + p["small_space_size"]:
-                raise ConfigError("new_space: the small-space region is full "
-                                  f"({p['small_space_size'] >> 20} MB)")
-            self.sp[sid, core.SP_SMALL] = self._small_next
+            # a slice freed by destroy_space first (lowest address of that size), else a new one
+            reuse = sorted(b for b, sz in self._small_free if sz == size)
+            if reuse:
+                base = reuse[0]
+                self._small_free.remove((base, size))
+            else:
+                if self._small_next + size > p["small_space_base"] + p["small_space_size"]:
+                    raise ConfigError("new_space: the small-space region is full "
+                                      f"({p['small_space_size'] >> 20} MB)")
+                base = self._small_next
+                self._small_next += size
+            self.sp[sid, core.SP_SMALL] = base
             self.sp[sid, core.SP_SIZE] = size
-            self._small_next += size
         else:
             self.sp[sid, core.SP_SMALL] = -1
             self.sp[sid, core.SP_SIZE] = -1
@@ -310,6 +318,8 @@ class Machine:
         """Drop the space's TLB entries, free its tables (not its data frames)."""
         root = self._root(sid, "destroy_space")
         core.tlb_flush(self.te, sid, 0)
+        if self.sp[sid, core.SP_SMALL] >= 0:      # its slice of the small-space region returns
+            self._small_free.append((int(self.sp[sid, core.SP_SMALL]), int(self.sp[sid, core.SP_SIZE])))
         self.tables.destroy(root)
         self.sp[sid] = -1
         if self.st[core.S_SPACE] == sid:
