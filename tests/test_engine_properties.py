@@ -37,6 +37,8 @@ FORMATS = {
 }
 LOW = (0, 1, 2, 3, 4, 5, 8, 9, 16, 17)     # low index: same sets for small TLBs
 GLOBAL_TOP = {"x86-32": 0x301, "x86-64": 3, "sv39": 3, "small": 14}
+LARGE_TOPS = {"x86-32": (2, 0x302), "x86-64": (4, 5), "sv39": (4, 5), "small": ()}   # apart from
+# the small pages' regions, else a large page would overlap them and never get mapped
 
 
 def profile_dict(c):
@@ -49,9 +51,11 @@ def profile_dict(c):
 
 
 @st.composite
-def machines(draw, small_spaces=False):
-    """A machine; `small_spaces`: always x86-32, untagged, with small spaces (Pentium style)."""
-    fmt = "x86-32" if small_spaces else draw(st.sampled_from(sorted(FORMATS)))
+def machines(draw, small_spaces=False, large_pages=False):
+    """A machine; `small_spaces`: always x86-32, untagged, with small spaces (Pentium style);
+    `large_pages`: a format that has them."""
+    fmt = "x86-32" if small_spaces else draw(st.sampled_from(
+        ("sv39", "x86-32", "x86-64") if large_pages else sorted(FORMATS)))
     tagged = False if small_spaces else draw(st.booleans())
     small = small_spaces or (fmt == "x86-32" and not tagged and draw(st.booleans()))
     sets = draw(st.sampled_from((1, 2, 1, 2, 4)))           # small TLBs: evictions
@@ -223,8 +227,9 @@ def encode(w, batch):
 
 
 @st.composite
-def programs(draw, m):
-    """(number of large spaces, small spaces, steps); a step is a software change or a batch."""
+def programs(draw, m, large_pages=False):
+    """(number of large spaces, small spaces, steps); a step is a software change or a batch.
+    `large_pages`: every large space gets large pages, changes are mostly to them."""
     fmt = m.fmt.name
     mem, vpage, tops, large = FORMATS[fmt]
     nlarge = draw(st.integers(2, 3))
@@ -233,7 +238,7 @@ def programs(draw, m):
     frames = st.integers(mem // ps // 2, mem // ps - 1).map(lambda f: f * ps)
     vas = st.builds(vpage, st.sampled_from(tops), st.sampled_from(LOW))
     small_vas = st.builds(lambda b: b << 12, st.sampled_from(LOW))     # inside a 4 MB small space
-    large_vas = st.builds(vpage, st.sampled_from(tops), st.just(0)) if large else st.nothing()
+    large_vas = st.builds(vpage, st.sampled_from(LARGE_TOPS[fmt]), st.just(0)) if large else st.nothing()
     gvas = st.builds(vpage, st.just(GLOBAL_TOP[fmt]), st.sampled_from(LOW[:4]))
     perms = st.sampled_from(("r", "rw", "rx", "rwx"))
     nsp = nlarge + nsmall
@@ -248,14 +253,15 @@ def programs(draw, m):
     for i in range(nsp):             # populate every space first
         for _ in range(draw(st.integers(2, 14))):
             steps.append(("map", i, draw(page_of(i, i >= nlarge)), draw(frames), draw(perms), False))
-        if large and i < nlarge and draw(st.booleans()):
+        for _ in range((2 if large_pages else draw(st.integers(0, 1))) if large and i < nlarge else 0):
             steps.append(("map", i, draw(large_vas), draw(st.integers(0, mem // large - 1)) * large,
                           draw(perms), True))
     for _ in range(draw(st.integers(1, 6))):
         # a few software changes
         for _ in range(draw(st.integers(0, 8))):
-            kind = draw(st.sampled_from(("map", "map", "map", "unmap", "protect", "large", "gmap",
-                                         "gunmap", "gprotect", "recreate")))
+            kind = draw(st.sampled_from(("unmap", "protect", "large") if large_pages else (
+                "map", "map", "map", "unmap", "protect", "large", "gmap", "gunmap", "gprotect",
+                "recreate")))
             i = draw(space)
             small = i >= nlarge
             if kind == "map":
@@ -264,7 +270,7 @@ def programs(draw, m):
                 steps.append(("map", i, draw(large_vas),
                               draw(st.integers(0, mem // large - 1)) * large, draw(perms), True))
             elif kind in ("unmap", "protect"):       # a page mapped at that point, by rank
-                steps.append((kind, i, draw(st.integers(0, 15))) +
+                steps.append((kind, i, draw(st.integers(0, 3 if large_pages else 15))) +
                              ((draw(perms),) if kind == "protect" else ()))
             elif kind == "gmap":
                 steps.append(("gmap", draw(gvas), draw(frames), draw(perms)))
@@ -275,7 +281,7 @@ def programs(draw, m):
         # a batch of ops
         batch = [("switch", draw(space))]
         for _ in range(draw(st.integers(1, 60))):
-            k = draw(st.sampled_from("rrrrrrrrrwwwwwxxxgggsssS!fdmcp"))
+            k = draw(st.sampled_from("rrrrwwwxxxd" if large_pages else "rrrrrrrrrwwwwwxxxgggsssS!fdmcp"))
             if k in "rwx":
                 batch.append((k, ("va", draw(st.integers(0, 9)), draw(st.integers(0, 255)))))
             elif k == "g":              # a kernel-like global page, from whichever space
@@ -296,7 +302,7 @@ def programs(draw, m):
                 batch.append(("charge", draw(st.sampled_from(CATS)), draw(st.integers(0, 500))))
             else:
                 batch.append(("p" + draw(st.sampled_from("rwx")), draw(st.integers(0, mem // 8 - 1)) * 8))
-        batch.append(("final", draw(st.booleans())))
+        batch.append(("final", not large_pages and draw(st.booleans())))
         steps.append(("batch", batch, draw(st.randoms(use_true_random=False))))
     return nlarge, nsmall, steps
 
@@ -338,7 +344,7 @@ def resolve(w, batch, rnd):
             elif w.small[sid]:
                 va = rnd.randrange(0, 8 << 20, 4)       # beyond the 4 MB small space half the time
             else:
-                va = vpage(rnd.choice(tops), rnd.choice(LOW)) + off
+                va = vpage(rnd.choice(tops + LARGE_TOPS[w.m.fmt.name]), rnd.choice(LOW)) + off
             if name == "demap":
                 out.append(("demap", sid, va - va % w.m.fmt.page_size))
             else:
@@ -352,10 +358,9 @@ def _mapped_pages(w, sid):
     """(va, size) of every page mapped in `sid`, from the tables (software lookup)."""
     mem, vpage, tops, large = FORMATS[w.m.fmt.name]
     cands = {vpage(t, b) for t in tops + (GLOBAL_TOP[w.m.fmt.name],) for b in LOW}
+    cands |= {vpage(t, 0) for t in LARGE_TOPS[w.m.fmt.name]}
     if w.small[sid]:
         cands = {b << 12 for b in LOW}
-    if large and not w.small[sid]:
-        cands |= {vpage(t, 0) for t in tops}
     out = set()
     for va in cands:
         r = w.m.tables.lookup(w.m.root(sid), va)
@@ -462,8 +467,8 @@ def play(m, program):
             sid = w.sids[step[1]]
             mapped = sorted((p for p in _mapped_pages(w, sid) if p[0] not in w.globals),
                             key=lambda p: (-p[1], p[0]))      # large first; globals go alike
-            if mapped:
-                va = mapped[step[2] % len(mapped)][0]
+            if mapped:          # rank 0..3: the largest page (a splintered large page, often)
+                va = mapped[0 if step[2] < 4 else step[2] % len(mapped)][0]
                 w.unmap(sid, va) if kind == "unmap" else w.protect(sid, va, step[3])
         elif kind == "gmap":
             w.gmap(*step[1:])
@@ -477,9 +482,9 @@ def play(m, program):
 
 
 @st.composite
-def worlds(draw, small_spaces=False):
-    m = draw(machines(small_spaces))
-    return m, draw(programs(m))
+def worlds(draw, small_spaces=False, large_pages=False):
+    m = draw(machines(small_spaces, large_pages))
+    return m, draw(programs(m, large_pages))
 
 
 @SETTINGS
@@ -511,6 +516,17 @@ def test_small_spaces_match_reference(world):
     play(m, program)
     event(f"small spaces {program[1]}, segment switches "
           f"{min(m.stats()['switches'][0] - m.stats()['cr3.loads'][0], 10) // 5 * 5}+")
+
+
+@SETTINGS
+@given(worlds(large_pages=True))
+def test_large_pages_match_reference(world):
+    """Large pages (x86-32 4 MB with PSE, x86-64 and Sv39 2 MB): a TLB of their size holds them
+    whole, a smaller-page TLB holds splinters; unmapping or protecting a large page drops every
+    splinter of it (no access hits a stale piece).  Same comparisons and invariants."""
+    m, program = world
+    play(m, program)
+    event(f"{m.fmt.name} large TLB {'yes' if len(m.tlb_config) > (1 if m.tlb_config[0].get('kind', 'unified') == 'unified' else 2) else 'no'}")
 
 
 @st.composite
