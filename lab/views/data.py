@@ -13,7 +13,9 @@ def tlb_grid(machine, tlb=0):
     e = machine.te[base:base + sets * ways]
     valid = e[:, core.TE_VALID].reshape(sets, ways) != 0
     owner = np.where(valid, e[:, core.TE_OWNER].reshape(sets, ways), -1)
-    vpn = np.where(valid, e[:, core.TE_VPN].reshape(sets, ways), -1)
+    # entries of small spaces carry a key bit above the address (engine.core keys them apart)
+    vpn_mask = (1 << max(machine.fmt.va_bits - int(td[core.TD_SHIFT]), 1)) - 1
+    vpn = np.where(valid, e[:, core.TE_VPN].reshape(sets, ways) & vpn_mask, -1)
     glob = valid & (e[:, core.TE_GLOBAL].reshape(sets, ways) != 0)
     return {"name": machine.tlb_config[tlb].get("name", f"tlb{tlb}"), "owner": owner,
             "vpn": vpn, "global": glob, "sets": int(sets), "ways": int(ways)}
