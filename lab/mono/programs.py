@@ -49,7 +49,7 @@ def _exec_child(c, argv):
     c.execve(argv[0], argv)
 
 
-def _ld_so(p):
+def ld_so(p):
     """What ld.so does before main: map libc.so.5 (text and data, private) and relocate it."""
     k = p.kernel
     lib, page = k.images["/lib/libc.so.5"], k.m.fmt.page_size
@@ -64,14 +64,14 @@ def _ld_so(p):
 
 def hello_main(p, argv):
     """A dynamically linked hello: ld.so, then the program's own start-up, then exit(0)."""
-    _ld_so(p)
+    ld_so(p)
     return simple_main(p, argv)
 
 
 def sh_main(p, argv):
     """ld.so maps libc.so.5, the shell starts; `sh -c CMD` forks and execs CMD, then waits."""
     img, lay = p.proc.image, p.kernel.layout(p.proc)
-    _ld_so(p)
+    ld_so(p)
     p.compute(img.startup_instructions, code_bytes=img.text_touched)
     p.touch(lay["data"][0], img.data_touched, write=True)
     if len(argv) >= 3 and argv[1] == "-c":

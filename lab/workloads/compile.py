@@ -40,9 +40,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine import ops as O
+from lab.mono.programs import ld_so
 from lab.kprofile import load_kernel_profile
 from lab.mono import ProgramImage
-from lab.mono.abi import MAP_PRIVATE, O_CREAT, O_TRUNC, O_WRONLY, PROT_EXEC, PROT_READ, PROT_WRITE
+from lab.mono.abi import O_CREAT, O_TRUNC, O_WRONLY
 from lab.mono.errors import ENOENT
 from lab.mono.programs import image_contents
 
@@ -132,20 +133,6 @@ def work(p, instructions, loc, code, data, grow=None, rng=None):
 
 
 # ---------------------------------------------------------------------- images
-def ld_so(p):
-    """What ld.so does before main: map libc.so.5 (text and data, private) and relocate it
-    (the same steps as lab.mono.programs' dynamically linked programs)."""
-    k = p.kernel
-    lib, page = k.images["/lib/libc.so.5"], k.m.fmt.page_size
-    fd = p.open(lib.path)
-    text = p.mmap(0, lib.text_bytes, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0)
-    data = p.mmap(0, lib.data_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd,
-                  -(-lib.text_bytes // page) * page)
-    p.close(fd)
-    p.compute(lib.startup_instructions, code_va=text, code_bytes=lib.text_touched)
-    p.touch(data, lib.data_touched, write=True)
-
-
 def start(p):
     """ld.so, then the image's own start-up: its start-up code and data are touched."""
     img, lay = p.proc.image, p.kernel.layout(p.proc)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from engine import Machine, ops as O
+from lab.mono.examples import lat_pipe as _example_lat_pipe
 from lab.image import KernelImage
 from lab.kprofile import load_kernel_profile
 from lab.l4 import (L4Kernel, Pager, Fpage, Message, StringItem, StringBuffer, MapItem,
@@ -510,33 +511,10 @@ def measure(variant, what, cpu_profile="pentium-133", seed=1, quick=False,
     return _outcome(w, fn(w, BLOCK, blocks, echo=False), what, 0, blocks * BLOCK)
 
 
-def _echo(c, rfd, wfd, n, size):
-    buf = c.malloc(size)
-    for _ in range(n):
-        c.read(rfd, buf, size)
-        c.write(wfd, buf, size)
-
-
 def lat_pipe(p, n, size=1):
-    """lmbench's lat_pipe (`lab.workloads.lmbench.lat_pipe`: a token ping-pongs through two
-    pipes, cycles per round trip after a warm-up round) with one more untimed round at the
-    end, so that the echo child's exit does not fall into the last timed round trip."""
-    to_child, to_parent = p.pipe(), p.pipe()
-    pid = p.fork(_echo, to_child[0], to_parent[1], n + 2, size)
-    buf = p.malloc(size)
-    p.store(buf, bytes(size))
-
-    def round_trip():
-        p.write(to_child[1], buf, size)
-        p.read(to_parent[0], buf, size)
-    round_trip()                                    # warm-up
-    t0 = p.clock()
-    for _ in range(n):
-        round_trip()
-    t = (p.clock() - t0) / n
-    round_trip()                                    # the child's last round: then it exits
-    p.wait4(pid)
-    return t
+    """lmbench's lat_pipe with a 1-byte token (`lab.mono.examples.lat_pipe`: the echo child's
+    exit kept out of the timed rounds)."""
+    return _example_lat_pipe(p, n, size)
 
 
 def linux_pipe(system, what, cpu_profile="pentium-133", seed=1, quick=False, n=None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from lab.kprofile import load_kernel_profile
+from lab.mono.examples import lat_pipe as _example_lat_pipe
 from lab.mono.abi import (O_RDONLY, O_WRONLY, O_CREAT, PROT_READ, MAP_SHARED, AF_INET,
                           SOCK_DGRAM, SOCK_STREAM)
 
@@ -141,26 +142,9 @@ def _ring_child(c, rfd, wfd, n, size, ipw):
 
 
 def lat_pipe(p, n, size=4):
-    """lat_pipe: a token ping-pongs between two processes through two pipes; per round trip."""
-    to_child, to_parent = p.pipe(), p.pipe()
-    pid = p.fork(_echo_pipe, to_child[0], to_parent[1], n + 2, size)
-    buf = p.malloc(size)
-    p.store(buf, bytes(size))
-
-    def rt():
-        p.write(to_child[1], buf, size)
-        p.read(to_parent[0], buf, size)
-    t = _timed(p, rt, n)
-    rt()                        # untimed: the echo process exits after this one
-    p.wait4(pid)
-    return t
-
-
-def _echo_pipe(c, rfd, wfd, n, size):
-    buf = c.malloc(size)
-    for _ in range(n):
-        c.read(rfd, buf, size)
-        c.write(wfd, buf, size)
+    """lat_pipe: a token ping-pongs between two processes through two pipes; per round trip
+    (the documented example of the user layer, `lab.mono.examples.lat_pipe`)."""
+    return _example_lat_pipe(p, n, size)
 
 
 PORT = 7000
