@@ -89,51 +89,78 @@ def evaluate(targets, values):
         return {t.name: float(t.measure()) for t in targets}
 
 
-def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None):
-    """Fit each knob to its targets.  Returns FitResult with the best values seen (least total
-    |log(simulated/paper)| over the rows that drive knobs) and their per-target rows."""
+def _residual(knob_targets, sims):
+    """Mean relative error of a knob's rows (simulated - paper) / paper."""
+    return sum(sims[t.name] / t.paper - 1 for t in knob_targets) / len(knob_targets)
+
+
+def _solve_one(knob, ts, values, rtol, steps):
+    """Move one knob (the others held) until the mean relative error of its rows is within
+    rtol: secant steps of either sign (bandwidth rows fall as a path grows), at most a factor
+    of 4 at a time, regula falsi once the root is bracketed.  Returns (value, residual)."""
+    def resid(x):
+        return _residual(ts, evaluate(ts, values | {knob: x}))
+
+    x0 = values[knob]
+    r0 = resid(x0)
+    best = (abs(r0), x0, r0)
+    lo = hi = None                          # bracket: (x, r) with r < 0 and r > 0
+    x1 = _clip(knob, x0 * 1.25 if x0 else 1.0)
+    for _ in range(steps):
+        if abs(best[0]) <= rtol or x1 == x0:
+            break
+        r1 = resid(x1)
+        best = min(best, (abs(r1), x1, r1))
+        for x, r in ((x0, r0), (x1, r1)):
+            if r < 0 and (lo is None or abs(r) < abs(lo[1])):
+                lo = (x, r)
+            if r > 0 and (hi is None or r < hi[1]):
+                hi = (x, r)
+        if lo is not None and hi is not None:       # bracketed: interpolate inside
+            (xa, ra), (xb, rb) = lo, hi
+            nx = xa - ra * (xb - xa) / (rb - ra)
+        elif r1 == r0:                              # no response: a bolder probe
+            nx = max(x1 * 4, 16.0)
+        else:
+            nx = x1 - r1 * (x1 - x0) / (r1 - r0)
+            nx = min(max(nx, x1 / 4), x1 * 4 + 1)
+        x0, r0, x1 = x1, r1, _clip(knob, nx)
+    return best[1], best[2]
+
+
+def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None, steps=10):
+    """Fit each knob to its targets: sweeps (`iterations` at most) of one-dimensional solves,
+    knob after knob with the others held (Gauss-Seidel), until every knob's rows agree within
+    rtol.  A knob moves only its own rows' error; knobs that interact (a switch path and the
+    pipe path, say) settle over the sweeps.  Returns FitResult with the best values seen
+    (least total |log(simulated/paper)| over the rows that drive knobs) and their rows."""
     knobs = list(dict.fromkeys(t.knob for t in targets if t.knob is not None))
+    own = {k: [t for t in targets if t.knob == k and t.paper] for k in knobs}
     values = {k: _clip(k, k.current()) for k in knobs}
-    prev = {}
     history = []
-    best = None             # (score, values, sims): coupled knobs can oscillate; keep the best
+    best = None
+
+    def score(sims):
+        return sum(abs(math.log(max(sims[t.name], 1e-9) / t.paper))
+                   for t in targets if t.knob is not None and t.paper)
+
     for it in range(1, iterations + 1):
         sims = evaluate(targets, values)
         history.append({k.label: values[k] for k in knobs} | {"_sims": dict(sims)})
-        score = sum(abs(math.log(max(sims[t.name], 1e-9) / t.paper))
-                    for t in targets if t.knob is not None and t.paper)
-        if best is None or score < best[0]:
-            best = (score, dict(values), dict(sims))
-        # residual per knob: mean relative error of its targets (paper-weighted)
-        resid = {}
-        for k in knobs:
-            ts = [t for t in targets if t.knob == k]
-            resid[k] = sum(sims[t.name] - t.paper for t in ts) / len(ts)
-            resid[k] /= max(sum(t.paper for t in ts) / len(ts), 1e-12)
+        sc = score(sims)
+        if best is None or sc < best[0]:
+            best = (sc, dict(values), dict(sims))
+        resid = {k: _residual(own[k], sims) for k in knobs if own[k]}
+        worst = max((abs(r) for r in resid.values()), default=0.0)
         if log:
-            log(f"iteration {it}: worst relative error {max(abs(r) for r in resid.values()):.4f}")
-        if all(abs(r) <= rtol for r in resid.values()):
+            log(f"sweep {it}: worst relative error {worst:.4f}")
+        if worst <= rtol:
             break
-        new = {}
         for k in knobs:
-            x, r = values[k], resid[k]
-            if k in prev and prev[k][0] != x and prev[k][1] != r:
-                slope = (r - prev[k][1]) / (x - prev[k][0])
-                # a secant step of either sign (bandwidth rows fall as a path grows), at most
-                # a factor of 4 at a time so that one noisy slope cannot throw the knob away
-                nx = x - r / slope if slope != 0 else x
-                nx = min(max(nx, x / 4), x * 4 + 1)
-            else:   # probe: move 25 % (or one unit from 0) to learn the slope
-                nx = x * 1.25 if x else 1.0
-            new[k] = _clip(k, nx)
-            if new[k] == x:     # pinned at a bound or rounded away: nothing left to learn
-                new[k] = x
-            prev[k] = (x, r)
-        values = new
+            if own[k] and abs(resid[k]) > rtol:
+                values[k], resid[k] = _solve_one(k, own[k], values, rtol, steps)
     sims = evaluate(targets, values)
-    score = sum(abs(math.log(max(sims[t.name], 1e-9) / t.paper))
-                for t in targets if t.knob is not None and t.paper)
-    if best is not None and best[0] < score:
+    if best is not None and best[0] < score(sims):
         _score, values, sims = best
     rows = [{"target": t.name, "knob": t.knob.label if t.knob else None, "paper": t.paper,
              "system": t.system, "simulated": sims[t.name],

@@ -101,6 +101,11 @@ class LinuxArch(ABC):
         """Copy between Linux's buffers and the process's memory at `va` (copy_to/from_user)."""
 
     @abstractmethod
+    def touch_kernel_data(self, pa, nbytes):
+        """Linux reads and writes its own data at physical `pa` (the next task's kernel stack and
+        task_struct on a switch), where Linux runs on this platform."""
+
+    @abstractmethod
     def run_user(self, ctx, ops):
         """Run user-level work (an engine op batch) in the process; page faults go to Linux's
         `linux.page_fault(ctx, va, kind)` via this platform's fault path, then the access retries."""

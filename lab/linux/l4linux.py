@@ -402,6 +402,21 @@ class L4LinuxArch(LinuxArch):
         finally:
             m.set_mode(old)
 
+    def touch_kernel_data(self, pa, nbytes):
+        """The server's own memory: at va = pa in its space, like Linux's side of a copy."""
+        self._check_server()
+        ps = self.m.fmt.page_size
+        for p in range(pa - pa % ps, pa + nbytes, ps):
+            self._window(p)
+        k, m = self.k, self.m
+        k.dispatch(self.server)
+        old = m.set_mode("server")
+        try:
+            self._no_fault(m.run(O.concat(O.mode("server"), O.access("w", O.lines(pa, nbytes, self.line))),
+                                 check=False), "touch_kernel_data")
+        finally:
+            m.set_mode(old)
+
     # ------------------------------------------------------------------ user work and faults
     def run_user(self, ctx, ops):
         self.k.execute(ctx.thread, ops, "user",

@@ -361,6 +361,12 @@ class MkLinuxArch(LinuxArch):
             return O.physical(kind, O.lines(kpa, n, line))
         return O.access(kind, O.lines(self.buf, n, line))
 
+    def touch_kernel_data(self, pa, nbytes):
+        """Linux's data in the server (its frames, as for Linux's side of a copy)."""
+        self._in_server()
+        with self.m.mode("server"):
+            self.m.run(O.physical("w", O.lines(pa, nbytes, self.mach.image.line)), check=False)
+
     def run_user(self, ctx, ops):
         """User work in the process's task; its faults go through Mach (and, for the process's
         memory, to the server as its pager).  A fault Mach cannot resolve (an address it has

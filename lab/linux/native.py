@@ -141,6 +141,12 @@ class NativeArch(LinuxArch):
         finally:
             m.set_mode(old)
 
+    def touch_kernel_data(self, pa, nbytes):
+        ctx = self.current
+        self._physmap(ctx, pa, nbytes)
+        self.m.execute(O.concat(O.mode("kernel"), O.access("w", O.lines(PHYS_VA + pa, nbytes,
+                                                                          self.line))))
+
     def run_user(self, ctx, ops):
         self._be(ctx)
         m = self.m

@@ -99,8 +99,13 @@ class Scheduler:
         return self.runqueue.popleft() if self.runqueue else None
 
     def _dispatch(self, prev_ctx, nxt):
-        """Give the CPU to `nxt` (the platform switches; its thread resumes)."""
-        self.k.arch.switch_process(prev_ctx, nxt.ctx)
+        """Give the CPU to `nxt` (the platform switches; its thread resumes).  Linux's switch
+        reads and writes the next task's kernel stack and task_struct (one page-aligned frame
+        per task: many tasks compete for the same L1 sets)."""
+        k = self.k
+        if nxt.kstack:
+            k.arch.touch_kernel_data(nxt.kstack, k.image_profile["kernel_stack_bytes"])
+        k.arch.switch_process(prev_ctx, nxt.ctx)
         nxt.state = ProcState.RUNNING
         self.current = nxt
         self.k.log("switch", to=nxt.pid)
