@@ -68,8 +68,8 @@ TS_HITS, TS_MISSES, TS_FILLS, TS_EVICTIONS = range(4)
 TS_LEN = 4
 
 # -- caches: descriptors (cd rows) and lines (ce rows) --
-CD_BASE, CD_SETS, CD_WAYS, CD_LSHIFT, CD_LAT = range(5)
-CD_LEN = 5
+CD_BASE, CD_SETS, CD_WAYS, CD_LSHIFT, CD_LAT, CD_WMISS = range(6)
+CD_LEN = 6                  # CD_WMISS: cycles of a write miss that allocates nothing (-1: allocate)
 CE_VALID, CE_TAG, CE_STAMP = range(3)
 CE_LEN = 3
 CS_HITS, CS_MISSES = range(2)
@@ -140,6 +140,23 @@ def cache_access(cd, ce, cstat, c, paddr, stamp):
 
 
 @hot
+def cache_probe(cd, ce, cstat, c, paddr, stamp):
+    """Reference one line of cache `c` without allocating on a miss (a write-no-allocate
+    cache's store).  True on a hit."""
+    line = paddr >> cd[c, CD_LSHIFT]
+    ways = cd[c, CD_WAYS]
+    base = cd[c, CD_BASE] + (line & (cd[c, CD_SETS] - 1)) * ways
+    for w in range(ways):
+        e = base + w
+        if ce[e, CE_VALID] != 0 and ce[e, CE_TAG] == line:
+            ce[e, CE_STAMP] = stamp
+            cstat[c, CS_HITS] += 1
+            return True
+    cstat[c, CS_MISSES] += 1
+    return False
+
+
+@hot
 def _cache_stamp(st):
     s = st[S_CTICK] + 1
     st[S_CTICK] = s
@@ -147,13 +164,21 @@ def _cache_stamp(st):
 
 
 @hot
-def mem_cost(costs, cd, ce, cstat, st, paddr, l1):
+def mem_cost(costs, cd, ce, cstat, st, paddr, l1, write):
     """Cycles beyond an L1 hit for one reference at `paddr`, entering the hierarchy at `l1`
-    (-1: skip the first level, as the Pentium's walker does)."""
+    (-1: skip the first level, as the Pentium's walker does).  A write that misses a
+    write-no-allocate L1 (the Pentium's) leaves L1 alone: its stores drain to L2, costing
+    CD_WMISS, plus the memory latency when L2 misses too."""
+    l2 = costs[C_L2]
     if l1 >= 0:
+        if write and cd[l1, CD_WMISS] >= 0:
+            if cache_probe(cd, ce, cstat, l1, paddr, _cache_stamp(st)):
+                return 0
+            if l2 >= 0 and not cache_access(cd, ce, cstat, l2, paddr, _cache_stamp(st)):
+                return cd[l1, CD_WMISS] + costs[C_MEM]
+            return cd[l1, CD_WMISS]
         if cache_access(cd, ce, cstat, l1, paddr, _cache_stamp(st)):
             return 0
-    l2 = costs[C_L2]
     if l2 >= 0:
         if cache_access(cd, ce, cstat, l2, paddr, _cache_stamp(st)):
             return cd[l2, CD_LAT]
@@ -211,7 +236,7 @@ def walk(mem, fmt, costs, cd, ce, cstat, st, root, va):
             return F_BUS, 0, 0, 0, 0, refs, cyc
         e = read_pte(mem, addr, pte_bytes)
         refs += 1
-        cyc += mem_cost(costs, cd, ce, cstat, st, addr, l1)
+        cyc += mem_cost(costs, cd, ce, cstat, st, addr, l1, False)
         if (e & fmt[P_MASK]) == 0:
             return F_NOT_PRESENT, 0, 0, 0, 0, refs, cyc
         nxt = ((e >> fmt[PPN_SHIFT]) & ppn_mask) << fmt[PAGE_SHIFT]
@@ -520,7 +545,7 @@ def _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st
             ccost = 0
             if has_cache:
                 l1 = costs[C_L1I] if code == OP_X else costs[C_L1D]
-                ccost = mem_cost(costs, cd, ce, cstat, st, paddr, l1)
+                ccost = mem_cost(costs, cd, ce, cstat, st, paddr, l1, code == OP_W)
                 cy_cache += ccost
             psum += paddr
             if record != 0:
@@ -567,7 +592,7 @@ def _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st
             cy_mode += c_hit
             if has_cache:
                 l1 = costs[C_L1I] if code == OP_PX else costs[C_L1D]
-                cy_cache += mem_cost(costs, cd, ce, cstat, st, arg, l1)
+                cy_cache += mem_cost(costs, cd, ce, cstat, st, arg, l1, code == OP_PW)
         else:
             status, stop = RUN_BAD_OP, i
             break

@@ -148,12 +148,17 @@ def cache_arrays(caches):
         lat = c.get("latency", 0)
         if not isinstance(lat, (int, np.integer)) or isinstance(lat, bool) or lat < 0:
             raise ConfigError(f"{name}: latency {lat!r} must be a non-negative integer (cycles)")
+        wmiss = c.get("write_miss_cycles")
+        if wmiss is not None and (not isinstance(wmiss, (int, np.integer)) or isinstance(wmiss, bool)
+                                  or wmiss < 0):
+            raise ConfigError(f"{name}: write_miss_cycles {wmiss!r} must be a non-negative integer "
+                              "(cycles of a write miss that allocates no line) or absent")
         if line & (line - 1) or size % (line * ways):
             raise ConfigError(f"{name}: line {line} must be a power of two and divide size/ways")
         sets = size // (line * ways)
         if sets & (sets - 1):
             raise ConfigError(f"{name}: {sets} sets; sets must be a power of two")
-        cd[i] = (base, sets, ways, line.bit_length() - 1, lat)
+        cd[i] = (base, sets, ways, line.bit_length() - 1, lat, -1 if wmiss is None else wmiss)
         base += sets * ways
         kind, level = c.get("kind", "unified"), c.get("level", 1)
         if kind not in KINDS:

@@ -19,6 +19,7 @@ REQUIRED = ("clock_mhz", "memory_bytes", "tagged_tlb", "small_spaces", "small_sp
 ENTRY_KEYS = ("value", "unit", "description", "source")
 TLB_KEYS = ("entries", "ways", "page_size", "policy")
 CACHE_KEYS = ("size", "line", "ways", "latency")
+OPTIONAL_KEYS = {"cache": ("write_miss_cycles",)}   # absent: the cache allocates on writes
 
 
 def profile_names():
@@ -57,6 +58,9 @@ class Profile:
             out["level"] = d["level"]
         for k in keys:
             out[k] = _check_entry(f"profile {self.name}: {what} {out['name']}.{k}", d.get(k))["value"]
+        for k in OPTIONAL_KEYS.get(what, ()):
+            if k in d:
+                out[k] = _check_entry(f"profile {self.name}: {what} {out['name']}.{k}", d[k])["value"]
         return out
 
     def __getitem__(self, key):

@@ -106,6 +106,8 @@ def _solve_one(knob, ts, values, rtol, steps):
     best = (abs(r0), x0, r0)
     lo = hi = None                          # bracket: (x, r) with r < 0 and r > 0
     x1 = _clip(knob, x0 * 1.25 if x0 else 1.0)
+    if x1 == x0:                            # an integer knob too small for 25 %: one unit
+        x1 = _clip(knob, x0 + 1)
     for _ in range(steps):
         if abs(best[0]) <= rtol or x1 == x0:
             break

@@ -116,15 +116,18 @@ class RefTLB:
 
 
 class RefCache:
-    def __init__(self, size, line, ways, latency=0, **_):
+    def __init__(self, size, line, ways, latency=0, write_miss_cycles=None, **_):
         self.line, self.ways, self.latency = line, ways, latency
+        self.write_miss = write_miss_cycles         # None: allocate on writes too
         self.nsets = size // (line * ways)
         self.sets = [[] for _ in range(self.nsets)]      # line numbers, least recent first
 
-    def access(self, paddr):
+    def access(self, paddr, allocate=True):
         n = paddr // self.line
         s = self.sets[n % self.nsets]
         hit = n in s
+        if not allocate and not hit:
+            return False
         if hit:
             s.remove(n)
         elif len(s) == self.ways:
@@ -141,7 +144,8 @@ class RefMMU:
         self.l1 = {"r": None, "x": None}
         self.l2 = None
         for c in caches:
-            cache = RefCache(**{k: c[k] for k in ("size", "line", "ways")}, latency=c.get("latency", 0))
+            cache = RefCache(**{k: c[k] for k in ("size", "line", "ways")}, latency=c.get("latency", 0),
+                             write_miss_cycles=c.get("write_miss_cycles"))
             if c.get("level", 1) == 2:
                 self.l2 = cache
             else:
@@ -204,7 +208,13 @@ class RefMMU:
             return int(self.words[addr // 4])
         return int(self.words[addr // 4]) | (int(self.words[addr // 4 + 1]) << 32)
 
-    def mem_cost(self, paddr, l1):
+    def mem_cost(self, paddr, l1, write=False):
+        if l1 is not None and write and l1.write_miss is not None:     # write-no-allocate L1
+            if l1.access(paddr, allocate=False):
+                return 0
+            if self.l2 is not None and not self.l2.access(paddr):
+                return l1.write_miss + self.c["memory_latency_cycles"]
+            return l1.write_miss
         if l1 is not None and l1.access(paddr):
             return 0
         if self.l2 is not None and self.l2.access(paddr):
@@ -298,7 +308,7 @@ class RefMMU:
                 t.fill(small, linear, Entry((small, linear // t.page), sid, frame, perms, glob,
                                             self.now), self.rand)
         if self.any_cache:
-            c = self.mem_cost(paddr, self.l1["x" if kind == "x" else "r"])
+            c = self.mem_cost(paddr, self.l1["x" if kind == "x" else "r"], kind == "w")
             self.cycles["cache_miss"] += c
             cost += c
         return Rec(paddr, "hit" if hit else "miss", None, refs, cost)
@@ -306,7 +316,8 @@ class RefMMU:
     def physical(self, kind, paddr):
         self.cycles[self.mode] += self.c["tlb_hit_cycles"]
         if self.any_cache:
-            self.cycles["cache_miss"] += self.mem_cost(paddr, self.l1["x" if kind == "x" else "r"])
+            self.cycles["cache_miss"] += self.mem_cost(paddr, self.l1["x" if kind == "x" else "r"],
+                                                       kind == "w")
 
     def switch(self, sid):
         if sid == self.current:

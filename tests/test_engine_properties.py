@@ -76,11 +76,14 @@ def machines(draw, small_spaces=False, large_pages=False):
     caches = []
     line = draw(st.sampled_from((16, 32)))
     l1 = draw(st.sampled_from(("none", "unified", "split")))
+    wmiss = draw(st.sampled_from((None, 0, 7, 32)))     # None: write-allocate
     if l1 == "unified":
         caches.append(dict(name="l1", kind="unified", size=4 * line * 2, line=line, ways=2))
     elif l1 == "split":
         caches += [dict(name="l1i", kind="instr", size=2 * line * 2, line=line, ways=2),
                    dict(name="l1d", kind="data", size=4 * line * 2, line=line, ways=2)]
+    if l1 != "none" and wmiss is not None:
+        caches[-1]["write_miss_cycles"] = wmiss
     if draw(st.booleans()):
         caches.append(dict(name="l2", level=2, kind="unified", size=16 * line, line=line,
                            ways=draw(st.sampled_from((1, 2, 4))), latency=draw(st.integers(2, 9))))

@@ -50,8 +50,8 @@ def test_x86_32_entries_written_by_map(pentium):
 
 
 def test_x86_32_known_answers(pentium):
-    """1a-1f: miss with a two-level walk (9 + 32 + 32 walk, 32 data = 105), hit (0), hit on a
-    new line (32), not-present (9 + 8 + 32 + 82 = 131), protection (9 + 8 + 8 + 82 = 107, no
+    """1a-1f: miss with a two-level walk (9 + 32 + 32 walk, 32 data = 105), hit (0), a write
+    hit on a new line (L1 allocates nothing on a write miss: 32 + L2 miss 32 = 64), not-present (9 + 8 + 32 + 82 = 131), protection (9 + 8 + 8 + 82 = 107, no
     fill), the same page read (25 + 32 = 57)."""
     m, _ = pentium
     with m.measure() as r:
@@ -62,7 +62,7 @@ def test_x86_32_known_answers(pentium):
     assert (r.by_category["tlb_walk"], r.by_category["cache_miss"]) == (73, 32)
 
     ok(m.step("r", 0x00807ABC), 0x2ABC, "hit", 0, 0)
-    ok(m.step("w", 0x00807FF0), 0x2FF0, "hit", 0, 32)
+    ok(m.step("w", 0x00807FF0), 0x2FF0, "hit", 0, 64)
 
     with m.measure() as r:
         s = m.step("r", 0x00808000)

@@ -80,7 +80,9 @@ class L4Kernel:
         ops = self._tcb_ops.get(t.slot)
         if ops is None:
             va = self.tcb_base + t.slot * self.tcb_bytes
-            ops = self._tcb_ops[t.slot] = O.access("w", O.lines(va, self.tcb_touched))
+            # read-modify-write: the first reference reads (and allocates, even in a cache
+            # that does not allocate on writes); the stores then hit
+            ops = self._tcb_ops[t.slot] = O.access("r", O.lines(va, self.tcb_touched))
         return ops
 
     def enter_kernel(self):

@@ -103,7 +103,8 @@ class LinuxArch(ABC):
     @abstractmethod
     def touch_kernel_data(self, pa, nbytes):
         """Linux reads and writes its own data at physical `pa` (the next task's kernel stack and
-        task_struct on a switch), where Linux runs on this platform."""
+        task_struct on a switch), where Linux runs on this platform: read-modify-write, so each
+        line's first reference is a read."""
 
     @abstractmethod
     def run_user(self, ctx, ops):

@@ -412,7 +412,7 @@ class L4LinuxArch(LinuxArch):
         k.dispatch(self.server)
         old = m.set_mode("server")
         try:
-            self._no_fault(m.run(O.concat(O.mode("server"), O.access("w", O.lines(pa, nbytes, self.line))),
+            self._no_fault(m.run(O.concat(O.mode("server"), O.access("r", O.lines(pa, nbytes, self.line))),
                                  check=False), "touch_kernel_data")
         finally:
             m.set_mode(old)

@@ -70,6 +70,7 @@ class NativeArch(LinuxArch):
     def syscall(self, ctx, name, body):
         self._be(ctx)
         self.m.charge("entry_exit", self.entry_exit)    # int 0x80 ... iret
+        self.run_path("syscall_entry")                  # SAVE_ALL ... RESTORE_ALL
         return body()
 
     # ------------------------------------------------------------------ processes
@@ -144,7 +145,8 @@ class NativeArch(LinuxArch):
     def touch_kernel_data(self, pa, nbytes):
         ctx = self.current
         self._physmap(ctx, pa, nbytes)
-        self.m.execute(O.concat(O.mode("kernel"), O.access("w", O.lines(PHYS_VA + pa, nbytes,
+        # read-modify-write: the first reference of each line reads (and allocates)
+        self.m.execute(O.concat(O.mode("kernel"), O.access("r", O.lines(PHYS_VA + pa, nbytes,
                                                                           self.line))))
 
     def run_user(self, ctx, ops):
