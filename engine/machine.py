@@ -355,11 +355,11 @@ class Machine:
             self.st[core.S_CR3] = -1
 
     def is_small(self, sid):
-        return self.sp[sid, core.SP_SMALL] >= 0
+        return self.sp.item(sid, core.SP_SMALL) >= 0
 
     @property
     def current_space(self):
-        return int(self.st[core.S_SPACE])
+        return self.st.item(core.S_SPACE)
 
     def space_ids(self):
         return [int(s) for s in np.flatnonzero(self.sp[:, core.SP_ROOT] >= 0)]
