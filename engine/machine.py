@@ -256,6 +256,9 @@ class Machine:
         self._step_op = np.zeros(1, np.int64)
         self._step_rec = np.zeros((1, core.R_LEN), np.int64)
         self._bind()
+        self._tr = {}                # translate's results: (sid, page) -> (frame paddr, perms)
+        self._page_shift = self.fmt.page_shift
+        self._page_mask = self.fmt.page_size - 1
         cyc = self.cyc
         self.events = EventLog(lambda: sum(cyc.tolist()))     # = self.cycles, one call less
 
@@ -275,6 +278,7 @@ class Machine:
         """Create an address space with an empty root table; returns its id.  A *small* space
         (untagged TLB with segments) gets a slice of the small-space region: switching to it
         reloads segments instead of CR3, so nobody's TLB entries are flushed."""
+        self._tr.clear()
         sid = self._free_sid()
         if small:
             if not self.small_spaces:
@@ -316,6 +320,7 @@ class Machine:
         large space; returns its id.  The tables stay the caller's: destroy_space drops the
         space's TLB entries but frees none of their frames, and the allocator does not know
         them (reserve them with `memory.alloc_frame_at` if it also hands out frames)."""
+        self._tr.clear()
         ps = self.fmt.page_size
         if not isinstance(root_paddr, (int, np.integer)) or root_paddr % ps \
                 or not 0 < root_paddr <= self.memory.size - ps:
@@ -343,6 +348,7 @@ class Machine:
 
     def destroy_space(self, sid):
         """Drop the space's TLB entries, free its tables (not its data frames)."""
+        self._tr.clear()
         root = self._root(sid, "destroy_space")
         core.tlb_flush(self.te, sid, 0)
         if self.sp[sid, core.SP_SMALL] >= 0:      # its slice of the small-space region returns
@@ -380,6 +386,7 @@ class Machine:
     def map(self, sid, va, pa, perms="rw", global_=False, large=False):
         """Map one page (`large`: one level up, 4 MB on x86-32).  A small space's pages must lie
         inside its size; mapping a mapped page is an error."""
+        self._tr.clear()
         root = self._root(sid, "map")
         perms = self._perms(perms)
         if self.sp[sid, core.SP_SMALL] >= 0:
@@ -392,6 +399,7 @@ class Machine:
 
     def unmap(self, sid, va):
         """Remove the mapping and `sid`'s TLB entry for the page (invlpg)."""
+        self._tr.clear()
         root = self._root(sid, "unmap")
         size = self._page_size(root, va)
         e = self.tables.unmap(root, va, space=sid)
@@ -405,14 +413,27 @@ class Machine:
 
     def protect(self, sid, va, perms):
         """Change the page's permissions and demap its stale TLB entry."""
+        self._tr.clear()
         root = self._root(sid, "protect")
         size = self._page_size(root, va)
         self.tables.protect(root, va, self._perms(perms), space=sid)
         core.tlb_demap_range(self.td, self.te, self.sp, self.st[core.S_TAGGED], sid, va, size)
 
     def translate(self, sid, va):
-        """(paddr, perms) for `va` in `sid`, or None: a software lookup that charges nothing."""
+        """(paddr, perms) for `va` in `sid`, or None: a software lookup that charges nothing.
+        Kernels translate on every message copy, so results are kept per (space, page) until
+        the next change of any mapping or space through this Machine (map, unmap, protect,
+        new/attach/destroy_space): page tables must not be edited behind its back."""
+        if type(va) is int and type(sid) is int:
+            key = (sid, va >> self._page_shift)
+            hit = self._tr.get(key, False)
+            if hit is not False:
+                return None if hit is None else (hit[0] + (va & self._page_mask), hit[1])
         r = self.tables.lookup(self._root(sid, "translate"), va)
+        if type(va) is int and type(sid) is int:
+            if len(self._tr) > 65536:
+                self._tr.clear()
+            self._tr[key] = None if r is None else (r[0] - (va & self._page_mask), r[1])
         return None if r is None else (r[0], r[1])
 
     def walk_steps(self, sid, va):

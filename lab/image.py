@@ -103,11 +103,15 @@ class KernelImage:
         """Execute path `name` once in the current space.  A fault is a bug (the image is not
         mapped where the path runs) and raises engine.PageFault, unless `on_fault` resolves
         it (then the engine's RunResult is returned; otherwise None)."""
-        st = self.m.st
+        m = self.m
+        st = m.st
         old = st[S_MODE]            # the batch sets the path's mode itself (its first op)
+        ops = self._ops.get((name, category))
+        if ops is None:
+            ops = self.path_ops(name, category)
         try:
             if on_fault is None:
-                return self.m.execute(self.path_ops(name, category))
-            return self.m.run(self.path_ops(name, category), on_fault=on_fault, check=False)
+                return m.execute(ops)
+            return m.run(ops, on_fault=on_fault, check=False)
         finally:
             st[S_MODE] = old
