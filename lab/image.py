@@ -99,6 +99,21 @@ class KernelImage:
                                       code, data)
         return self._ops[key]
 
+    def run_many(self, steps):
+        """Execute the paths `steps` ((name, category), ...) one after the other in one engine
+        call: each path's batch begins with its own mode, so the concatenation charges
+        exactly what running them one by one does (kernel calls run several paths in a row)."""
+        ops = self._ops.get(steps)
+        if ops is None:
+            ops = self._ops[steps] = O.concat(*(self.path_ops(n, c) for n, c in steps))
+        m = self.m
+        st = m.st
+        old = st[S_MODE]
+        try:
+            m.execute(ops)
+        finally:
+            st[S_MODE] = old
+
     def run(self, name, category="kernel", on_fault=None):
         """Execute path `name` once in the current space.  A fault is a bug (the image is not
         mapped where the path runs) and raises engine.PageFault, unless `on_fault` resolves
