@@ -9,6 +9,7 @@ second of wall time per 10 000 calls.  `--profile-python` runs the first system'
 cProfile and prints the top functions (where the Python overhead goes).
 """
 import argparse
+import gc
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ def _loop(p, n):
     out = {}
     for name, call in (("getpid", p.getpid), ("write /dev/null", lambda: p.write(fd, buf, 1))):
         call()                                      # warm-up
+        gc.collect()        # the previous row's garbage is not this row's time
         c0, t0 = p.clock(), time.perf_counter()
         for _ in range(n):
             call()

@@ -3,18 +3,36 @@
 Kernels append; nothing in the engine's hot loop does (per-access detail comes from a recorded
 run instead).  Entries are never dropped: a log that must stay small is `clear()`ed by its owner.
 """
-from dataclasses import dataclass, field
+from operator import itemgetter
 
 
-@dataclass(frozen=True)
-class Event:
-    cycle: int
-    kernel: str
-    operation: str
-    args: dict = field(default_factory=dict)
+class Event(tuple):
+    """One entry: `e.cycle`, `e.kernel`, `e.operation`, `e.args`; unpacks as the 4-tuple of
+    the contract.  A tuple (not a dataclass): a log holds hundreds of thousands of entries,
+    and each costs the garbage collector one object to traverse instead of two, and is made
+    by one call."""
+    __slots__ = ()
 
-    def __iter__(self):             # unpacks as the 4-tuple of the contract
-        return iter((self.cycle, self.kernel, self.operation, self.args))
+    def __new__(cls, cycle, kernel, operation, args=None):
+        return tuple.__new__(cls, (cycle, kernel, operation, {} if args is None else args))
+
+    cycle = property(itemgetter(0))
+    kernel = property(itemgetter(1))
+    operation = property(itemgetter(2))
+    args = property(itemgetter(3))
+
+    def __getnewargs__(self):       # pickling calls __new__ with the four fields
+        return tuple(self)
+
+    def __repr__(self):
+        return (f"Event(cycle={self[0]!r}, kernel={self[1]!r}, operation={self[2]!r}, "
+                f"args={self[3]!r})")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"Event is immutable (cannot set {name})")
+
+
+_new_event = tuple.__new__
 
 
 class EventLog:
@@ -25,7 +43,7 @@ class EventLog:
 
     def log(self, kernel, operation, **args):
         if self.enabled:
-            self.events.append(Event(int(self._clock()), kernel, operation, args))
+            self.events.append(_new_event(Event, (int(self._clock()), kernel, operation, args)))
 
     def __len__(self):
         return len(self.events)

@@ -88,6 +88,19 @@ def _need(d, keys, what):
     return [d[k] for k in keys]
 
 
+def _entry_point(fn, args):
+    """The compiled function of Numba dispatcher `fn` for the types of `args` (compiled now if
+    needed), callable without the dispatcher's per-call type resolution; `fn` itself when
+    Numba does not expose it.  Callers must pass arguments of exactly these types (the
+    machine's own arrays, C-contiguous int64 op batches)."""
+    fn(*args)
+    try:
+        sig = tuple(fn.typeof_pyval(a) for a in args)
+        return fn.overloads[sig].entry_point
+    except (AttributeError, KeyError):          # another Numba: the dispatcher still works
+        return fn
+
+
 def _positive_int(v):
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
 
@@ -247,13 +260,30 @@ class Machine:
         self._dummy_rec = np.zeros((1, core.R_LEN), np.int64)
         self._step_op = np.zeros(1, np.int64)
         self._step_rec = np.zeros((1, core.R_LEN), np.int64)
-        self.events = EventLog(lambda: self.cycles)
+        self._bind()
+        self._tr = {}                # translate's results: (sid, page) -> (frame paddr, perms)
+        self._page_shift = self.fmt.page_shift
+        self._page_mask = self.fmt.page_size - 1
+        cyc = self.cyc
+        self.events = EventLog(lambda: sum(cyc.tolist()))     # = self.cycles, one call less
+
+    def _bind(self):
+        """The machine's arrays as the loop takes them, and the loop's compiled entry point for
+        their types.  Calling the entry point skips Numba's dispatcher, whose type checks of
+        18 arguments cost about as much as simulating a short kernel path (a third of a
+        microsecond per call); called again when an array is replaced (sp grows)."""
+        self._arrays = (self.memory.words, self.fmt.desc, self.costs, self.td, self.te,
+                        self.tstat, self.cd, self.ce, self.cstat, self.sp, self.st, self.cyc)
+        probe = np.zeros(1, np.int64)
+        self._loop = _entry_point(core.run, (probe, 0, 0) + self._arrays + (self._dummy_rec, 0, 0))
+        self._check = _entry_point(core.check_ops, (probe, 0))
 
     # ---------------------------------------------------------------- spaces
     def new_space(self, small=False, small_size=None):
         """Create an address space with an empty root table; returns its id.  A *small* space
         (untagged TLB with segments) gets a slice of the small-space region: switching to it
         reloads segments instead of CR3, so nobody's TLB entries are flushed."""
+        self._tr.clear()
         sid = self._free_sid()
         if small:
             if not self.small_spaces:
@@ -286,6 +316,7 @@ class Machine:
         free = np.flatnonzero(self.sp[:, core.SP_ROOT] < 0)
         if free.size == 0:
             self.sp = np.vstack([self.sp, np.full_like(self.sp, -1)])
+            self._bind()
             free = np.flatnonzero(self.sp[:, core.SP_ROOT] < 0)
         return int(free[0])
 
@@ -294,6 +325,7 @@ class Machine:
         large space; returns its id.  The tables stay the caller's: destroy_space drops the
         space's TLB entries but frees none of their frames, and the allocator does not know
         them (reserve them with `memory.alloc_frame_at` if it also hands out frames)."""
+        self._tr.clear()
         ps = self.fmt.page_size
         if not isinstance(root_paddr, (int, np.integer)) or root_paddr % ps \
                 or not 0 < root_paddr <= self.memory.size - ps:
@@ -321,6 +353,7 @@ class Machine:
 
     def destroy_space(self, sid):
         """Drop the space's TLB entries, free its tables (not its data frames)."""
+        self._tr.clear()
         root = self._root(sid, "destroy_space")
         core.tlb_flush(self.te, sid, 0)
         if self.sp[sid, core.SP_SMALL] >= 0:      # its slice of the small-space region returns
@@ -333,11 +366,11 @@ class Machine:
             self.st[core.S_CR3] = -1
 
     def is_small(self, sid):
-        return self.sp[sid, core.SP_SMALL] >= 0
+        return self.sp.item(sid, core.SP_SMALL) >= 0
 
     @property
     def current_space(self):
-        return int(self.st[core.S_SPACE])
+        return self.st.item(core.S_SPACE)
 
     def space_ids(self):
         return [int(s) for s in np.flatnonzero(self.sp[:, core.SP_ROOT] >= 0)]
@@ -358,6 +391,7 @@ class Machine:
     def map(self, sid, va, pa, perms="rw", global_=False, large=False):
         """Map one page (`large`: one level up, 4 MB on x86-32).  A small space's pages must lie
         inside its size; mapping a mapped page is an error."""
+        self._tr.clear()
         root = self._root(sid, "map")
         perms = self._perms(perms)
         if self.sp[sid, core.SP_SMALL] >= 0:
@@ -370,6 +404,7 @@ class Machine:
 
     def unmap(self, sid, va):
         """Remove the mapping and `sid`'s TLB entry for the page (invlpg)."""
+        self._tr.clear()
         root = self._root(sid, "unmap")
         size = self._page_size(root, va)
         e = self.tables.unmap(root, va, space=sid)
@@ -383,14 +418,27 @@ class Machine:
 
     def protect(self, sid, va, perms):
         """Change the page's permissions and demap its stale TLB entry."""
+        self._tr.clear()
         root = self._root(sid, "protect")
         size = self._page_size(root, va)
         self.tables.protect(root, va, self._perms(perms), space=sid)
         core.tlb_demap_range(self.td, self.te, self.sp, self.st[core.S_TAGGED], sid, va, size)
 
     def translate(self, sid, va):
-        """(paddr, perms) for `va` in `sid`, or None: a software lookup that charges nothing."""
+        """(paddr, perms) for `va` in `sid`, or None: a software lookup that charges nothing.
+        Kernels translate on every message copy, so results are kept per (space, page) until
+        the next change of any mapping or space through this Machine (map, unmap, protect,
+        new/attach/destroy_space): page tables must not be edited behind its back."""
+        if type(va) is int and type(sid) is int:
+            key = (sid, va >> self._page_shift)
+            hit = self._tr.get(key, False)
+            if hit is not False:
+                return None if hit is None else (hit[0] + (va & self._page_mask), hit[1])
         r = self.tables.lookup(self._root(sid, "translate"), va)
+        if type(va) is int and type(sid) is int:
+            if len(self._tr) > 65536:
+                self._tr.clear()
+            self._tr[key] = None if r is None else (r[0] - (va & self._page_mask), r[1])
         return None if r is None else (r[0], r[1])
 
     def walk_steps(self, sid, va):
@@ -408,20 +456,22 @@ class Machine:
 
         `check=False` skips the Python-side validation of the ops (virtual addresses inside
         the format, known op codes): for large trusted batches such as benchmarks."""
-        ops = np.ascontiguousarray(ops, dtype=np.int64)
+        if type(ops) is not np.ndarray or ops.ndim != 1 or ops.dtype != np.int64 \
+                or not ops.flags.c_contiguous:
+            ops = np.ascontiguousarray(ops, dtype=np.int64)
         if ops.ndim != 1:
             raise ConfigError(f"run: ops must be a 1-d array of int64 op words; got shape {ops.shape}")
-        if check:
-            O.check(ops, self.fmt)
+        if check and self._check(ops, self.fmt.va_bits) >= 0:
+            O.check(ops, self.fmt)              # raises the error naming the bad op
         n = ops.shape[0]
         rec = np.zeros((n, core.R_LEN), np.int64) if record else self._dummy_rec
-        before = self.st.tolist(), sum(self.cyc.tolist())
+        st, cyc, arrays, loop = self.st, self.cyc, self._arrays, self._loop
+        st0, c0 = st.tolist(), sum(cyc.tolist())
         stop = 1 if on_fault is not None else 0
+        rflag = 1 if record else 0
         i, last, tries = 0, -1, 0
         while i < n:
-            status, j = core.run(ops, i, n, self.memory.words, self.fmt.desc, self.costs,
-                                 self.td, self.te, self.tstat, self.cd, self.ce, self.cstat,
-                                 self.sp, self.st, self.cyc, rec, int(record), stop)
+            status, j = loop(ops, i, n, *arrays, rec, rflag, stop)
             if status == core.RUN_DONE:
                 break
             if status == core.RUN_FAULT:
@@ -431,22 +481,25 @@ class Machine:
                 if tries > self.MAX_RETRIES or not on_fault(f):
                     raise PageFault(f)
                 i = j               # retry the access, walk and all
+                arrays, loop = self._arrays, self._loop     # on_fault may have grown sp
                 continue
             self._raise_status(status, ops, j)
-        (st0, c0), st1 = before, self.st.tolist()
-        return RunResult(n, *(st1[k] - st0[k] for k in (
-            core.S_ACCESSES, core.S_HITS, core.S_MISSES, core.S_FAULTS, core.S_WALK)),
-            sum(self.cyc.tolist()) - c0, rec if record else None)
+        st1 = st.tolist()
+        return RunResult(n, st1[core.S_ACCESSES] - st0[core.S_ACCESSES],
+                         st1[core.S_HITS] - st0[core.S_HITS],
+                         st1[core.S_MISSES] - st0[core.S_MISSES],
+                         st1[core.S_FAULTS] - st0[core.S_FAULTS],
+                         st1[core.S_WALK] - st0[core.S_WALK],
+                         sum(cyc.tolist()) - c0, rec if record else None)
 
     def execute(self, ops):
-        """Run a trusted batch — a kernel path, an IPC path — in one jitted call and return
+        """Run a trusted batch -- a kernel path, an IPC path -- in one jitted call and return
         nothing: the lean twin of `run` for the hot paths of the kernels (one call costs a
-        few microseconds less, which is most of a simulated system call's wall time).  A
-        fault raises PageFault at once (kernel paths run over mapped images; a fault there is
-        a bug), as does any other stop."""
-        status, j = core.run(ops, 0, ops.shape[0], self.memory.words, self.fmt.desc, self.costs,
-                             self.td, self.te, self.tstat, self.cd, self.ce, self.cstat,
-                             self.sp, self.st, self.cyc, self._dummy_rec, 0, 1)
+        few microseconds less, which is most of a simulated system call's wall time).  `ops`
+        must be a C-contiguous int64 array (what `engine.ops` builds).  A fault raises
+        PageFault at once (kernel paths run over mapped images; a fault there is a bug), as
+        does any other stop."""
+        status, j = self._loop(ops, 0, ops.shape[0], *self._arrays, self._dummy_rec, 0, 1)
         if status != core.RUN_DONE:
             if status == core.RUN_FAULT:
                 raise PageFault(self._fault_at(ops, j, None))
@@ -488,9 +541,7 @@ class Machine:
         # one op through the loop, without the batch machinery (a view steps access by access)
         op, rec = self._step_op, self._step_rec
         op[0] = (int(va) << core.OP_SHIFT) | ACCESS_NAMES.index(kind)
-        status, j = core.run(op, 0, 1, self.memory.words, fmt.desc, self.costs, self.td, self.te,
-                             self.tstat, self.cd, self.ce, self.cstat, self.sp, self.st, self.cyc,
-                             rec, 1, 0)
+        status, j = self._loop(op, 0, 1, *self._arrays, rec, 1, 0)
         if status != core.RUN_DONE:
             self._raise_status(status, op, 0)
         paddr, miss, f, refs, cyc = rec[0].tolist()
@@ -521,24 +572,23 @@ class Machine:
         """Add cycles to a category (kernel path costs, disk waits)."""
         if cycles < 0:
             raise ConfigError(f"charge: cycles {cycles} must be >= 0")
-        self.cyc[C.category_index(category)] += int(round(cycles))
+        i = C.INDEX.get(category) if type(category) is str else None
+        self.cyc[C.category_index(category) if i is None else i] += int(round(cycles))
 
     def instructions(self, n, category="kernel"):
         """Charge `n` instructions at the profile's cycles per instruction."""
         self.charge(category, n * self.cpi)
 
     def set_mode(self, category):
-        old = int(self.st[core.S_MODE])
-        self.st[core.S_MODE] = C.category_index(category)
+        st = self.st
+        old = int(st[core.S_MODE])
+        i = C.INDEX.get(category) if type(category) is str else None
+        st[core.S_MODE] = C.category_index(category) if i is None else i
         return old
 
-    @contextmanager
     def mode(self, category):
-        old = self.set_mode(category)
-        try:
-            yield self
-        finally:
-            self.st[core.S_MODE] = old
+        """`with m.mode("server"): ...`: accesses in the block are charged to `category`."""
+        return _Mode(self, category)
 
     # ---------------------------------------------------------------- counters
     @property
@@ -601,6 +651,23 @@ class Machine:
                     ("tlb_hit", "walk_base", "memory", "fault", "cr3_switch", "asid_switch",
                      "segment_switch", "walk_through_l1", "small_spaces", "l1d", "l1i", "l2",
                      "global_pages"))}}
+
+
+class _Mode:
+    """The context manager of `Machine.mode` (a class: cheaper than a generator-based one on
+    the kernels' hot paths)."""
+    __slots__ = ("m", "category", "old")
+
+    def __init__(self, m, category):
+        self.m, self.category = m, category
+
+    def __enter__(self):
+        self.old = self.m.set_mode(self.category)
+        return self.m
+
+    def __exit__(self, *exc):
+        self.m.st[core.S_MODE] = self.old
+        return False
 
 
 class Measurement:

@@ -99,15 +99,34 @@ class KernelImage:
                                       code, data)
         return self._ops[key]
 
+    def run_many(self, steps):
+        """Execute the paths `steps` ((name, category), ...) one after the other in one engine
+        call: each path's batch begins with its own mode, so the concatenation charges
+        exactly what running them one by one does (kernel calls run several paths in a row)."""
+        ops = self._ops.get(steps)
+        if ops is None:
+            ops = self._ops[steps] = O.concat(*(self.path_ops(n, c) for n, c in steps))
+        m = self.m
+        st = m.st
+        old = st[S_MODE]
+        try:
+            m.execute(ops)
+        finally:
+            st[S_MODE] = old
+
     def run(self, name, category="kernel", on_fault=None):
         """Execute path `name` once in the current space.  A fault is a bug (the image is not
         mapped where the path runs) and raises engine.PageFault, unless `on_fault` resolves
         it (then the engine's RunResult is returned; otherwise None)."""
-        st = self.m.st
+        m = self.m
+        st = m.st
         old = st[S_MODE]            # the batch sets the path's mode itself (its first op)
+        ops = self._ops.get((name, category))
+        if ops is None:
+            ops = self.path_ops(name, category)
         try:
             if on_fault is None:
-                return self.m.execute(self.path_ops(name, category))
-            return self.m.run(self.path_ops(name, category), on_fault=on_fault, check=False)
+                return m.execute(ops)
+            return m.run(ops, on_fault=on_fault, check=False)
         finally:
             st[S_MODE] = old

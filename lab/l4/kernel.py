@@ -69,6 +69,7 @@ class L4Kernel:
         self._next_task, self._next_tid = 0, 1
         self._slots = list(range(max_threads))
         self._tcb_ops = {}
+        self._run_ops = {}               # run_kernel's batches
         self.current = None
         self._cr3 = None                 # the large space whose tables are loaded
         from .sigma0 import Sigma0       # sigma0 is a pager, and pagers need a kernel
@@ -77,12 +78,15 @@ class L4Kernel:
 
     # ------------------------------------------------------------------ costs
     def _tcb(self, t):
-        ops = self._tcb_ops.get(t.slot)
+        return self._tcb_slot(t.slot)
+
+    def _tcb_slot(self, slot):
+        ops = self._tcb_ops.get(slot)
         if ops is None:
-            va = self.tcb_base + t.slot * self.tcb_bytes
+            va = self.tcb_base + slot * self.tcb_bytes
             # read-modify-write: the first reference reads (and allocates, even in a cache
             # that does not allocate on writes); the stores then hit
-            ops = self._tcb_ops[t.slot] = O.access("r", O.lines(va, self.tcb_touched))
+            ops = self._tcb_ops[slot] = O.access("r", O.lines(va, self.tcb_touched))
         return ops
 
     def enter_kernel(self):
@@ -97,15 +101,23 @@ class L4Kernel:
         """Execute kernel path `path` (`count` times) and touch the TCBs of `threads`;
         `entry`: the operation is a system call (trap entry and exit charged)."""
         self.enter_kernel()
-        parts = [O.charge("entry_exit", self.entry_exit)] if entry else []
-        parts.append(O.mode(category))
-        if path is not None and count:
-            parts += [self.image.path_ops(path, category)] * count
-        parts += [self._tcb(t) for t in threads if t is not None]
+        slots = tuple([t.slot for t in threads if t is not None])
+        key = (path, category, count, entry, slots)
+        ops = self._run_ops.get(key)
+        if ops is None:          # the same batch every time for the same path and TCBs
+            parts = [O.charge("entry_exit", self.entry_exit)] if entry else []
+            parts.append(O.mode(category))
+            if path is not None and count:
+                parts += [self.image.path_ops(path, category)] * count
+            parts += [self._tcb_slot(s) for s in slots]
+            ops = O.concat(*parts)
+            if len(self._run_ops) > 4096:
+                self._run_ops.clear()
+            self._run_ops[key] = ops
         st = self.m.st
         old = st[S_MODE]
         try:
-            self.m.execute(O.concat(*parts))
+            self.m.execute(ops)
         except PageFault as e:               # the kernel is mapped in every large space
             raise Panic(f"L4 kernel path {path} faulted in space {self.m.current_space}: "
                         f"{e}") from None
@@ -113,9 +125,10 @@ class L4Kernel:
             st[S_MODE] = old
 
     def _switch(self, sid):
-        if self.m.current_space != sid:
-            self.m.switch(sid)
-        if not self.m.is_small(sid):
+        m = self.m
+        if m.current_space != sid:
+            m.switch(sid)
+        if not m.is_small(sid):
             self._cr3 = sid
 
     def dispatch(self, t):

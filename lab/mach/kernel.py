@@ -148,10 +148,10 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
     def _kcall(self, caller, path):
         """A kernel call of Mach 3.0: an RPC on the task's kernel port (MIG) -- the message
         paths, the kernel-object dispatch, then the operation's own path."""
-        with self._trap(caller, "msg_send", "ipc") as th:
-            self.image.run("ipc_port_lookup", "ipc")
-            self.image.run("kobject_server", "ipc")
-            self.image.run(path, "kernel")
+        with self._trap(caller) as th:
+            # msg_send, ipc_port_lookup, kobject_server and the call's path: one batch
+            self.image.run_many((("msg_send", "ipc"), ("ipc_port_lookup", "ipc"),
+                                 ("kobject_server", "ipc"), (path, "kernel")))
             try:
                 yield th
             finally:
@@ -292,7 +292,10 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         i = 0
         while i < len(data):
             n = min(len(data) - i, self.page - (va + i) % self.page)
-            self.user_access(thread, "w", O.lines(va + i, n, self.image.line))
+            lines = O.lines(va + i, n, self.image.line)
+            if lines[0] < 0 or lines[-1] >= VM_MAX_ADDRESS:     # ascending: ends suffice
+                self._check_user(lines)                         # raises, naming the address
+            self.user_run(thread, O.access("w", lines))
             self._write_virtual(self.m.current_space, va + i, data[i:i + n])
             i += n
 
