@@ -215,3 +215,29 @@ def test_sv39_gigapage_leaf_at_the_root():
     assert got == [(w.paddr, w.tlb, w.walk_refs, w.cycles) for w in want]
     assert [g[:3] for g in got] == [(0x123456, "miss", 1), (0x123460, "hit", 0), (0x323456, "miss", 1),
                                     (0x123000, "hit", 0), (0x700000, "miss", 1)]
+
+
+def test_pentium_l1_does_not_allocate_on_a_write_miss():
+    """The Pentium's data cache allocates a line on a read miss only: a store to a line not in
+    L1 drains to L2 (write_miss_cycles, here 32) and leaves L1 as it was, so a second store to
+    the line misses again, while a read brings the line in and later stores hit.  The
+    present-day profile allocates on writes (symptom guarded: a copy's destination counted as
+    cached, making the Pentium's copies twice as fast as lmbench measured them)."""
+    m = Machine("pentium-133", memory_bytes=16 * MB)
+    a = m.new_space()
+    pa = m.alloc_page()
+    m.map(a, 0x1000, pa, "rw")
+    m.switch(a)
+    m.step("r", 0x1F00)                             # TLB filled; line 0x1F00 cached
+    wmiss = m.config()["costs"]["memory"]           # the cold line misses L2 as well
+    assert m.step("w", 0x1000).cycles == 32 + wmiss
+    assert m.step("w", 0x1000).cycles == 32         # still not in L1; L2 has it now
+    assert m.step("r", 0x1000).cycles == m.cache_config[2]["latency"]      # read allocates
+    assert m.step("w", 0x1004).cycles == 0
+    modern = Machine("x86-64-modern", memory_bytes=16 * MB)
+    b = modern.new_space()
+    modern.map(b, 0x1000, modern.alloc_page(), "rw")
+    modern.switch(b)
+    modern.step("r", 0x1F00)
+    modern.step("w", 0x1000)
+    assert modern.step("w", 0x1000).cycles == 0     # write-allocate: the line is in L1
