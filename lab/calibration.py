@@ -167,7 +167,7 @@ def targets(cpu_profile="pentium-133", seed=1, quick=False):
     t2_knobs = {"linux": knob("linux", "sys_getpid.instructions"),
                 "l4linux": None,
                 "l4linux_trampoline": knob("l4linux", "trampoline_enter.instructions"),
-                "mklinux_in_kernel": knob("mach", "msg_receive.instructions"),
+                "mklinux_in_kernel": knob("mach", "rpc_short_circuit.instructions"),
                 "mklinux_user": knob("mach", "thread_set_state.instructions")}
     for system, k in t2_knobs.items():
         out.append(Target(f"Table 2 getpid: {system}", t2[system], k,

@@ -60,9 +60,10 @@ def test_arch_contract_and_names(in_kernel):
 @pytest.mark.parametrize("in_kernel", VARIANTS)
 def test_syscall_is_a_mach_message_to_the_server(in_kernel):
     """A Linux system call is a trap that Mach turns into a message to the server; the
-    server runs Linux's work and replies.  Co-located, no address-space switch happens but
-    Mach's IPC path still runs; as a user task the server costs two CR3 loads and Mach
-    calls for the thread's registers."""
+    server runs Linux's work and replies.  As a user task the server costs two CR3 loads and
+    Mach calls for the thread's registers.  Co-located, OSF MK short-circuits the RPC
+    (Condict et al. 1994): no address-space switch, no message queued, no thread switched --
+    the process's thread runs the server's stub and Linux's code."""
     m, arch, _ = platform(in_kernel)
     ctx = arch.create_process(1)
     arch.syscall(ctx, "getpid", lambda: 1)               # warm-up
@@ -71,7 +72,10 @@ def test_syscall_is_a_mach_message_to_the_server(in_kernel):
         got = arch.syscall(ctx, "getpid", lambda: (arch.run_path("sys_getpid"), 42)[1])
     assert got == 42
     ops = [e.operation for e in m.events if e.kernel == "mach"]
-    assert ops[:2] == ["msg_queued", "msg_receive"] and "msg_send" in ops
+    if in_kernel:
+        assert ops == ["rpc_short_circuit"] and arch.mach.running is ctx.thread
+    else:
+        assert ops[:2] == ["msg_queued", "msg_receive"] and "msg_send" in ops
     assert r.by_category["ipc"] > 0 and r.by_category["server"] > 0
     assert r.stats["cr3.loads"] == (0 if in_kernel else 2)
     assert r.by_category["entry_exit"] == m.profile["kernel_entry_exit_cycles"] * (1 if in_kernel else 4)
@@ -88,7 +92,8 @@ def test_syscall_error_comes_back_after_the_reply(in_kernel):
     with pytest.raises(EFAKE):
         arch.syscall(ctx, "bad", bad)
     last = [(e.kernel, e.operation) for e in m.events][-2:]
-    assert last == [("mach", "msg_queued"), ("mklinux", "syscall_return")]   # reply taken
+    way_back = "rpc_short_circuit" if in_kernel else "msg_queued"       # the reply taken
+    assert last == [("mach", way_back), ("mklinux", "syscall_return")]
     assert m.events.find("syscall_return", ok=False)
 
 

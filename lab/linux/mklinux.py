@@ -1,14 +1,17 @@
 """MkLinux: Linux as a server on Mach 3.0 (S97 §4-5).
 
     MkLinuxArch(machine, in_kernel=True)    "mklinux_in_kernel": the server co-located in
-                                            Mach's kernel space (no address-space switch, but
-                                            still Mach's IPC path for every system call)
+                                            Mach's kernel space (no address-space switch; a
+                                            system call is Mach's exception path and a
+                                            short-circuited RPC into the server)
     MkLinuxArch(machine, in_kernel=False)   "mklinux_user": the server is a Mach user task
 
 Structure (each step runs on the Mach kernel of lab.mach, so its cost is mechanism):
   * a Linux system call is a trap Mach turns into an exception message to the server (the
     process's thread waits for the reply): exception path, msg_send, the server thread's
-    receive, Linux's work, the reply, the receive back in the process;
+    receive, Linux's work, the reply, the receive back in the process.  For the co-located
+    server OSF MK short-circuits that RPC (Condict et al. 1994): the process's own thread runs
+    the server's stub and Linux's code -- no message is queued or copied, no thread switched;
   * each process is a Mach task with one thread; the server has one thread per process
     (blocked in msg_receive on the process's ports) and a single global lock; a Linux process
     switch is a hand-off between server threads (several Mach operations);
@@ -190,6 +193,8 @@ class MkLinuxArch(LinuxArch):
         k._enter(th)
         m.charge("entry_exit", k.entry_exit)              # int 0x80 ... iret
         k.image.run("exception_raise", "kernel")          # Mach redirects it to the server
+        if self.in_kernel:
+            return self._short_circuit(ctx, name, body)
         self._seq += 1
         key = self._seq
         self._calls[key] = (ctx, name, body)
@@ -210,6 +215,28 @@ class MkLinuxArch(LinuxArch):
         m.events.log("mklinux", "syscall_return", pid=ctx.pid, name=name, ok=ok)
         if not ok:
             raise value
+        return value
+
+    def _short_circuit(self, ctx, name, body):
+        """The co-located server's RPC as procedure calls on the process's thread: the MIG
+        stubs and collocation check (rpc_short_circuit), then the server's own dispatch, lock,
+        Linux's work and reply glue.  If Linux blocks inside, the process's thread is entered
+        again afterwards (its server-thread hand-offs ran meanwhile)."""
+        k, m, th = self.mach, self.m, ctx.thread
+        k.image.run("rpc_short_circuit", "ipc")
+        m.events.log("mach", "rpc_short_circuit", thread=th.name, port=f"linux{ctx.pid}.syscalls")
+        self._glue("server_syscall_dispatch")
+        self._glue("server_lock")
+        try:
+            value, error = body(), None
+        except KernelError as e:
+            value, error = None, e
+        if k.running is not th:
+            k._enter(th)
+        self._glue("server_syscall_reply")
+        m.events.log("mklinux", "syscall_return", pid=ctx.pid, name=name, ok=error is None)
+        if error is not None:
+            raise error
         return value
 
     def _serve(self, msg):
