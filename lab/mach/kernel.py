@@ -289,14 +289,22 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         """The thread stores `data` at `va` (its accesses through the engine, then the bytes)."""
         thread = self._caller(caller)
         data = bytes(data)
+        m = self.m
         i = 0
         while i < len(data):
             n = min(len(data) - i, self.page - (va + i) % self.page)
-            lines = O.lines(va + i, n, self.image.line)
-            if lines[0] < 0 or lines[-1] >= VM_MAX_ADDRESS:     # ascending: ends suffice
-                self._check_user(lines)                         # raises, naming the address
-            self.user_run(thread, O.access("w", lines))
-            self._write_virtual(self.m.current_space, va + i, data[i:i + n])
+            line = self.image.line
+            end = va + i + n - 1
+            if (va + i) - (va + i) % line < 0 or end - end % line >= VM_MAX_ADDRESS:
+                self._check_user(O.lines(va + i, n, line))      # raises, naming the address
+            b = self._lines_batch("w", va + i, n)
+            th = self._caller(thread)                           # user_run, held back when
+            self._enter(th)                                     # no fault can come
+            cat = getattr(th.task, "category", "user")
+            if not m.try_defer(b, cat):
+                with m.mode(cat):
+                    m.run(b.ops, on_fault=self._on_fault)
+            self._write_virtual(m.current_space, va + i, data[i:i + n])
             i += n
 
     def user_read(self, caller, va, n):
