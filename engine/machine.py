@@ -526,7 +526,8 @@ class Machine:
         return Batch(ops, self._page_shift)
 
     def defer(self, batch, mode=None):
-        """Run `batch` (from `batch()`) as `execute` would, possibly later: batches proven
+        """Run `batch` (from `batch()`) as `execute` would -- but the caller's mode stays, as
+        `KernelImage.run` keeps it -- possibly later: batches proven
         unable to stop (below) are held back and run together, in order, in one engine call
         the next time anything reads or changes what the engine does (cycles, statistics,
         the event log's stamps, a mapping, a switch, any immediate run).  The engine is
@@ -540,11 +541,14 @@ class Machine:
         it touches is mapped with the rights it needs -- also in every global mapping of the
         page (a global TLB entry from another space could answer instead).  The proof is kept
         per space until the next change of a mapping.  Anything else runs at once."""
-        if self.try_defer(batch, mode):
+        sid = self._st.item(core.S_SPACE)     # try_defer's, inlined: kernel paths come here
+        if batch.ok.get(sid) == self._epoch or self._provable(batch, sid):
+            if mode is not None or batch.unmoded:
+                self._pending.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
+                                                    else C.category_index(mode)])
+            self._pending.append(batch.ops)
             return
-        if mode is None:
-            return self.execute(batch.ops)
-        old = self.set_mode(mode)
+        old = self.set_mode(mode) if mode is not None else self._st.item(core.S_MODE)
         try:
             return self.execute(batch.ops)
         finally:

@@ -141,9 +141,17 @@ class IPC:
         return e, disp
 
     def _check_disposition(self, e, disp, what, exc=KernInvalidRight):
-        ok = {Disposition.MOVE_RECEIVE: e.receive, Disposition.MAKE_SEND: e.receive,
-              Disposition.MAKE_SEND_ONCE: e.receive, Disposition.COPY_SEND: e.send or e.receive,
-              Disposition.MOVE_SEND: e.send, Disposition.MOVE_SEND_ONCE: e.send_once}[disp]
+        D = Disposition             # (a chain of `is`: an Enum hashes in Python)
+        if disp is D.MOVE_SEND_ONCE:
+            ok = e.send_once
+        elif disp is D.COPY_SEND:
+            ok = e.send or e.receive
+        elif disp is D.MOVE_RECEIVE or disp is D.MAKE_SEND or disp is D.MAKE_SEND_ONCE:
+            ok = e.receive
+        elif disp is D.MOVE_SEND:
+            ok = e.send
+        else:
+            raise KeyError(disp)
         if e.port is None:
             raise exc(f"{what} 0x{e.name:x} is a dead name")
         if not ok:
@@ -201,7 +209,7 @@ class IPC:
             buf = self._msg_buf(thread)
             self._user_bytes_in(thread, buf, msg.data)
             self._copy_lines(buf, self._slot_va(km.slot), len(msg.data))
-            km.data = self._read_virtual(self.m.current_space, buf, len(msg.data))
+            km.data = bytes(msg.data)       # what the sender just stored in its buffer
         for it in msg.ool:
             self.image.run("ool_copyin", "ipc")
             km.ool.append(self._copyin_region(task, it.address, it.size, move=it.deallocate))
@@ -225,9 +233,8 @@ class IPC:
         if km.data:
             buf = self._msg_buf(thread)
             self._copy_lines(self._slot_va(km.slot), buf, len(km.data))
-            sid = self.m.current_space
-            self._write_virtual(sid, buf, km.data)
-            out.data = self._read_virtual(sid, buf, len(km.data))
+            self._write_virtual(self.m.current_space, buf, km.data)
+            out.data = km.data              # what was just stored in the receiver's buffer
         return out
 
     def _insert_carried(self, task, port, right):
