@@ -26,7 +26,7 @@ from .events import EventLog
 from .memory import PhysicalMemory
 from .pagetable import PageTables
 from .profile import load_profile
-from .pte import get_format, parse_perms, ACCESS_NAMES
+from .pte import get_format, parse_perms, ACCESS_NAMES, PERM_R, PERM_W, PERM_X
 
 POLICIES = {"lru": core.LRU, "fifo": core.FIFO, "random": core.RANDOM}
 KINDS = {"data": core.KIND_DATA, "instr": core.KIND_INSTR, "unified": core.KIND_DATA | core.KIND_INSTR}
@@ -223,9 +223,9 @@ class Machine:
             for t in self.tlb_config:
                 if t["page_size"] == base:
                     t["page_size"] = self.fmt.page_size
-        self.td, self.te, self.tstat = tlb_arrays(self.tlb_config, self.fmt.page_shift)
+        self.td, self._te, self._tstat = tlb_arrays(self.tlb_config, self.fmt.page_shift)
         self.cache_config = [dict(c) for c in p.caches] if caches is True else list(caches or [])
-        self.cd, self.ce, self.cstat, l1d, l1i, l2 = cache_arrays(self.cache_config)
+        self.cd, self._ce, self._cstat, l1d, l1i, l2 = cache_arrays(self.cache_config)
         self.tagged = bool(p["tagged_tlb"] if tagged is None else tagged)
         small = bool(p["small_spaces"] if small_spaces is None else small_spaces)
         if small and not p["small_spaces"]:
@@ -250,13 +250,18 @@ class Machine:
         self.sp = np.full((max_spaces, core.SP_LEN), -1, np.int64)
         self._small_next = p["small_space_base"]
         self._small_free = []       # (base, size) slices given back by destroy_space
-        self.st = np.zeros(core.NSTATE, np.int64)
-        self.st[core.S_SPACE] = -1
-        self.st[core.S_CR3] = -1
-        self.st[core.S_RNG] = (self.seed * 0x9E3779B97F4A7C15 + 1) & 0x7FFFFFFFFFFFFFFF or 1
-        self.st[core.S_TAGGED] = int(self.tagged)
-        self.st[core.S_MODE] = C.USER
-        self.cyc = np.zeros(C.NCAT, np.int64)
+        st = self._st = np.zeros(core.NSTATE, np.int64)
+        st[core.S_SPACE] = -1
+        st[core.S_CR3] = -1
+        st[core.S_RNG] = (self.seed * 0x9E3779B97F4A7C15 + 1) & 0x7FFFFFFFFFFFFFFF or 1
+        st[core.S_TAGGED] = int(self.tagged)
+        st[core.S_MODE] = C.USER
+        self._cyc = np.zeros(C.NCAT, np.int64)
+        self._pending = []          # deferred trusted batches (see `defer`), in order
+        self._epoch = 0             # bumped by every change of a mapping or space
+        self._gperm = {}            # (page size, va // size) -> perms common to its global mappings
+        self._mode_ops = [np.array([(c << core.OP_SHIFT) | core.OP_MODE], np.int64)
+                          for c in range(C.NCAT)]
         self._dummy_rec = np.zeros((1, core.R_LEN), np.int64)
         self._step_op = np.zeros(1, np.int64)
         self._step_rec = np.zeros((1, core.R_LEN), np.int64)
@@ -264,16 +269,15 @@ class Machine:
         self._tr = {}                # translate's results: (sid, page) -> (frame paddr, perms)
         self._page_shift = self.fmt.page_shift
         self._page_mask = self.fmt.page_size - 1
-        cyc = self.cyc
-        self.events = EventLog(lambda: sum(cyc.tolist()))     # = self.cycles, one call less
+        self.events = EventLog(self._clock)
 
     def _bind(self):
         """The machine's arrays as the loop takes them, and the loop's compiled entry point for
         their types.  Calling the entry point skips Numba's dispatcher, whose type checks of
         18 arguments cost about as much as simulating a short kernel path (a third of a
         microsecond per call); called again when an array is replaced (sp grows)."""
-        self._arrays = (self.memory.words, self.fmt.desc, self.costs, self.td, self.te,
-                        self.tstat, self.cd, self.ce, self.cstat, self.sp, self.st, self.cyc)
+        self._arrays = (self.memory.words, self.fmt.desc, self.costs, self.td, self._te,
+                        self._tstat, self.cd, self._ce, self._cstat, self.sp, self._st, self._cyc)
         probe = np.zeros(1, np.int64)
         self._loop = _entry_point(core.run, (probe, 0, 0) + self._arrays + (self._dummy_rec, 0, 0))
         self._check = _entry_point(core.check_ops, (probe, 0))
@@ -283,7 +287,7 @@ class Machine:
         """Create an address space with an empty root table; returns its id.  A *small* space
         (untagged TLB with segments) gets a slice of the small-space region: switching to it
         reloads segments instead of CR3, so nobody's TLB entries are flushed."""
-        self._tr.clear()
+        self._changed()
         sid = self._free_sid()
         if small:
             if not self.small_spaces:
@@ -325,7 +329,7 @@ class Machine:
         large space; returns its id.  The tables stay the caller's: destroy_space drops the
         space's TLB entries but frees none of their frames, and the allocator does not know
         them (reserve them with `memory.alloc_frame_at` if it also hands out frames)."""
-        self._tr.clear()
+        self._changed()
         ps = self.fmt.page_size
         if not isinstance(root_paddr, (int, np.integer)) or root_paddr % ps \
                 or not 0 < root_paddr <= self.memory.size - ps:
@@ -353,24 +357,24 @@ class Machine:
 
     def destroy_space(self, sid):
         """Drop the space's TLB entries, free its tables (not its data frames)."""
-        self._tr.clear()
+        self._changed()
         root = self._root(sid, "destroy_space")
-        core.tlb_flush(self.te, sid, 0)
+        core.tlb_flush(self._te, sid, 0)
         if self.sp[sid, core.SP_SMALL] >= 0:      # its slice of the small-space region returns
             self._small_free.append((int(self.sp[sid, core.SP_SMALL]), int(self.sp[sid, core.SP_SIZE])))
         self.tables.destroy(root)
         self.sp[sid] = -1
-        if self.st[core.S_SPACE] == sid:
-            self.st[core.S_SPACE] = -1
-        if self.st[core.S_CR3] == sid:
-            self.st[core.S_CR3] = -1
+        if self._st[core.S_SPACE] == sid:
+            self._st[core.S_SPACE] = -1
+        if self._st[core.S_CR3] == sid:
+            self._st[core.S_CR3] = -1
 
     def is_small(self, sid):
         return self.sp.item(sid, core.SP_SMALL) >= 0
 
     @property
     def current_space(self):
-        return self.st.item(core.S_SPACE)
+        return self._st.item(core.S_SPACE)     # deferred batches never switch
 
     def space_ids(self):
         return [int(s) for s in np.flatnonzero(self.sp[:, core.SP_ROOT] >= 0)]
@@ -391,7 +395,7 @@ class Machine:
     def map(self, sid, va, pa, perms="rw", global_=False, large=False):
         """Map one page (`large`: one level up, 4 MB on x86-32).  A small space's pages must lie
         inside its size; mapping a mapped page is an error."""
-        self._tr.clear()
+        self._changed()
         root = self._root(sid, "map")
         perms = self._perms(perms)
         if self.sp[sid, core.SP_SMALL] >= 0:
@@ -401,14 +405,18 @@ class Machine:
                 raise AddressError(f"map: va 0x{int(va):x} outside small space {sid} "
                                    f"(allowed 0..0x{size:x})")
         self.tables.map(root, va, pa, perms, global_, large, space=sid)
+        if global_:         # what a global TLB entry of this page may grant in any space
+            pa_, bits, size, _e = self.tables.lookup(root, va)
+            key = (size, va // size)
+            self._gperm[key] = self._gperm.get(key, bits) & bits
 
     def unmap(self, sid, va):
         """Remove the mapping and `sid`'s TLB entry for the page (invlpg)."""
-        self._tr.clear()
+        self._changed()
         root = self._root(sid, "unmap")
         size = self._page_size(root, va)
         e = self.tables.unmap(root, va, space=sid)
-        core.tlb_demap_range(self.td, self.te, self.sp, self.st[core.S_TAGGED], sid, va, size)
+        core.tlb_demap_range(self.td, self._te, self.sp, self._st[core.S_TAGGED], sid, va, size)
         return e
 
     def _page_size(self, root, va):
@@ -418,11 +426,11 @@ class Machine:
 
     def protect(self, sid, va, perms):
         """Change the page's permissions and demap its stale TLB entry."""
-        self._tr.clear()
+        self._changed()
         root = self._root(sid, "protect")
         size = self._page_size(root, va)
         self.tables.protect(root, va, self._perms(perms), space=sid)
-        core.tlb_demap_range(self.td, self.te, self.sp, self.st[core.S_TAGGED], sid, va, size)
+        core.tlb_demap_range(self.td, self._te, self.sp, self._st[core.S_TAGGED], sid, va, size)
 
     def translate(self, sid, va):
         """(paddr, perms) for `va` in `sid`, or None: a software lookup that charges nothing.
@@ -463,9 +471,11 @@ class Machine:
             raise ConfigError(f"run: ops must be a 1-d array of int64 op words; got shape {ops.shape}")
         if check and self._check(ops, self.fmt.va_bits) >= 0:
             O.check(ops, self.fmt)              # raises the error naming the bad op
+        if self._pending:
+            self._flush()
         n = ops.shape[0]
         rec = np.zeros((n, core.R_LEN), np.int64) if record else self._dummy_rec
-        st, cyc, arrays, loop = self.st, self.cyc, self._arrays, self._loop
+        st, cyc, arrays, loop = self._st, self._cyc, self._arrays, self._loop
         st0, c0 = st.tolist(), sum(cyc.tolist())
         stop = 1 if on_fault is not None else 0
         rflag = 1 if record else 0
@@ -480,6 +490,8 @@ class Machine:
                 last = j
                 if tries > self.MAX_RETRIES or not on_fault(f):
                     raise PageFault(f)
+                if self._pending:   # the handler's kernel paths ran before the retry
+                    self._flush()
                 i = j               # retry the access, walk and all
                 arrays, loop = self._arrays, self._loop     # on_fault may have grown sp
                 continue
@@ -499,16 +511,152 @@ class Machine:
         must be a C-contiguous int64 array (what `engine.ops` builds).  A fault raises
         PageFault at once (kernel paths run over mapped images; a fault there is a bug), as
         does any other stop."""
+        if self._pending:
+            self._flush()
         status, j = self._loop(ops, 0, ops.shape[0], *self._arrays, self._dummy_rec, 0, 1)
         if status != core.RUN_DONE:
             if status == core.RUN_FAULT:
                 raise PageFault(self._fault_at(ops, j, None))
             self._raise_status(status, ops, j)
 
+    # ---------------------------------------------------------------- deferred batches
+    def batch(self, ops):
+        """`ops` (a trusted batch: C-contiguous int64) wrapped for `defer`, with the pages it
+        touches; build once per path and keep it."""
+        return Batch(ops, self._page_shift)
+
+    def defer(self, batch, mode=None):
+        """Run `batch` (from `batch()`) as `execute` would -- but the caller's mode stays, as
+        `KernelImage.run` keeps it -- possibly later: batches proven
+        unable to stop (below) are held back and run together, in order, in one engine call
+        the next time anything reads or changes what the engine does (cycles, statistics,
+        the event log's stamps, a mapping, a switch, any immediate run).  The engine is
+        sequential over ops, so the held-back batches leave the very cycles, TLBs and caches
+        they would have left one by one; Python's `charge`s only add to counters, which
+        commutes.  `mode`: the category of the batch's accesses when it does not set its own
+        (None: the current mode).
+
+        A batch is held back only if it cannot fault or stop: its accesses come after a mode
+        op (or `mode`), it neither switches nor flushes, and in the current space each page
+        it touches is mapped with the rights it needs -- also in every global mapping of the
+        page (a global TLB entry from another space could answer instead).  The proof is kept
+        per space until the next change of a mapping.  Anything else runs at once."""
+        sid = self._st.item(core.S_SPACE)     # try_defer's, inlined: kernel paths come here
+        if batch.ok.get(sid) == self._epoch or self._provable(batch, sid):
+            if mode is not None or batch.unmoded:
+                self._pending.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
+                                                    else C.category_index(mode)])
+            self._pending.append(batch.ops)
+            return
+        old = self.set_mode(mode) if mode is not None else self._st.item(core.S_MODE)
+        try:
+            return self.execute(batch.ops)
+        finally:
+            self._st[core.S_MODE] = old
+
+    def try_defer(self, batch, mode=None):
+        """Hold `batch` back as `defer` does if it is proven unable to stop, and return True;
+        else return False having done nothing (the caller runs it its own way, e.g. `run`
+        with its page-fault handler)."""
+        sid = self._st.item(core.S_SPACE)
+        if batch.ok.get(sid) != self._epoch and not self._provable(batch, sid):
+            return False
+        if mode is not None or batch.unmoded:
+            self._pending.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
+                                                else C.category_index(mode)])
+        self._pending.append(batch.ops)
+        return True
+
+    def _provable(self, batch, sid):
+        if batch.pages is None or sid < 0:
+            return False
+        sp = self.sp
+        limit = int(sp[sid, core.SP_SIZE]) if not self.tagged and sp[sid, core.SP_SMALL] >= 0 else -1
+        gperm, nbytes = self._gperm, self.memory.size
+        gsizes = sorted({size for size, _ in gperm}) if gperm else ()
+        for va, need in batch.pages:
+            if 0 <= limit <= va:
+                return False
+            try:
+                tr = self.translate(sid, va)
+            except EngineError:         # outside the format: the engine would refuse it
+                return False
+            if tr is None or need & ~tr[1] or tr[0] >= nbytes:
+                return False
+            for size in gsizes:
+                g = gperm.get((size, va // size))
+                if g is not None and need & ~g:
+                    return False
+        batch.ok[sid] = self._epoch
+        return True
+
+    def _flush(self):
+        """Run the held-back batches (one engine call)."""
+        p = self._pending
+        self._pending = []
+        ops = p[0] if len(p) == 1 else np.concatenate(p)
+        st = self._st
+        mode = st[core.S_MODE]      # each batch sets its own; the caller's mode stays
+        status, j = self._loop(ops, 0, ops.shape[0], *self._arrays, self._dummy_rec, 0, 1)
+        st[core.S_MODE] = mode
+        if status != core.RUN_DONE:     # the proof in `defer` rules this out
+            raise EngineError(f"internal: a deferred batch stopped (status {status}, op {j}); "
+                              "a mapping was changed behind the machine's back?")
+
+    def _changed(self):
+        """A mapping or space changes: held-back batches run first (they walk the tables as
+        they are now), translations and proofs are forgotten."""
+        if self._pending:
+            self._flush()
+        self._tr.clear()
+        self._epoch += 1
+
+    def _clock(self):
+        if self._pending:
+            self._flush()
+        return sum(self._cyc.tolist())
+
+    # the engine's state arrays: reading one runs the held-back batches first
+    @property
+    def st(self):
+        if self._pending:
+            self._flush()
+        return self._st
+
+    @property
+    def cyc(self):
+        if self._pending:
+            self._flush()
+        return self._cyc
+
+    @property
+    def te(self):
+        if self._pending:
+            self._flush()
+        return self._te
+
+    @property
+    def ce(self):
+        if self._pending:
+            self._flush()
+        return self._ce
+
+    @property
+    def tstat(self):
+        if self._pending:
+            self._flush()
+        return self._tstat
+
+    @property
+    def cstat(self):
+        if self._pending:
+            self._flush()
+        return self._cstat
+
     def _fault_at(self, ops, j, rec):
         w = int(ops[j])
         code, va = w & 0xFF, w >> core.OP_SHIFT
-        reason = core.FAULT_NAMES[int(self.st[core.S_LAST_FAULT])]
+        reason = core.FAULT_NAMES[int(self._st[core.S_LAST_FAULT])]
         return Fault(self.current_space, va, ACCESS_NAMES[code], reason, j)
 
     def _raise_status(self, status, ops, j):
@@ -539,6 +687,8 @@ class Machine:
         if not isinstance(va, (int, np.integer)) or va < 0 or va >> fmt.va_bits:
             raise AddressError(f"step: va {va!r} outside the {fmt.va_bits}-bit {fmt.name} address space")
         # one op through the loop, without the batch machinery (a view steps access by access)
+        if self._pending:
+            self._flush()
         op, rec = self._step_op, self._step_rec
         op[0] = (int(va) << core.OP_SHIFT) | ACCESS_NAMES.index(kind)
         status, j = self._loop(op, 0, 1, *self._arrays, rec, 1, 0)
@@ -573,14 +723,14 @@ class Machine:
         if cycles < 0:
             raise ConfigError(f"charge: cycles {cycles} must be >= 0")
         i = C.INDEX.get(category) if type(category) is str else None
-        self.cyc[C.category_index(category) if i is None else i] += int(round(cycles))
+        self._cyc[C.category_index(category) if i is None else i] += int(round(cycles))
 
     def instructions(self, n, category="kernel"):
         """Charge `n` instructions at the profile's cycles per instruction."""
         self.charge(category, n * self.cpi)
 
     def set_mode(self, category):
-        st = self.st
+        st = self._st
         old = int(st[core.S_MODE])
         i = C.INDEX.get(category) if type(category) is str else None
         st[core.S_MODE] = C.category_index(category) if i is None else i
@@ -593,7 +743,9 @@ class Machine:
     # ---------------------------------------------------------------- counters
     @property
     def cycles(self):
-        return sum(self.cyc.tolist())       # a Python sum of 13 ints beats a NumPy reduce
+        if self._pending:
+            self._flush()
+        return sum(self._cyc.tolist())      # a Python sum of 13 ints beats a NumPy reduce
 
     def by_category(self):
         return C.as_dict(self.cyc)
@@ -666,8 +818,39 @@ class _Mode:
         return self.m
 
     def __exit__(self, *exc):
-        self.m.st[core.S_MODE] = self.old
+        self.m._st[core.S_MODE] = self.old
         return False
+
+
+class Batch:
+    """A trusted op batch and what `Machine.defer` needs to prove it cannot stop: `pages`,
+    ((page va, PERM_* bits needed), ...) of its accesses, or None when it holds an op other
+    than an access, a mode or a charge; `unmoded`: an access comes before its first mode op
+    (it runs in the caller's mode); `ok`: {space: mapping epoch} of the proofs made."""
+    __slots__ = ("ops", "pages", "unmoded", "ok")
+
+    _NEED = {core.OP_R: PERM_R, core.OP_W: PERM_W, core.OP_X: PERM_X}
+
+    def __init__(self, ops, page_shift):
+        if type(ops) is not np.ndarray or ops.dtype != np.int64 or ops.ndim != 1 \
+                or not ops.flags.c_contiguous:
+            ops = np.ascontiguousarray(ops, dtype=np.int64).ravel()
+        self.ops, self.ok = ops, {}
+        code, arg = ops & 0xFF, ops >> core.OP_SHIFT
+        acc = code <= core.OP_X
+        self.pages = None
+        self.unmoded = False
+        if np.all(acc | (code == core.OP_MODE) | (code == core.OP_CHARGE)):
+            modes = np.flatnonzero(code == core.OP_MODE)
+            first = np.flatnonzero(acc)
+            self.unmoded = bool(first.size and (modes.size == 0 or first[0] < modes[0]))
+            need = {}
+            for va, c in zip((arg[acc] >> page_shift << page_shift).tolist(), code[acc].tolist()):
+                need[va] = need.get(va, 0) | self._NEED[c]
+            bad = (arg[acc] < 0).any() or ((code == core.OP_MODE) & ((arg < 0) | (arg >= C.NCAT))).any() \
+                or ((code == core.OP_CHARGE) & ((arg < 0) | ((arg & 0xFF) >= C.NCAT))).any()
+            if not bad:
+                self.pages = tuple(need.items())
 
 
 class Measurement:

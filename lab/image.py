@@ -41,6 +41,7 @@ class KernelImage:
         self.text_bytes, self.data_bytes = max(t, 1), max(d, 1) + extra_data
         self._frames = []
         self._ops = {}
+        self._batches = {}          # (name, category) or steps -> engine Batch
 
     def _round(self, n):
         return -(-int(n) // self.line) * self.line
@@ -103,30 +104,28 @@ class KernelImage:
         """Execute the paths `steps` ((name, category), ...) one after the other in one engine
         call: each path's batch begins with its own mode, so the concatenation charges
         exactly what running them one by one does (kernel calls run several paths in a row)."""
-        ops = self._ops.get(steps)
-        if ops is None:
-            ops = self._ops[steps] = O.concat(*(self.path_ops(n, c) for n, c in steps))
-        m = self.m
-        st = m.st
-        old = st[S_MODE]
-        try:
-            m.execute(ops)
-        finally:
-            st[S_MODE] = old
+        b = self._batches.get(steps)
+        if b is None:
+            b = self._batches[steps] = self.m.batch(
+                O.concat(*(self.path_ops(n, c) for n, c in steps)))
+        self.m.defer(b)
 
     def run(self, name, category="kernel", on_fault=None):
         """Execute path `name` once in the current space.  A fault is a bug (the image is not
         mapped where the path runs) and raises engine.PageFault, unless `on_fault` resolves
-        it (then the engine's RunResult is returned; otherwise None)."""
+        it (then the engine's RunResult is returned; otherwise None).  Without `on_fault` the
+        machine may hold the batch back and run it with the next ones (`Machine.defer`: the
+        same cycles, one engine call)."""
+        if on_fault is None:
+            b = self._batches.get((name, category))
+            if b is None:
+                b = self._batches[(name, category)] = self.m.batch(self.path_ops(name, category))
+            self.m.defer(b)
+            return None
         m = self.m
-        st = m.st
+        st = m._st
         old = st[S_MODE]            # the batch sets the path's mode itself (its first op)
-        ops = self._ops.get((name, category))
-        if ops is None:
-            ops = self.path_ops(name, category)
         try:
-            if on_fault is None:
-                return m.execute(ops)
-            return m.run(ops, on_fault=on_fault, check=False)
+            return m.run(self.path_ops(name, category), on_fault=on_fault, check=False)
         finally:
             st[S_MODE] = old

@@ -110,14 +110,14 @@ class L4Kernel:
             if path is not None and count:
                 parts += [self.image.path_ops(path, category)] * count
             parts += [self._tcb_slot(s) for s in slots]
-            ops = O.concat(*parts)
+            ops = self.m.batch(O.concat(*parts))
             if len(self._run_ops) > 4096:
                 self._run_ops.clear()
             self._run_ops[key] = ops
-        st = self.m.st
+        st = self.m._st
         old = st[S_MODE]
         try:
-            self.m.execute(ops)
+            self.m.defer(ops)           # held back and run with the next ones when it can
         except PageFault as e:               # the kernel is mapped in every large space
             raise Panic(f"L4 kernel path {path} faulted in space {self.m.current_space}: "
                         f"{e}") from None

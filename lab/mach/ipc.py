@@ -60,8 +60,8 @@ class IPC:
             return
         key = (src, dst, n)                  # messages reuse their buffers: build once
         cache = self.__dict__.setdefault("_copy_ops", {})
-        both = cache.get(key)
-        if both is None:
+        b = cache.get(key)
+        if b is None:
             line = self.image.line
             rd = O.access("r", O.lines(src, n, line))
             wr = O.access("w", O.lines(dst, n, line))
@@ -72,19 +72,36 @@ class IPC:
             O.check(both, self.m.fmt)
             if len(cache) > 4096:
                 cache.clear()
-            cache[key] = both
-        self.m.charge("copy", math.ceil(n / self.m.profile["copy_bytes_per_cycle"]))
-        with self.m.mode("copy"):
-            self.m.run(both, on_fault=self._on_fault if on_fault else None, check=False)
+            b = cache[key] = self.m.batch(both)
+        m = self.m
+        m.charge("copy", math.ceil(n / m.profile["copy_bytes_per_cycle"]))
+        if not m.try_defer(b, "copy"):      # a page is missing: run now, faults and all
+            with m.mode("copy"):
+                m.run(b.ops, on_fault=self._on_fault if on_fault else None, check=False)
+
+    def _lines_batch(self, kind, va, n):
+        """The cached batch of `kind` accesses to every line of [va, va + n) (message buffers
+        and slots are reused: built once)."""
+        key = (kind, va, n)
+        cache = self.__dict__.setdefault("_line_ops", {})
+        b = cache.get(key)
+        if b is None:
+            if len(cache) > 4096:
+                cache.clear()
+            b = cache[key] = self.m.batch(O.access(kind, O.lines(va, n, self.image.line)))
+        return b
 
     def _user_bytes_in(self, thread, va, data):
         """The sender has built `data` in its buffer at `va` (its own stores)."""
         if not thread.task.kernel_task:
             self.user_write(thread, va, data)
             return
-        with self.m.mode(thread.task.category):       # a co-located thread: kernel memory
-            self.m.run(O.access("w", O.lines(va, len(data), self.image.line)))
-        self._write_virtual(self.m.current_space, va, data)
+        m = self.m
+        b = self._lines_batch("w", va, len(data))
+        if not m.try_defer(b, thread.task.category):    # a co-located thread: kernel memory
+            with m.mode(thread.task.category):
+                m.run(b.ops)
+        self._write_virtual(m.current_space, va, data)
 
     def _read_virtual(self, sid, va, n):
         """Bytes at `va` of space `sid` (mapped; a software read of the frames)."""
@@ -124,9 +141,17 @@ class IPC:
         return e, disp
 
     def _check_disposition(self, e, disp, what, exc=KernInvalidRight):
-        ok = {Disposition.MOVE_RECEIVE: e.receive, Disposition.MAKE_SEND: e.receive,
-              Disposition.MAKE_SEND_ONCE: e.receive, Disposition.COPY_SEND: e.send or e.receive,
-              Disposition.MOVE_SEND: e.send, Disposition.MOVE_SEND_ONCE: e.send_once}[disp]
+        D = Disposition             # (a chain of `is`: an Enum hashes in Python)
+        if disp is D.MOVE_SEND_ONCE:
+            ok = e.send_once
+        elif disp is D.COPY_SEND:
+            ok = e.send or e.receive
+        elif disp is D.MOVE_RECEIVE or disp is D.MAKE_SEND or disp is D.MAKE_SEND_ONCE:
+            ok = e.receive
+        elif disp is D.MOVE_SEND:
+            ok = e.send
+        else:
+            raise KeyError(disp)
         if e.port is None:
             raise exc(f"{what} 0x{e.name:x} is a dead name")
         if not ok:
@@ -184,7 +209,7 @@ class IPC:
             buf = self._msg_buf(thread)
             self._user_bytes_in(thread, buf, msg.data)
             self._copy_lines(buf, self._slot_va(km.slot), len(msg.data))
-            km.data = self._read_virtual(self.m.current_space, buf, len(msg.data))
+            km.data = bytes(msg.data)       # what the sender just stored in its buffer
         for it in msg.ool:
             self.image.run("ool_copyin", "ipc")
             km.ool.append(self._copyin_region(task, it.address, it.size, move=it.deallocate))
@@ -208,9 +233,8 @@ class IPC:
         if km.data:
             buf = self._msg_buf(thread)
             self._copy_lines(self._slot_va(km.slot), buf, len(km.data))
-            sid = self.m.current_space
-            self._write_virtual(sid, buf, km.data)
-            out.data = self._read_virtual(sid, buf, len(km.data))
+            self._write_virtual(self.m.current_space, buf, km.data)
+            out.data = km.data              # what was just stored in the receiver's buffer
         return out
 
     def _insert_carried(self, task, port, right):
@@ -261,8 +285,10 @@ class IPC:
             km.reply, km.reply_right = reply
         km.slot = self._kmsg_slot()
         if data:
-            with self.m.mode("ipc"):
-                self.m.run(O.access("w", O.lines(self._slot_va(km.slot), len(data), self.image.line)))
+            b = self._lines_batch("w", self._slot_va(km.slot), len(data))
+            if not self.m.try_defer(b, "ipc"):
+                with self.m.mode("ipc"):
+                    self.m.run(b.ops)
         if not port.alive:
             self._kmsg_destroy(km)
             return False

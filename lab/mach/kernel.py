@@ -18,7 +18,6 @@ copied twice (in and out of a kernel buffer), out-of-line memory is mapped copy-
 page faults come from the engine's on_fault.
 """
 from collections import OrderedDict
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -132,30 +131,26 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
             raise KernInvalidTask(f"{what}: task {getattr(task, 'name', task)!r} does not exist "
                                   "or has terminated")
 
-    @contextmanager
     def _trap(self, caller, path=None, category="kernel"):
         """A system call by `caller`: kernel entry and exit (not for a co-located task, which
-        calls the kernel directly) and the call's path, in the caller's address space."""
+        calls the kernel directly) and the call's path, in the caller's address space.
+        `with self._trap(caller, path) as thread: ...`"""
+        return _Trap(self, caller, path, category)
+
+    def _kcall(self, caller, path):
+        """A kernel call of Mach 3.0: an RPC on the task's kernel port (MIG) -- the message
+        paths, the kernel-object dispatch, then the operation's own path; msg_receive when
+        the block is left, however it is left.  `with self._kcall(caller, path) as thread:`"""
+        return _KCall(self, caller, path)
+
+    def _trap_enter(self, caller, path, category):
         thread = self._caller(caller)
         self._enter(thread)
         if not thread.task.kernel_task:
             self.m.charge("entry_exit", self.entry_exit)
         if path:
             self.image.run(path, category)
-        yield thread
-
-    @contextmanager
-    def _kcall(self, caller, path):
-        """A kernel call of Mach 3.0: an RPC on the task's kernel port (MIG) -- the message
-        paths, the kernel-object dispatch, then the operation's own path."""
-        with self._trap(caller) as th:
-            # msg_send, ipc_port_lookup, kobject_server and the call's path: one batch
-            self.image.run_many((("msg_send", "ipc"), ("ipc_port_lookup", "ipc"),
-                                 ("kobject_server", "ipc"), (path, "kernel")))
-            try:
-                yield th
-            finally:
-                self.image.run("msg_receive", "ipc")
+        return thread
 
     # -- tasks and threads -----------------------------------------------------------------
     def task_create(self, parent=None, inherit_memory=False, name="", category="user",
@@ -289,14 +284,22 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         """The thread stores `data` at `va` (its accesses through the engine, then the bytes)."""
         thread = self._caller(caller)
         data = bytes(data)
+        m = self.m
         i = 0
         while i < len(data):
             n = min(len(data) - i, self.page - (va + i) % self.page)
-            lines = O.lines(va + i, n, self.image.line)
-            if lines[0] < 0 or lines[-1] >= VM_MAX_ADDRESS:     # ascending: ends suffice
-                self._check_user(lines)                         # raises, naming the address
-            self.user_run(thread, O.access("w", lines))
-            self._write_virtual(self.m.current_space, va + i, data[i:i + n])
+            line = self.image.line
+            end = va + i + n - 1
+            if (va + i) - (va + i) % line < 0 or end - end % line >= VM_MAX_ADDRESS:
+                self._check_user(O.lines(va + i, n, line))      # raises, naming the address
+            b = self._lines_batch("w", va + i, n)
+            th = self._caller(thread)                           # user_run, held back when
+            self._enter(th)                                     # no fault can come
+            cat = getattr(th.task, "category", "user")
+            if not m.try_defer(b, cat):
+                with m.mode(cat):
+                    m.run(b.ops, on_fault=self._on_fault)
+            self._write_virtual(m.current_space, va + i, data[i:i + n])
             i += n
 
     def user_read(self, caller, va, n):
@@ -347,3 +350,45 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
     def object_frames(self):
         """Frames held by memory objects (the kernel's cache), all objects."""
         return sum(1 for o in self.objects.values() for p in o.pages.values() if p.owned)
+
+
+class _Trap:
+    """The context manager of `MachKernel._trap` (a class: cheaper than a generator-based
+    one, and a Mach system call makes several)."""
+    __slots__ = ("k", "args")
+
+    def __init__(self, k, caller, path, category):
+        self.k, self.args = k, (caller, path, category)
+
+    def __enter__(self):
+        return self.k._trap_enter(*self.args)
+
+    def __exit__(self, *exc):
+        return False
+
+
+_KCALL_STEPS = {}
+
+
+class _KCall:
+    """The context manager of `MachKernel._kcall`."""
+    __slots__ = ("k", "caller", "path")
+
+    def __init__(self, k, caller, path):
+        self.k, self.caller, self.path = k, caller, path
+
+    def __enter__(self):
+        k = self.k
+        th = k._trap_enter(self.caller, None, "kernel")
+        # msg_send, ipc_port_lookup, kobject_server and the call's path: one batch
+        steps = _KCALL_STEPS.get(self.path)
+        if steps is None:
+            steps = _KCALL_STEPS[self.path] = (("msg_send", "ipc"), ("ipc_port_lookup", "ipc"),
+                                               ("kobject_server", "ipc"), (self.path, "kernel"))
+        k.image.run_many(steps)
+        return th
+
+    def __exit__(self, *exc):
+        self.k.image.run("msg_receive", "ipc")
+        return False
+
