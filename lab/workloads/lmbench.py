@@ -59,11 +59,19 @@ def _make_file(p, nbytes, chunk=64 * KB):
     p.close(fd)
 
 
-def _child_exit(c):
+def _dirty(c, pages):
+    """The forked child writes one word in each of `pages` (inherited, copy-on-write)."""
+    for va in pages:
+        c.touch(va, 4, write=True)
+
+
+def _child_exit(c, pages=()):
+    _dirty(c, pages)
     return 0
 
 
-def _child_exec(c, path, argv):
+def _child_exec(c, path, argv, pages=()):
+    _dirty(c, pages)
     c.execve(path, argv)
 
 
@@ -79,13 +87,21 @@ def lat_syscall(p, n, which, harness=""):
 
 
 def lat_proc(p, n, how, harness=""):
-    """lat_proc: fork+exit ("null"), fork+execve ("simple"), fork + /bin/sh -c ("sh")."""
+    """lat_proc: fork+exit ("null"), fork+execve ("simple"), fork + /bin/sh -c ("sh").  The
+    child writes `lat_proc_child_pages` pages of what it inherited before it exits or execs
+    (its stack, libc's data, stdio buffers): each a copy-on-write fault, through whatever
+    handles page faults on the system at hand."""
+    size = characteristic("lat_proc_child_pages") * p.page
+    heap = p.malloc(size) if size else 0
+    if size:
+        p.touch(heap, size, write=True, stride=p.page)        # present in the parent
+    pages = tuple(range(heap, heap + size, p.page))
     if how == "null":
-        child, args = _child_exit, ()
+        child, args = _child_exit, (pages,)
     elif how == "simple":     # lmbench's hello is dynamically linked (ld.so maps libc.so)
-        child, args = _child_exec, ("/bin/hello", ["/bin/hello"])
+        child, args = _child_exec, ("/bin/hello", ["/bin/hello"], pages)
     else:
-        child, args = _child_exec, ("/bin/sh", ["/bin/sh", "-c", "/bin/hello"])
+        child, args = _child_exec, ("/bin/sh", ["/bin/sh", "-c", "/bin/hello"], pages)
 
     def once():
         p.wait4(p.fork(child, *args))
