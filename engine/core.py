@@ -11,6 +11,11 @@ cached).  One call runs a whole batch of *ops*, each an int64 word `(payload << 
     OP_MODE          payload = category            accesses from now on are charged there
     OP_CHARGE        payload = cycles << 8 | cat   add cycles to a category
     OP_PR/OP_PW/OP_PX payload = physical address   an untranslated reference (caches only)
+    OP_MARK          payload = row of marks        marks[row] = the counters so far (M_* columns:
+                                                   cycle total, accesses, hits, misses, walk
+                                                   refs, faults).  Internal: the machine's lazy
+                                                   event stamps and run results; check_ops
+                                                   refuses it in users' batches
 
 In the manner of seL4's fast path, the loop checks first and mutates after: it returns a status
 (`RUN_DONE`, `RUN_FAULT`, `RUN_BUS`, `RUN_BAD_SPACE`, `RUN_BAD_OP`, `RUN_NO_SPACE`) and the index
@@ -42,7 +47,7 @@ from .cycles import TLB_WALK, CACHE_MISS, FAULT, SPACE_SWITCH, NCAT
 
 # -- op codes --
 OP_R, OP_W, OP_X, OP_SWITCH, OP_FLUSH_ALL, OP_FLUSH_SPACE, OP_DEMAP, OP_MODE, OP_CHARGE, \
-    OP_PR, OP_PW, OP_PX = range(12)
+    OP_PR, OP_PW, OP_PX, OP_MARK = range(13)
 OP_SHIFT = 8
 DEMAP_SID_SHIFT = 40
 
@@ -79,6 +84,10 @@ CS_LEN = 2
 SP_ROOT, SP_SMALL, SP_SIZE = range(3)   # root table paddr (-1: no such space); small base or -1;
 SP_LEN = 3                              # small size (bytes) or -1
 SMALL_KEY = np.int64(1) << 56           # TLB key bit of small-space entries (above any va)
+
+# -- mark columns (marks rows, written by OP_MARK) --
+M_CYCLES, M_ACCESSES, M_HITS, M_MISSES, M_WALK, M_FAULTS = range(6)
+M_LEN = 6
 
 # -- per-op record columns (rec) --
 R_PADDR, R_TLB, R_FAULT, R_WALK, R_CYCLES = range(5)
@@ -428,7 +437,7 @@ def check_ops(ops, va_bits):
 
 @jit
 def run(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, cyc,
-        rec, record, stop_on_fault):
+        marks, rec, record, stop_on_fault):
     """Run ops[start:end].  Returns (status, index of the op it stopped at, or end).
 
     The loop is compiled twice (`_loop` is inlined and its flags become constants): a lean
@@ -437,14 +446,14 @@ def run(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, 
     has_cache = costs[C_L1D] >= 0 or costs[C_L2] >= 0
     if record == 0 and not has_cache:
         return _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st,
-                     cyc, rec, 0, stop_on_fault, False)
+                     cyc, marks, rec, 0, stop_on_fault, False)
     return _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, cyc,
-                 rec, record, stop_on_fault, has_cache)
+                 marks, rec, record, stop_on_fault, has_cache)
 
 
 @hot
 def _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st, cyc,
-          rec, record, stop_on_fault, has_cache):
+          marks, rec, record, stop_on_fault, has_cache):
     """The counters the loop bumps per access live in locals (the compiler cannot keep array
     slots in registers: st, cyc and te might alias) and are written back once, at the end."""
     nt = td.shape[0]
@@ -593,6 +602,19 @@ def _loop(ops, start, end, mem, fmt, costs, td, te, tstat, cd, ce, cstat, sp, st
             if has_cache:
                 l1 = costs[C_L1I] if code == OP_PX else costs[C_L1D]
                 cy_cache += mem_cost(costs, cd, ce, cstat, st, arg, l1, code == OP_PW)
+        elif code == OP_MARK:
+            if arg < 0 or arg >= marks.shape[0]:
+                status, stop = RUN_BAD_OP, i
+                break
+            total = cy_mode + cy_walk + cy_fault + cy_cache
+            for c in range(cyc.shape[0]):
+                total += cyc[c]
+            marks[arg, M_CYCLES] = total
+            marks[arg, M_ACCESSES] = n_acc
+            marks[arg, M_HITS] = n_hit
+            marks[arg, M_MISSES] = n_miss
+            marks[arg, M_WALK] = n_walk
+            marks[arg, M_FAULTS] = n_fault
         else:
             status, stop = RUN_BAD_OP, i
             break

@@ -36,14 +36,32 @@ _new_event = tuple.__new__
 
 
 class EventLog:
-    def __init__(self, clock):
+    """The log.  `clock()` gives the current cycle.  A machine that holds batches back
+    (`Machine.defer`) passes `write` and `settle`: `write(entries, kernel, operation, args)`
+    appends the entry -- possibly with its stamp still to come, when held-back batches stand
+    before it (their cycles count) -- and `settle()` fills in every pending stamp.  Every read
+    settles first, so nobody ever sees an entry without its cycle."""
+
+    def __init__(self, clock, write=None, settle=None):
         self._clock = clock         # callable giving the current cycle
-        self.events = []
+        self._events = []
+        self._write = self._write_now if write is None else write
+        self._settle = settle
         self.enabled = True
+
+    def _write_now(self, entries, kernel, operation, args):
+        entries.append(_new_event(Event, (int(self._clock()), kernel, operation, args)))
 
     def log(self, kernel, operation, **args):
         if self.enabled:
-            self.events.append(_new_event(Event, (int(self._clock()), kernel, operation, args)))
+            self._write(self._events, kernel, operation, args)
+
+    @property
+    def events(self):
+        """The entries (a list), every stamp filled in."""
+        if self._settle is not None:
+            self._settle()
+        return self._events
 
     def __len__(self):
         return len(self.events)

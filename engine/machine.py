@@ -22,7 +22,7 @@ import numpy as np
 
 from . import core, cycles as C, ops as O
 from .errors import ConfigError, AddressError, MappingError, EngineError
-from .events import EventLog
+from .events import EventLog, Event, _new_event
 from .memory import PhysicalMemory
 from .pagetable import PageTables
 from .profile import load_profile
@@ -195,6 +195,9 @@ class Machine:
     """A simulated machine: memory with page tables in it, TLBs, caches and a cycle counter."""
 
     MAX_RETRIES = 8         # faults of one access in a row that on_fault claims to resolve
+    MARKS = 256             # event stamps one flush fills in at most (then the log flushes)
+    HOLD = 4096             # batches held back at most (with the event log off, nothing else
+                            # bounds the queue)
 
     STATS = {
         "accesses": "translated references",
@@ -258,6 +261,16 @@ class Machine:
         st[core.S_MODE] = C.USER
         self._cyc = np.zeros(C.NCAT, np.int64)
         self._pending = []          # deferred trusted batches (see `defer`), in order
+        # lazy event stamps: an entry logged while batches are held back gets an OP_MARK in
+        # the queue; the flush fills its cycle in (see `_log_event`)
+        self._marks = np.zeros((self.MARKS, core.M_LEN), np.int64)
+        self._mark_ops = [np.array([(k << core.OP_SHIFT) | core.OP_MARK], np.int64)
+                          for k in range(self.MARKS)]
+        self._lazy = []             # (entry index in the log, Python-side cycles when logged)
+        self._lazy_runs = []        # (_DeferredRunResult, mark before, mark after)
+        self._nmarks = 0            # marks used by the held-back queue
+        self._space = -1            # the current space, a held-back switch included
+        self._switch_ops = {}       # sid -> its switch op (held back like a batch)
         self._epoch = 0             # bumped by every change of a mapping or space
         self._gperm = {}            # (page size, va // size) -> perms common to its global mappings
         self._mode_ops = [np.array([(c << core.OP_SHIFT) | core.OP_MODE], np.int64)
@@ -269,7 +282,7 @@ class Machine:
         self._tr = {}                # translate's results: (sid, page) -> (frame paddr, perms)
         self._page_shift = self.fmt.page_shift
         self._page_mask = self.fmt.page_size - 1
-        self.events = EventLog(self._clock)
+        self.events = EventLog(self._clock, self._log_event, self._settle)
 
     def _bind(self):
         """The machine's arrays as the loop takes them, and the loop's compiled entry point for
@@ -277,7 +290,8 @@ class Machine:
         18 arguments cost about as much as simulating a short kernel path (a third of a
         microsecond per call); called again when an array is replaced (sp grows)."""
         self._arrays = (self.memory.words, self.fmt.desc, self.costs, self.td, self._te,
-                        self._tstat, self.cd, self._ce, self._cstat, self.sp, self._st, self._cyc)
+                        self._tstat, self.cd, self._ce, self._cstat, self.sp, self._st, self._cyc,
+                        self._marks)
         probe = np.zeros(1, np.int64)
         self._loop = _entry_point(core.run, (probe, 0, 0) + self._arrays + (self._dummy_rec, 0, 0))
         self._check = _entry_point(core.check_ops, (probe, 0))
@@ -366,6 +380,7 @@ class Machine:
         self.sp[sid] = -1
         if self._st[core.S_SPACE] == sid:
             self._st[core.S_SPACE] = -1
+            self._space = -1
         if self._st[core.S_CR3] == sid:
             self._st[core.S_CR3] = -1
 
@@ -374,7 +389,7 @@ class Machine:
 
     @property
     def current_space(self):
-        return self._st.item(core.S_SPACE)     # deferred batches never switch
+        return self._space      # the engine's, once the held-back switches have run
 
     def space_ids(self):
         return [int(s) for s in np.flatnonzero(self.sp[:, core.SP_ROOT] >= 0)]
@@ -482,6 +497,7 @@ class Machine:
         i, last, tries = 0, -1, 0
         while i < n:
             status, j = loop(ops, i, n, *arrays, rec, rflag, stop)
+            self._space = st.item(core.S_SPACE)     # the batch may switch
             if status == core.RUN_DONE:
                 break
             if status == core.RUN_FAULT:
@@ -514,6 +530,7 @@ class Machine:
         if self._pending:
             self._flush()
         status, j = self._loop(ops, 0, ops.shape[0], *self._arrays, self._dummy_rec, 0, 1)
+        self._space = self._st.item(core.S_SPACE)     # the batch may switch
         if status != core.RUN_DONE:
             if status == core.RUN_FAULT:
                 raise PageFault(self._fault_at(ops, j, None))
@@ -541,12 +558,14 @@ class Machine:
         it touches is mapped with the rights it needs -- also in every global mapping of the
         page (a global TLB entry from another space could answer instead).  The proof is kept
         per space until the next change of a mapping.  Anything else runs at once."""
-        sid = self._st.item(core.S_SPACE)     # try_defer's, inlined: kernel paths come here
+        sid = self._space       # try_defer's, inlined: kernel paths come here
         if batch.ok.get(sid) == self._epoch or self._provable(batch, sid):
             if mode is not None or batch.unmoded:
                 self._pending.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
                                                     else C.category_index(mode)])
             self._pending.append(batch.ops)
+            if len(self._pending) > self.HOLD:
+                self._flush()
             return
         old = self.set_mode(mode) if mode is not None else self._st.item(core.S_MODE)
         try:
@@ -558,13 +577,15 @@ class Machine:
         """Hold `batch` back as `defer` does if it is proven unable to stop, and return True;
         else return False having done nothing (the caller runs it its own way, e.g. `run`
         with its page-fault handler)."""
-        sid = self._st.item(core.S_SPACE)
+        sid = self._space
         if batch.ok.get(sid) != self._epoch and not self._provable(batch, sid):
             return False
         if mode is not None or batch.unmoded:
             self._pending.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
                                                 else C.category_index(mode)])
         self._pending.append(batch.ops)
+        if len(self._pending) > self.HOLD:
+            self._flush()
         return True
 
     def _provable(self, batch, sid):
@@ -597,11 +618,75 @@ class Machine:
         ops = p[0] if len(p) == 1 else np.concatenate(p)
         st = self._st
         mode = st[core.S_MODE]      # each batch sets its own; the caller's mode stays
+        lazy = self._lazy
+        if lazy:
+            c0 = sum(self._cyc.tolist())
         status, j = self._loop(ops, 0, ops.shape[0], *self._arrays, self._dummy_rec, 0, 1)
         st[core.S_MODE] = mode
         if status != core.RUN_DONE:     # the proof in `defer` rules this out
             raise EngineError(f"internal: a deferred batch stopped (status {status}, op {j}); "
                               "a mapping was changed behind the machine's back?")
+        if self._nmarks:
+            marks = self._marks[:self._nmarks].tolist()
+            self._nmarks = 0
+            if lazy:
+                # an entry's cycle: what Python had charged when it was logged (s0, which
+                # includes every earlier flush) plus the engine's cycles of this flush up to
+                # its mark (the mark's total minus the total the flush started from)
+                self._lazy = []
+                entries = self.events._events
+                for i, s0, k in lazy:
+                    e = entries[i]
+                    entries[i] = _new_event(Event, (s0 + marks[k][0] - c0, e[0], e[1], e[2]))
+            if self._lazy_runs:
+                runs, self._lazy_runs = self._lazy_runs, []
+                for r, k0, k1 in runs:
+                    r._fill(marks[k0], marks[k1])
+
+    def _log_event(self, entries, kernel, operation, args):
+        """The event log's writer: stamped now if nothing is held back; else a mark op joins
+        the queue and the entry's stamp is filled in by the flush that reaches it (logging
+        then costs no engine call -- Mach logs about six entries per system call, L4 twelve)."""
+        if self._pending:
+            k = self._nmarks
+            if k < self.MARKS:
+                self._nmarks = k + 1
+                self._pending.append(self._mark_ops[k])
+                self._lazy.append((len(entries), sum(self._cyc.tolist()), k))
+                entries.append((kernel, operation, args))   # the Event comes with its stamp
+                return
+            self._flush()
+        entries.append(_new_event(Event, (sum(self._cyc.tolist()), kernel, operation, args)))
+
+    def try_defer_run(self, batch, mode=None):
+        """`run(batch.ops)` (no record, no fault handler needed) held back as `try_defer`
+        holds batches back, if proven unable to stop: returns its RunResult, whose numbers
+        are filled in when the held-back batches run (reading any of them runs them), or None
+        having done nothing.  A proven batch cannot fault, so it is what `run` returns."""
+        sid = self._space
+        if batch.ok.get(sid) != self._epoch and not self._provable(batch, sid):
+            return None
+        k = self._nmarks
+        if k + 2 > self.MARKS or len(self._pending) > self.HOLD:
+            if self._pending:
+                self._flush()
+            k = 0
+        p = self._pending
+        p.append(self._mark_ops[k])
+        if mode is not None or batch.unmoded:
+            p.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
+                                    else C.category_index(mode)])
+        p.append(batch.ops)
+        p.append(self._mark_ops[k + 1])
+        self._nmarks = k + 2
+        r = _DeferredRunResult(self, batch.ops.shape[0])
+        self._lazy_runs.append((r, k, k + 1))
+        return r
+
+    def _settle(self):
+        """Before the log is read: run the held-back batches, which fills in pending stamps."""
+        if self._pending:
+            self._flush()
 
     def _changed(self):
         """A mapping or space changes: held-back batches run first (they walk the tables as
@@ -704,8 +789,16 @@ class Machine:
     access = step
 
     def switch(self, sid):
+        """Make `sid` current.  The switch op joins the held-back batches (it cannot stop: the
+        space exists, and destroying it runs them first); `current_space` answers at once."""
         self._root(sid, "switch")
-        self.execute(O.switch(sid))
+        op = self._switch_ops.get(sid)
+        if op is None:
+            op = self._switch_ops[sid] = O.switch(sid)
+        self._pending.append(op)
+        self._space = sid
+        if len(self._pending) > self.HOLD:
+            self._flush()
 
     def flush(self, sid=None):
         """Flush every entry (sid None) or one space's non-global entries."""
@@ -851,6 +944,52 @@ class Batch:
                 or ((code == core.OP_CHARGE) & ((arg < 0) | ((arg & 0xFF) >= C.NCAT))).any()
             if not bad:
                 self.pages = tuple(need.items())
+
+
+class _DeferredRunResult(RunResult):
+    """The RunResult of a held-back batch (`Machine.try_defer_run`): its counters are the
+    differences of the marks around it, filled in by the flush; reading one flushes."""
+
+    def __init__(self, machine, n):
+        self.__dict__["_m"] = machine
+        self.__dict__["ops"] = n
+        self.__dict__["records"] = None
+
+    def _fill(self, before, after):
+        d = self.__dict__
+        d["cycles"] = after[core.M_CYCLES] - before[core.M_CYCLES]
+        d["accesses"] = after[core.M_ACCESSES] - before[core.M_ACCESSES]
+        d["hits"] = after[core.M_HITS] - before[core.M_HITS]
+        d["misses"] = after[core.M_MISSES] - before[core.M_MISSES]
+        d["walk_refs"] = after[core.M_WALK] - before[core.M_WALK]
+        d["faults"] = after[core.M_FAULTS] - before[core.M_FAULTS]
+        del d["_m"]
+
+    def __getattr__(self, name):         # only for attributes not filled in yet
+        m = self.__dict__.get("_m")
+        if m is None or name.startswith("__"):
+            raise AttributeError(name)
+        m._settle()
+        return object.__getattribute__(self, name)
+
+    def _fields(self):
+        return (self.ops, self.accesses, self.hits, self.misses, self.faults, self.walk_refs,
+                self.cycles, self.records)
+
+    def __eq__(self, other):            # equal to the RunResult `run` would have returned
+        if not isinstance(other, RunResult):
+            return NotImplemented
+        return self._fields() == (other.ops, other.accesses, other.hits, other.misses,
+                                  other.faults, other.walk_refs, other.cycles, other.records)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return repr(RunResult(*self._fields()))
+
+    def __reduce__(self):
+        return (RunResult, (self.ops, self.accesses, self.hits, self.misses, self.faults,
+                            self.walk_refs, self.cycles, None))
 
 
 class Measurement:

@@ -32,6 +32,14 @@ from .message import Message, StringBuffer
 from .thread import Thread, ThreadState
 
 NEVER = float("inf")
+
+
+def _deadline(m, timeout):
+    """The cycle a wait of `timeout` cycles ends at; NEVER without reading the clock (which
+    would run the machine's held-back batches for nothing)."""
+    return NEVER if timeout == NEVER else m.cycles + timeout
+
+
 PAGE = 1 << PAGE_SHIFT
 
 
@@ -154,7 +162,7 @@ class IpcPath:
             return SendTimeout(f"{req.op} from {t.name}: {d.name} is not receiving (timeout 0)")
         t.request = req
         d.senders.append(t)
-        self.k.sched.block(t, ThreadState.SENDING, d, self.k.m.cycles + req.snd_timeout)
+        self.k.sched.block(t, ThreadState.SENDING, d, _deadline(self.k.m, req.snd_timeout))
         self.k.m.events.log("l4", "block", thread=t.name, state="sending", partner=d.name)
         return BLOCKED
 
@@ -175,7 +183,7 @@ class IpcPath:
         if req.rcv_timeout == 0:
             return ReceiveTimeout(f"{req.op} by {t.name}: no message (timeout 0)")
         t.request = req
-        self.k.sched.block(t, ThreadState.RECEIVING, src, self.k.m.cycles + req.rcv_timeout)
+        self.k.sched.block(t, ThreadState.RECEIVING, src, _deadline(self.k.m, req.rcv_timeout))
         self.k.m.events.log("l4", "block", thread=t.name, state="receiving",
                             partner=src.name if src else None)
         return BLOCKED

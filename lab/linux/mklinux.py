@@ -70,6 +70,7 @@ class MkLinuxArch(LinuxArch):
         self.kprof = load_kernel_profile("mklinux")
         self._calls, self._results = {}, {}
         self._seq = 0
+        self._reply_reads = {}         # (slot, bytes) -> Batch of the reply's read
         self.contexts = {}
 
     # -- boot ------------------------------------------------------------------------------
@@ -208,8 +209,14 @@ class MkLinuxArch(LinuxArch):
         # the reply resumes the thread with its new registers (kernel buffer -> thread state)
         k.image.run("msg_receive", "ipc")
         km = ctx.reply_port.queue.popleft()
-        with m.mode("ipc"):
-            m.run(O.access("r", O.lines(k._slot_va(km.slot), len(frame), k.image.line)))
+        rkey = (km.slot, len(frame))
+        b = self._reply_reads.get(rkey)
+        if b is None:       # the same lines of the same slot each time: build once, keep
+            b = self._reply_reads[rkey] = m.batch(
+                O.access("r", O.lines(k._slot_va(km.slot), len(frame), k.image.line)))
+        if not m.try_defer(b, "ipc"):       # held back with the kernel's paths when it can
+            with m.mode("ipc"):
+                m.run(b.ops)
         m.charge("copy", math.ceil(len(frame) / m.profile["copy_bytes_per_cycle"]))
         ok, value = self._results.pop(key)
         m.events.log("mklinux", "syscall_return", pid=ctx.pid, name=name, ok=ok)
