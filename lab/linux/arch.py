@@ -101,10 +101,11 @@ class LinuxArch(ABC):
         """Copy between Linux's buffers and the process's memory at `va` (copy_to/from_user)."""
 
     @abstractmethod
-    def touch_kernel_data(self, pa, nbytes):
-        """Linux reads and writes its own data at physical `pa` (the next task's kernel stack and
-        task_struct on a switch), where Linux runs on this platform: read-modify-write, so each
-        line's first reference is a read."""
+    def touch_kernel_data(self, pa, nbytes, kind="r"):
+        """Linux references its own data at physical `pa`, where Linux runs on this platform:
+        kind "r" for read-modify-write (the next task's kernel stack and task_struct on a
+        switch: each line's first reference is a read), "w" for stores only (clearing or
+        filling a page frame: on a write-no-allocate L1 they miss every time)."""
 
     @abstractmethod
     def run_user(self, ctx, ops):

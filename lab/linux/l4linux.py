@@ -402,7 +402,7 @@ class L4LinuxArch(LinuxArch):
         finally:
             m.set_mode(old)
 
-    def touch_kernel_data(self, pa, nbytes):
+    def touch_kernel_data(self, pa, nbytes, kind="r"):
         """The server's own memory: at va = pa in its space, like Linux's side of a copy."""
         self._check_server()
         ps = self.m.fmt.page_size
@@ -412,7 +412,7 @@ class L4LinuxArch(LinuxArch):
         k.dispatch(self.server)
         old = m.set_mode("server")
         try:
-            self._no_fault(m.run(O.concat(O.mode("server"), O.access("r", O.lines(pa, nbytes, self.line))),
+            self._no_fault(m.run(O.concat(O.mode("server"), O.access(kind, O.lines(pa, nbytes, self.line))),
                                  check=False), "touch_kernel_data")
         finally:
             m.set_mode(old)

@@ -395,11 +395,11 @@ class MkLinuxArch(LinuxArch):
             return O.physical(kind, O.lines(kpa, n, line))
         return O.access(kind, O.lines(self.buf, n, line))
 
-    def touch_kernel_data(self, pa, nbytes):
+    def touch_kernel_data(self, pa, nbytes, kind="r"):
         """Linux's data in the server (its frames, as for Linux's side of a copy)."""
         self._in_server()
         with self.m.mode("server"):
-            self.m.run(O.physical("r", O.lines(pa, nbytes, self.mach.image.line)), check=False)
+            self.m.run(O.physical(kind, O.lines(pa, nbytes, self.mach.image.line)), check=False)
 
     def run_user(self, ctx, ops):
         """User work in the process's task; its faults go through Mach (and, for the process's

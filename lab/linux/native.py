@@ -142,12 +142,11 @@ class NativeArch(LinuxArch):
         finally:
             m.set_mode(old)
 
-    def touch_kernel_data(self, pa, nbytes):
+    def touch_kernel_data(self, pa, nbytes, kind="r"):
         ctx = self.current
         self._physmap(ctx, pa, nbytes)
-        # read-modify-write: the first reference of each line reads (and allocates)
-        self.m.execute(O.concat(O.mode("kernel"), O.access("r", O.lines(PHYS_VA + pa, nbytes,
-                                                                          self.line))))
+        self.m.execute(O.concat(O.mode("kernel"), O.access(kind, O.lines(PHYS_VA + pa, nbytes,
+                                                                         self.line))))
 
     def run_user(self, ctx, ops):
         self._be(ctx)

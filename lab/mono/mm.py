@@ -133,6 +133,7 @@ class MemoryManager:
                 return "zero"
             pa = self.alloc_anon()
             k.arch.run_path("clear_page")
+            k.arch.touch_kernel_data(pa, self.page, "w")     # the stores go through the caches
             self._set_pte(proc, va, vma, pa, bool(vma.prot & PROT_WRITE))
             return "anon"
         k.arch.run_path("filemap_nopage")           # file page from the cache
@@ -179,7 +180,11 @@ class MemoryManager:
         return "cow"
 
     def _copy_frame(self, src, dst):
-        self.k.arch.run_path("copy_page")
+        """copy_page: the copy loop, then its loads and stores through the caches."""
+        arch = self.k.arch
+        arch.run_path("copy_page")
+        arch.touch_kernel_data(src, self.page, "r")
+        arch.touch_kernel_data(dst, self.page, "w")
         self.m.memory.write(dst, self.m.memory.read(src, self.page))
 
     # ------------------------------------------------------------------ user memory
