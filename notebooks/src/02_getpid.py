@@ -8,8 +8,9 @@
 # The lecture's question — what does crossing a protection boundary cost? — in its smallest
 # form.  Each system runs the same getpid through its real path: a trap on Linux; the
 # emulation library, an L4 IPC to the Linux server and the reply on L4Linux (or the trap
-# bounced through the trampoline for an unmodified binary); a Mach exception message to the
-# server on MkLinux.  Table 2 is a calibration table (DESIGN §4): its rows may fit path
+# bounced through the trampoline for an unmodified binary); on MkLinux Mach's exception path
+# to the server -- a message to the user-task server, a short-circuited RPC (OSF MK's
+# co-location) into the server loaded in the kernel.  Table 2 is a calibration table (DESIGN §4): its rows may fit path
 # lengths; the hbench getpid row's microkernel columns are predictions.
 
 # %% tags=["parameters"]
@@ -105,10 +106,13 @@ res.write()
 # **Reading the result.**  Native Linux pays one trap and a short path.  L4Linux pays two
 # IPCs and two address-space switches; on the untagged Pentium each switch flushes the TLB, and
 # the server, mapped with 4 KB pages in a user task, refills its entries after each one — the
-# TLB-walk share above comes from the TLB model, not from a constant.  MkLinux pays Mach's
-# long IPC path and its cache footprint; the user-task variant adds the address-space switches
-# and the exception protocol.  The calibration notebook shows which of these rows were fitted
-# and which path lengths moved to fit them.
+# TLB-walk share above comes from the TLB model, not from a constant.  In Figure 5's steps the
+# server's own work comes out well above the paper's 131 cycles: with 4 KB pages its getpid
+# touches six pages, each refilled after the switch, so L4Linux's total stays above Table 2.
+# Co-located MkLinux pays Mach's exception path and the short-circuited RPC's stubs; the
+# user-task variant pays Mach's full message path and its cache footprint, the address-space
+# switches and the exception protocol.  The calibration notebook shows which of these rows
+# were fitted and which path lengths moved to fit them.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
