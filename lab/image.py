@@ -21,8 +21,11 @@ LINE = 32
 class KernelImage:
     """Text and data of one kernel, mapped into one or more address spaces.
 
-    `text_va`/`data_va`: where it lives; `large`: map with large pages (4 MB on x86-32)
-    when the format allows; `global_`: global pages (survive CR3 loads)."""
+    `text_va`/`data_va`: where it lives (`data_va` None: the data follows the text in the
+    same frames, page-aligned, as in a kernel loaded in one piece -- with the text and the
+    data in separately aligned large pages, both would start at the same colour of a
+    direct-mapped cache and evict each other); `large`: map with large pages (4 MB on
+    x86-32) when the format allows; `global_`: global pages (survive CR3 loads)."""
 
     def __init__(self, machine, profile, text_va, data_va, extra_data=0, large=False,
                  global_=False, line=None):
@@ -39,6 +42,10 @@ class KernelImage:
             t += self._round(cb)
             d += self._round(db)
         self.text_bytes, self.data_bytes = max(t, 1), max(d, 1) + extra_data
+        self.contiguous = data_va is None
+        if self.contiguous:
+            ps = machine.fmt.page_size
+            self.data_va = text_va + -(-self.text_bytes // ps) * ps
         self._frames = []
         self._ops = {}
         self._batches = {}          # (name, category) or steps -> engine Batch
@@ -54,8 +61,10 @@ class KernelImage:
         """Allocate frames for text and data (once); returns [(va, pa, perms, size)]."""
         if self._frames:
             return self._frames
-        for va, nbytes, perms in ((self.text_va, self.text_bytes, "rx"),
-                                  (self.data_va, self.data_bytes, "rw")):
+        regions = ((self.text_va, self.text_bytes, "rx"), (self.data_va, self.data_bytes, "rw"))
+        if self.contiguous:         # one piece (x86-32 has no NX: the text is executable anyway)
+            regions = ((self.text_va, self.data_va - self.text_va + self.data_bytes, "rwx"),)
+        for va, nbytes, perms in regions:
             ps, n = self._pages(nbytes)
             for i in range(n):
                 if ps == self.m.fmt.page_size:

@@ -21,8 +21,7 @@ from lab.image import KernelImage
 
 from .arch import LinuxArch, ProcessContext
 
-TEXT_VA = 0xC0000000
-DATA_VA = 0xC0400000
+TEXT_VA = 0xC0000000            # text, then data, in the kernel's 4 MB pages
 PHYS_VA = 0xD0000000
 
 
@@ -38,7 +37,7 @@ class NativeArch(LinuxArch):
 
     def boot(self):
         m = self.m
-        self.image = KernelImage(m, self.linux.image_profile, TEXT_VA, DATA_VA,
+        self.image = KernelImage(m, self.linux.image_profile, TEXT_VA, None,
                                  large=True, global_=True)
         self.image.place()
         self.large = 1 << m.fmt.level_shift(m.fmt.levels - 2)
