@@ -555,17 +555,26 @@ def extension_image(arch, profile):
     frames = img.place()
     line = img.line
 
-    def extent(lo):
-        return max(va + size for va, _pa, _perm, size in frames if lo <= va < lo + (1 << 26))
+    def extent(va):
+        """End of the mapped run of frames that holds `va` (0 if none does)."""
+        end = 0
+        for fva, _pa, _perm, size in sorted(frames):
+            if fva <= va < fva + size or (end and fva == end):
+                end = fva + size
+            elif end:
+                break
+        return end
 
     up = lambda x: -(-x // line) * line
-    ext = KernelImage(arch.m, profile, up(img.text_va + img.text_bytes),
-                      up(img.data_va + img.data_bytes), line=line)
-    for what, va, n, lo in (("text", ext.text_va, ext.text_bytes, img.text_va),
-                            ("data", ext.data_va, ext.data_bytes, img.data_va)):
-        if va + n > extent(lo):
+    if img.contiguous:          # Linux's text then data in one piece: the extension after both
+        ext = KernelImage(arch.m, profile, up(img.data_va + img.data_bytes), None, line=line)
+    else:
+        ext = KernelImage(arch.m, profile, up(img.text_va + img.text_bytes),
+                          up(img.data_va + img.data_bytes), line=line)
+    for what, va, n in (("text", ext.text_va, ext.text_bytes), ("data", ext.data_va, ext.data_bytes)):
+        if va + n > extent(va):
             raise ValueError(f"extension_image: the {what} of {profile.kernel} does not fit "
-                             f"in Linux's mapped {what} (0x{va:x}+{n} > 0x{extent(lo):x})")
+                             f"in Linux's mapped memory (0x{va:x}+{n} > 0x{extent(va):x})")
     return ext
 
 
