@@ -191,6 +191,18 @@ def cache_arrays(caches):
     return cd, ce, cstat, l1d, l1i, l2
 
 
+def _settled(name):
+    """A read-only property for the engine array `_name` that runs held-back batches first."""
+    attr = "_" + name
+
+    def get(self):
+        if self._pending:
+            self._flush()
+        return getattr(self, attr)
+    get.__name__ = name
+    return property(get, doc=f"the engine's {name} array, after the held-back batches ran")
+
+
 class Machine:
     """A simulated machine: memory with page tables in it, TLBs, caches and a cycle counter."""
 
@@ -701,42 +713,10 @@ class Machine:
             self._flush()
         return sum(self._cyc.tolist())
 
-    # the engine's state arrays: reading one runs the held-back batches first
-    @property
-    def st(self):
-        if self._pending:
-            self._flush()
-        return self._st
-
-    @property
-    def cyc(self):
-        if self._pending:
-            self._flush()
-        return self._cyc
-
-    @property
-    def te(self):
-        if self._pending:
-            self._flush()
-        return self._te
-
-    @property
-    def ce(self):
-        if self._pending:
-            self._flush()
-        return self._ce
-
-    @property
-    def tstat(self):
-        if self._pending:
-            self._flush()
-        return self._tstat
-
-    @property
-    def cstat(self):
-        if self._pending:
-            self._flush()
-        return self._cstat
+    # the engine's state arrays (st, cyc, te, ce, tstat, cstat): reading one runs the held-back
+    # batches first; the machine itself uses the underscored arrays
+    st, cyc, te, ce, tstat, cstat = (_settled(n) for n in ("st", "cyc", "te", "ce", "tstat",
+                                                            "cstat"))
 
     def _fault_at(self, ops, j, rec):
         w = int(ops[j])
