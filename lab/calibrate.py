@@ -108,6 +108,8 @@ def _solve_one(knob, ts, values, rtol, steps):
     x1 = _clip(knob, x0 * 1.25 if x0 else 1.0)
     if x1 == x0:                            # an integer knob too small for 25 %: one unit
         x1 = _clip(knob, x0 + 1)
+    if x1 == x0:                            # at the upper bound: probe downwards
+        x1 = _clip(knob, x0 * 0.8)
     for _ in range(steps):
         if abs(best[0]) <= rtol or x1 == x0:
             break
@@ -130,8 +132,9 @@ def _solve_one(knob, ts, values, rtol, steps):
     return best[1], best[2]
 
 
-def fit(targets, iterations=8, rtol=0.002, step=0.2, log=None, steps=10):
-    """Fit each knob to its targets: sweeps (`iterations` at most) of one-dimensional solves,
+def fit(targets, iterations=8, rtol=0.002, log=None, steps=10):
+    """Fit each knob to its targets: sweeps (`iterations` at most) of one-dimensional solves
+    (at most `steps` simulations each),
     knob after knob with the others held (Gauss-Seidel), until every knob's rows agree within
     rtol.  A knob moves only its own rows' error; knobs that interact (a switch path and the
     pipe path, say) settle over the sweeps.  Returns FitResult with the best values seen

@@ -47,3 +47,13 @@ def test_fit_reaches_the_paper_value_through_the_mechanism(tmp_path):
     assert entry["source"] == "calibrated on toy row"
     assert entry["prior_source"] == "estimate: test"
     assert data["paths"]["work"]["code_bytes"]["value"] == 256
+
+
+def test_a_knob_at_its_upper_bound_can_come_down(tmp_path):
+    """The fitter probes downwards from a knob's upper bound (symptom guarded: a knob started
+    at its bound never moved, whatever its row said)."""
+    path = _profile(tmp_path, instructions=400)
+    knob = Knob(path, "work.instructions", lo=0, hi=400)
+    t = Target("toy row", 300.0, knob, _measure(path))
+    res = fit([t])
+    assert res.values[knob] < 400 and abs(res.rows[0]["error"]) < 0.01
