@@ -570,14 +570,7 @@ class Machine:
         it touches is mapped with the rights it needs -- also in every global mapping of the
         page (a global TLB entry from another space could answer instead).  The proof is kept
         per space until the next change of a mapping.  Anything else runs at once."""
-        sid = self._space       # try_defer's, inlined: kernel paths come here
-        if batch.ok.get(sid) == self._epoch or self._provable(batch, sid):
-            if mode is not None or batch.unmoded:
-                self._pending.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
-                                                    else C.category_index(mode)])
-            self._pending.append(batch.ops)
-            if len(self._pending) > self.HOLD:
-                self._flush()
+        if self.try_defer(batch, mode):
             return
         old = self.set_mode(mode) if mode is not None else self._st.item(core.S_MODE)
         try:
