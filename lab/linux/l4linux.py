@@ -393,14 +393,7 @@ class L4LinuxArch(LinuxArch):
             for p in range(kpa - kpa % ps, kpa + nbytes, ps):
                 self._window(p)
             parts.append(O.access("r" if to_user else "w", O.lines(kpa, nbytes, self.line)))
-        k, m = self.k, self.m
-        k.dispatch(self.server)
-        ops = O.concat(O.mode("server"), O.charge("copy", nbytes / self.copy_rate), *parts)
-        old = m.set_mode("server")
-        try:
-            self._no_fault(m.run(ops, check=False), "copy_user")
-        finally:
-            m.set_mode(old)
+        self._server_run(O.concat(O.charge("copy", nbytes / self.copy_rate), *parts), "copy_user")
 
     def touch_kernel_data(self, pa, nbytes, kind="r"):
         """The server's own memory: at va = pa in its space, like Linux's side of a copy."""
@@ -408,12 +401,15 @@ class L4LinuxArch(LinuxArch):
         ps = self.m.fmt.page_size
         for p in range(pa - pa % ps, pa + nbytes, ps):
             self._window(p)
+        self._server_run(O.access(kind, O.lines(pa, nbytes, self.line)), "touch_kernel_data")
+
+    def _server_run(self, ops, what):
+        """Run `ops` as the server's work in its space (its memory is mapped: no fault)."""
         k, m = self.k, self.m
         k.dispatch(self.server)
         old = m.set_mode("server")
         try:
-            self._no_fault(m.run(O.concat(O.mode("server"), O.access(kind, O.lines(pa, nbytes, self.line))),
-                                 check=False), "touch_kernel_data")
+            self._no_fault(m.run(O.concat(O.mode("server"), ops), check=False), what)
         finally:
             m.set_mode(old)
 
