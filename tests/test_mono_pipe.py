@@ -97,3 +97,36 @@ def test_a_pipe_round_trip_is_four_calls_four_copies_two_switches():
     assert window.count("syscall") == 4 and window.count("switch") == 2
     assert copy_cycles == 4 * 4 / linux.m.profile["copy_bytes_per_cycle"]
     assert token == b"ping"
+
+
+def test_a_switch_pushes_and_pops_the_next_tasks_kernel_stack():
+    """Linux's switch and the system calls around it push onto the next task's kernel stack
+    and pop off it: stores, then loads, on the same lines of that task's frame (on the
+    Pentium a push to a line not in L1 allocates nothing, so the pop misses again)."""
+    def echo(c, r, w):
+        buf = c.malloc(4)
+        c.read(r, buf, 4)
+        c.write(w, buf, 4)
+
+    touched = []
+
+    def prog(p):
+        arch = p.kernel.arch
+        real = arch.touch_kernel_data
+        arch.touch_kernel_data = lambda pa, n, kind="r": (touched.append((pa, n, kind)),
+                                                          real(pa, n, kind))[1]
+        down, up = p.pipe(), p.pipe()
+        pid = p.fork(echo, down[0], up[1])
+        buf = p.malloc(4)
+        stacks = {q.kstack for q in p.kernel.procs if q.kstack}
+        p.write(down[1], buf, 4)
+        p.read(up[0], buf, 4)
+        p.wait4(pid)
+        del arch.touch_kernel_data
+        return stacks
+    linux, proc = run_program(prog)
+    n = linux.image_profile["kernel_stack_bytes"]
+    stacks = [t for t in touched if t[0] in proc.result]
+    assert len(stacks) >= 4
+    for w, r in zip(stacks[::2], stacks[1::2]):
+        assert w == (w[0], n, "w") and r == (w[0], n, "r")

@@ -1,4 +1,6 @@
 """System calls of the monolithic kernel on native Linux: the trap, dispatch, errors."""
+import pytest
+
 from lab.mono.abi import O_RDONLY, O_WRONLY, TASK_UNMAPPED_BASE
 from lab.mono.errors import EBADF, EFAULT, ENOSYS, ENOENT
 from mono_helpers import run_program, events
@@ -25,6 +27,30 @@ def test_warm_native_getpid_is_trap_plus_dispatch_plus_work():
     assert cats["tlb_walk"] == cats["cache_miss"] == 0
     calls = [e.args["name"] for e in events(linux, "syscall", pid=proc.pid)]
     assert calls == ["getpid", "getpid", "exit"]
+
+
+@pytest.mark.parametrize("system,expected", [
+    ("linux", ["syscall_entry", "syscall_dispatch", "sys_getpid"]),
+    ("l4linux", ["sys_getpid"]),
+    ("mklinux_user", ["sys_getpid"]),
+])
+def test_entry_s_dispatch_runs_only_on_native_linux(system, expected):
+    """entry.S (the trap frame, the sys_call_table dispatch, ret_from_sys_call) is i386 code:
+    the L4Linux and MkLinux servers decode the message and reply with their own paths, so of
+    Linux's paths a getpid there runs only sys_getpid."""
+    ran = []
+
+    def prog(p):
+        arch = p.kernel.arch
+        real = arch.run_path
+        arch.run_path = lambda path: (ran.append(path), real(path))[1]
+        try:
+            p.getpid()
+        finally:
+            del arch.run_path
+        return 0
+    run_program(prog, system=system)
+    assert ran == expected
 
 
 def test_write_to_dev_null_returns_the_count_and_costs_more_than_getpid():

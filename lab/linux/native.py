@@ -70,6 +70,9 @@ class NativeArch(LinuxArch):
         self._be(ctx)
         self.m.charge("entry_exit", self.entry_exit)    # int 0x80 ... iret
         self.run_path("syscall_entry")                  # SAVE_ALL ... RESTORE_ALL
+        # entry.S's dispatch and ret_from_sys_call are i386 code: the L4Linux and MkLinux
+        # servers replace them with their own message decoding and reply paths
+        self.run_path("syscall_dispatch")
         return body()
 
     # ------------------------------------------------------------------ processes

@@ -242,7 +242,6 @@ class LinuxKernel:
         arch = self.arch
 
         def body():
-            arch.run_path("syscall_dispatch")
             if fn is None:
                 raise ENOSYS(f"system call {name!r} not implemented; have: {', '.join(SYSCALLS)}")
             return fn(self, proc, *args)

@@ -1,6 +1,6 @@
 """The system-call table: `SYSCALLS[name](kernel, proc, *args)`, Linux's work for each call.
 
-Each runs inside `arch.syscall(ctx, name, body)` after the dispatch path, charges its own path
+Each runs inside `arch.syscall(ctx, name, body)` after the platform's dispatch, charges its own path
 (`sys_<name>` in lab/profiles/linux.json) and does the work through the kernel's parts.  Buffers
 are user virtual addresses; results the C library would find in user memory (pipe's fds,
 wait4's status, stat's struct) are copied out to it *and* returned to the Python caller.

@@ -331,10 +331,7 @@ class LinuxVM:
 
     # -- system calls --
     def _syscall(self, name, body):
-        def run():
-            self.arch.run_path("syscall_dispatch")
-            return body()
-        return self.arch.syscall(self.ctx, name, run)
+        return self.arch.syscall(self.ctx, name, body)
 
     def sigaction(self, sig, handler):
         """Install `handler(vm, fault_address)` for SIGSEGV (the only signal supported)."""

@@ -106,9 +106,15 @@ res.write()
 # **Reading the result.**  Native Linux pays one trap and a short path.  L4Linux pays two
 # IPCs and two address-space switches; on the untagged Pentium each switch flushes the TLB, and
 # the server, mapped with 4 KB pages in a user task, refills its entries after each one — the
-# TLB-walk share above comes from the TLB model, not from a constant.  In Figure 5's steps the
-# server's own work comes out well above the paper's 131 cycles: with 4 KB pages its getpid
-# touches six pages, each refilled after the switch, so L4Linux's total stays above Table 2.
+# TLB-walk share above comes from the TLB model, not from a constant.  The server runs its own
+# dispatch and reply paths, not entry.S's (that is i386 code, which L4Linux replaces); with
+# 4 KB pages its getpid still touches four pages, each refilled after the switch, and these
+# refills are most of the server's step.  Two of Figure 5's steps stay apart from the paper:
+# the model's IPCs are symmetric, so the reply costs what the request does (171 cycles against
+# 188), and leaving the library costs one instruction-TLB refill of the library's page (25
+# cycles) where the paper has 19 for the whole step -- under any placement of the step's
+# start, either this step or the request's would contain a 25-cycle refill the paper's does
+# not have room for.
 # Co-located MkLinux pays Mach's exception path and the short-circuited RPC's stubs; the
 # user-task variant pays Mach's full message path and its cache footprint, the address-space
 # switches and the exception protocol.  The calibration notebook shows which of these rows
