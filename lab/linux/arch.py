@@ -70,7 +70,8 @@ class LinuxArch(ABC):
         """A system call `name` from process `ctx`: the entry path (trap, or emulation library +
         IPC, or trampoline) and the platform's dispatch (entry.S's on native Linux, the
         server's own on L4Linux and MkLinux), then `body()` (Linux's work, which calls
-        run_path, copy_user...), then the way back.  Returns body()'s result; KernelErrors propagate after the exit path."""
+        run_path, copy_user...), then the way back.  Returns body()'s result; KernelErrors
+        propagate after the exit path."""
 
     @abstractmethod
     def create_process(self, pid, parent=None):

@@ -100,16 +100,15 @@ class Scheduler:
 
     def _dispatch(self, prev_ctx, nxt):
         """Give the CPU to `nxt` (the platform switches; its thread resumes).  Linux's switch
-        and the system calls around it push onto and pop off the next task's kernel stack,
-        which grows down from the top of its page-aligned frame: many tasks compete for the
-        same L1 sets.  Pushes are stores: on a write-no-allocate L1 (the Pentium's) a push to
-        a line that is not in L1 drains to L2, and the pop then misses again."""
+        and the system calls around it push onto and pop off the next task's kernel stack
+        and task_struct (one page-aligned frame per task here, its first lines: many tasks
+        compete for the same L1 sets).  Pushes are stores: on a write-no-allocate L1 (the
+        Pentium's) a push to a line that is not in L1 drains to L2, and the pop misses again."""
         k = self.k
         if nxt.kstack:
             n = k.image_profile["kernel_stack_bytes"]
-            top = nxt.kstack
-            k.arch.touch_kernel_data(top, n, "w")
-            k.arch.touch_kernel_data(top, n, "r")
+            k.arch.touch_kernel_data(nxt.kstack, n, "w")
+            k.arch.touch_kernel_data(nxt.kstack, n, "r")
         k.arch.switch_process(prev_ctx, nxt.ctx)
         nxt.state = ProcState.RUNNING
         self.current = nxt

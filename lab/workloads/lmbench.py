@@ -315,8 +315,8 @@ def bw_file_rd(p, total, chunk=64 * KB, size=None, harness=""):
     """bw_file_rd: reread a cached file of `size` bytes in `chunk` blocks until `total`.
     lmbench 1.x does not touch the data ("The data is not accessed in the user program; the
     benchmark relies on the operating system's read interface to have actually moved the
-    data", bw_file_rd(8), bitmover.com/lmbench); the summing loop came with lmbench 2.
-    hbench:OS's extra work per block is its harness characteristic."""
+    data", bw_file_rd(8), bitmover.com/lmbench; later versions' manual pages add a summing
+    loop).  hbench:OS's extra work per block is its harness characteristic."""
     size = size or min(total, 1 * MB)
     _make_file(p, size)
     fd = p.open(FILE, O_RDONLY)
