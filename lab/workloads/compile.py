@@ -315,6 +315,14 @@ class Build:
         p.close(fd)
         return total
 
+    def _write_file(self, p, path, buf, nbytes):
+        """create/truncate `path` and write `nbytes` from `buf` in stdio pieces."""
+        fd = p.open(path, O_WRONLY | O_CREAT | O_TRUNC)
+        left = nbytes
+        while left > 0:
+            left -= p.write(fd, buf, min(self.buf, left))
+        p.close(fd)
+
     class _Out:
         """A stdio output stream: bytes collect in the buffer, written in full pieces."""
 
@@ -491,11 +499,7 @@ class Build:
             work(p, int(n * rate), self.loc["as"], code, (heap0, top - heap0), grow=(gva, g),
                  rng=rng)
         nobj = int(total / lb * c["object_bytes_per_asm_line"])
-        fd = p.open(obj, O_WRONLY | O_CREAT | O_TRUNC)
-        left = nobj
-        while left > 0:
-            left -= p.write(fd, inbuf, min(self.buf, left))
-        p.close(fd)
+        self._write_file(p, obj, inbuf, nobj)
         return 0
 
     def _ld(self, p, argv):
@@ -510,11 +514,7 @@ class Build:
             total += self._read_file(p, o, buf, each=lambda n: work(
                 p, int(n * c["ld_instructions_per_object_byte"]), self.loc["tool"], code,
                 (buf, self.buf), rng=rng))
-        fd = p.open(out_path, O_WRONLY | O_CREAT | O_TRUNC)
-        left = total
-        while left > 0:
-            left -= p.write(fd, buf, min(self.buf, left))
-        p.close(fd)
+        self._write_file(p, out_path, buf, total)
         return 0
 
 

@@ -158,27 +158,17 @@ def _reload(m, touch, entries, label, stride):
 def switch_costs(cpu_profile="pentium-133", seed=1):
     """Cycles of one address-space switch, by kind: 'cr3' (large -> large, untagged TLB),
     'segment' (large -> small, where the CPU has segments), 'tag' (tagged TLB)."""
-    out = {}
-    m = Machine(cpu_profile, tagged=False, small_spaces=False, seed=seed)
-    a, b = m.new_space(), m.new_space()
-    m.switch(a)
-    with m.measure() as r:
-        m.switch(b)
-    out["cr3"] = (r.by_category["space_switch"], r.stats["cr3.loads"], r.stats["tlb.flushes"])
-    if load_profile(cpu_profile)["small_spaces"]:
-        m = Machine(cpu_profile, tagged=False, small_spaces=True, seed=seed)
-        a, b = m.new_space(), m.new_space(small=True)
+    def one(tagged, small):
+        m = Machine(cpu_profile, tagged=tagged, small_spaces=small, seed=seed)
+        a, b = m.new_space(), m.new_space(small=small)
         m.switch(a)
         with m.measure() as r:
             m.switch(b)
-        out["segment"] = (r.by_category["space_switch"], r.stats["cr3.loads"],
-                          r.stats["tlb.flushes"])
-    m = Machine(cpu_profile, tagged=True, small_spaces=False, seed=seed)
-    a, b = m.new_space(), m.new_space()
-    m.switch(a)
-    with m.measure() as r:
-        m.switch(b)
-    out["tag"] = (r.by_category["space_switch"], r.stats["cr3.loads"], r.stats["tlb.flushes"])
+        return r.by_category["space_switch"], r.stats["cr3.loads"], r.stats["tlb.flushes"]
+    out = {"cr3": one(False, False)}
+    if load_profile(cpu_profile)["small_spaces"]:
+        out["segment"] = one(False, True)
+    out["tag"] = one(True, False)
     return out
 
 
