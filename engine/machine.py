@@ -14,78 +14,28 @@ Hardware values come from the CPU profile; overrides are explicit constructor ar
 Accesses are charged to the current *mode* category (`m.mode("kernel")`); kernel paths charge
 instructions with `m.instructions(n, "kernel")`.  Faults in a batch are handed to `on_fault`,
 which resolves them (maps the page) so that the access is retried, as hardware re-executes.
+
+`geometry` (TLB and cache arrays), `results` (what a run returns) and `deferral` (held-back
+batches, a mixin of Machine) are modules of their own; their public names are importable
+from here as before.
 """
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
 
 from . import core, cycles as C, ops as O
-from .errors import ConfigError, AddressError, MappingError, EngineError
-from .events import EventLog, Event, _new_event
+from .deferral import Deferral
+from .errors import ConfigError, AddressError, MappingError
+from .events import EventLog
+from .geometry import tlb_arrays, cache_arrays
 from .memory import PhysicalMemory
 from .pagetable import PageTables
 from .profile import load_profile
-from .pte import get_format, parse_perms, ACCESS_NAMES, PERM_R, PERM_W, PERM_X
-
-POLICIES = {"lru": core.LRU, "fifo": core.FIFO, "random": core.RANDOM}
-KINDS = {"data": core.KIND_DATA, "instr": core.KIND_INSTR, "unified": core.KIND_DATA | core.KIND_INSTR}
-
-
-class PageFault(EngineError):
-    """An access faulted and nobody resolved it."""
-
-    def __init__(self, fault):
-        self.fault = fault
-        super().__init__(f"{fault.reason} fault: {fault.kind} at va 0x{fault.va:x} in space {fault.space}")
-
-
-class BusError(EngineError):
-    """A translation or table pointer led outside physical memory."""
-
-
-@dataclass(frozen=True)
-class Fault:
-    space: int
-    va: int
-    kind: str           # "r", "w" or "x"
-    reason: str         # "not-present" or "protection"
-    index: int          # op index in the batch
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One access, as a view shows it."""
-    op: str
-    vaddr: int
-    paddr: object       # None on a fault
-    tlb: str            # "hit" or "miss"
-    fault: object       # None, "not-present" or "protection"
-    walk_refs: int
-    cycles: int
-    walk: tuple         # WalkStep per level read (empty on a TLB hit)
-
-
-@dataclass
-class RunResult:
-    ops: int
-    accesses: int
-    hits: int
-    misses: int
-    faults: int
-    walk_refs: int
-    cycles: int
-    records: object = None     # int64[n, core.R_LEN] when recorded
-
-
-def _need(d, keys, what):
-    """The values of `keys` in the geometry dict `d`, or ConfigError naming the missing one."""
-    if not isinstance(d, dict):
-        raise ConfigError(f"{what}: a geometry must be a dict with {', '.join(keys)}; got {d!r}")
-    for k in keys:
-        if k not in d:
-            raise ConfigError(f"{what}: {k!r} missing (required: {', '.join(keys)})")
-    return [d[k] for k in keys]
+from .pte import get_format, parse_perms, ACCESS_NAMES
+from .results import PageFault, BusError, Fault, StepResult, RunResult, Measurement
+# names that lived here before the split: still importable from engine.machine
+from .deferral import Batch             # noqa: F401
+from .geometry import POLICIES, KINDS   # noqa: F401
 
 
 def _entry_point(fn, args):
@@ -101,115 +51,11 @@ def _entry_point(fn, args):
         return fn
 
 
-def _positive_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
-
-
-def tlb_arrays(tlbs, page_shift):
-    """Validate TLB geometries and build (td, te, tstat).  Each dict: entries, ways, page_size,
-    policy, kind."""
-    if len(tlbs) == 0:
-        raise ConfigError("tlbs: at least one TLB is required")
-    td = np.zeros((len(tlbs), core.TD_LEN), np.int64)
-    base = 0
-    for i, t in enumerate(tlbs):
-        name = t.get("name", f"tlb{i}") if isinstance(t, dict) else f"tlb{i}"
-        n, w = _need(t, ("entries", "ways"), name)
-        if not _positive_int(n):
-            raise ConfigError(f"{name}: entries {n!r} must be a positive integer")
-        if not _positive_int(w):
-            raise ConfigError(f"{name}: ways {w!r} must be a positive integer")
-        if n % w:
-            raise ConfigError(f"{name}: ways {w} do not divide entries {n}")
-        sets = n // w
-        if sets & (sets - 1):
-            raise ConfigError(f"{name}: {n} entries / {w} ways = {sets} sets; sets must be a power of two")
-        ps = t.get("page_size", 1 << page_shift)
-        if not _positive_int(ps) or ps & (ps - 1) or ps < (1 << page_shift):
-            raise ConfigError(f"{name}: page size {ps} must be a power of two >= {1 << page_shift}")
-        pol = t.get("policy", "lru")
-        if pol not in POLICIES:
-            raise ConfigError(f"{name}: policy {pol!r} unknown; allowed: {', '.join(POLICIES)}")
-        kind = t.get("kind", "unified")
-        if kind not in KINDS:
-            raise ConfigError(f"{name}: kind {kind!r} unknown; allowed: {', '.join(KINDS)}")
-        td[i] = (base, sets, w, ps.bit_length() - 1, POLICIES[pol], KINDS[kind])
-        base += n
-    for kbit, what in ((core.KIND_DATA, "data"), (core.KIND_INSTR, "instruction")):
-        if not any(td[i, core.TD_KIND] & kbit and td[i, core.TD_SHIFT] == page_shift
-                   for i in range(len(tlbs))):
-            raise ConfigError(f"tlbs: no TLB holds {what} translations of {1 << page_shift}-byte "
-                              f"base pages (each access kind needs a TLB with kind "
-                              f"{'data' if kbit == core.KIND_DATA else 'instr'} or unified and "
-                              f"page_size {1 << page_shift})")
-    te = np.zeros((base, core.TE_LEN), np.int64)
-    tstat = np.zeros((len(tlbs), core.TS_LEN), np.int64)
-    return td, te, tstat
-
-
-def cache_arrays(caches):
-    """Validate cache geometries and build (cd, ce, cstat, l1d, l1i, l2)."""
-    cd = np.zeros((max(len(caches), 1), core.CD_LEN), np.int64)
-    base, l1d, l1i, l2 = 0, -1, -1, -1
-    taken = {}
-    for i, c in enumerate(caches):
-        name = c.get("name", f"cache{i}") if isinstance(c, dict) else f"cache{i}"
-        size, line, ways = _need(c, ("size", "line", "ways"), name)
-        for what, v in (("size", size), ("line", line), ("ways", ways)):
-            if not _positive_int(v):
-                raise ConfigError(f"{name}: {what} {v!r} must be a positive integer")
-        lat = c.get("latency", 0)
-        if not isinstance(lat, (int, np.integer)) or isinstance(lat, bool) or lat < 0:
-            raise ConfigError(f"{name}: latency {lat!r} must be a non-negative integer (cycles)")
-        wmiss = c.get("write_miss_cycles")
-        if wmiss is not None and (not isinstance(wmiss, (int, np.integer)) or isinstance(wmiss, bool)
-                                  or wmiss < 0):
-            raise ConfigError(f"{name}: write_miss_cycles {wmiss!r} must be a non-negative integer "
-                              "(cycles of a write miss that allocates no line) or absent")
-        if line & (line - 1) or size % (line * ways):
-            raise ConfigError(f"{name}: line {line} must be a power of two and divide size/ways")
-        sets = size // (line * ways)
-        if sets & (sets - 1):
-            raise ConfigError(f"{name}: {sets} sets; sets must be a power of two")
-        cd[i] = (base, sets, ways, line.bit_length() - 1, lat, -1 if wmiss is None else wmiss)
-        base += sets * ways
-        kind, level = c.get("kind", "unified"), c.get("level", 1)
-        if kind not in KINDS:
-            raise ConfigError(f"{name}: kind {kind!r} unknown; allowed: {', '.join(KINDS)}")
-        if level not in (1, 2):
-            raise ConfigError(f"{name}: level {level!r}; allowed: 1, 2")
-        roles = ["l2"] if level == 2 else {"data": ["l1d"], "instr": ["l1i"], "unified": ["l1d", "l1i"]}[kind]
-        for r in roles:
-            if taken.get(r) is not None:
-                raise ConfigError(f"{name}: a second {r} cache (after {taken[r]}); one per role")
-            taken[r] = name
-        l2 = i if level == 2 else l2
-        l1d = i if "l1d" in roles else l1d
-        l1i = i if "l1i" in roles else l1i
-    ce = np.zeros((max(base, 1), core.CE_LEN), np.int64)
-    cstat = np.zeros((cd.shape[0], core.CS_LEN), np.int64)
-    return cd, ce, cstat, l1d, l1i, l2
-
-
-def _settled(name):
-    """A read-only property for the engine array `_name` that runs held-back batches first."""
-    attr = "_" + name
-
-    def get(self):
-        if self._pending:
-            self._flush()
-        return getattr(self, attr)
-    get.__name__ = name
-    return property(get, doc=f"the engine's {name} array, after the held-back batches ran")
-
-
-class Machine:
+class Machine(Deferral):
     """A simulated machine: memory with page tables in it, TLBs, caches and a cycle counter."""
 
     MAX_RETRIES = 8         # faults of one access in a row that on_fault claims to resolve
-    MARKS = 256             # event stamps one flush fills in at most (then the log flushes)
-    HOLD = 4096             # batches held back at most (with the event log off, nothing else
-                            # bounds the queue)
+    # MARKS and HOLD, the bounds of the held-back queue, are Deferral's
 
     STATS = {
         "accesses": "translated references",
@@ -548,151 +394,8 @@ class Machine:
                 raise PageFault(self._fault_at(ops, j, None))
             self._raise_status(status, ops, j)
 
-    # ---------------------------------------------------------------- deferred batches
-    def batch(self, ops):
-        """`ops` (a trusted batch: C-contiguous int64) wrapped for `defer`, with the pages it
-        touches; build once per path and keep it."""
-        return Batch(ops, self._page_shift)
-
-    def defer(self, batch, mode=None):
-        """Run `batch` (from `batch()`) as `execute` would -- but the caller's mode stays, as
-        `KernelImage.run` keeps it -- possibly later: batches proven
-        unable to stop (below) are held back and run together, in order, in one engine call
-        the next time anything reads or changes what the engine does (cycles, statistics,
-        the event log's stamps, a mapping, a switch, any immediate run).  The engine is
-        sequential over ops, so the held-back batches leave the very cycles, TLBs and caches
-        they would have left one by one; Python's `charge`s only add to counters, which
-        commutes.  `mode`: the category of the batch's accesses when it does not set its own
-        (None: the current mode).
-
-        A batch is held back only if it cannot fault or stop: its accesses come after a mode
-        op (or `mode`), it neither switches nor flushes, and in the current space each page
-        it touches is mapped with the rights it needs -- also in every global mapping of the
-        page (a global TLB entry from another space could answer instead).  The proof is kept
-        per space until the next change of a mapping.  Anything else runs at once."""
-        if self.try_defer(batch, mode):
-            return
-        old = self.set_mode(mode) if mode is not None else self._st.item(core.S_MODE)
-        try:
-            return self.execute(batch.ops)
-        finally:
-            self._st[core.S_MODE] = old
-
-    def try_defer(self, batch, mode=None):
-        """Hold `batch` back as `defer` does if it is proven unable to stop, and return True;
-        else return False having done nothing (the caller runs it its own way, e.g. `run`
-        with its page-fault handler)."""
-        sid = self._space
-        if batch.ok.get(sid) != self._epoch and not self._provable(batch, sid):
-            return False
-        if mode is not None or batch.unmoded:
-            self._pending.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
-                                                else C.category_index(mode)])
-        self._pending.append(batch.ops)
-        if len(self._pending) > self.HOLD:
-            self._flush()
-        return True
-
-    def _provable(self, batch, sid):
-        if batch.pages is None or sid < 0:
-            return False
-        sp = self.sp
-        limit = int(sp[sid, core.SP_SIZE]) if not self.tagged and sp[sid, core.SP_SMALL] >= 0 else -1
-        gperm, nbytes = self._gperm, self.memory.size
-        gsizes = sorted({size for size, _ in gperm}) if gperm else ()
-        for va, need in batch.pages:
-            if 0 <= limit <= va:
-                return False
-            try:
-                tr = self.translate(sid, va)
-            except EngineError:         # outside the format: the engine would refuse it
-                return False
-            if tr is None or need & ~tr[1] or tr[0] >= nbytes:
-                return False
-            for size in gsizes:
-                g = gperm.get((size, va // size))
-                if g is not None and need & ~g:
-                    return False
-        batch.ok[sid] = self._epoch
-        return True
-
-    def _flush(self):
-        """Run the held-back batches (one engine call)."""
-        p = self._pending
-        self._pending = []
-        ops = p[0] if len(p) == 1 else np.concatenate(p)
-        st = self._st
-        mode = st[core.S_MODE]      # each batch sets its own; the caller's mode stays
-        lazy = self._lazy
-        if lazy:
-            c0 = sum(self._cyc.tolist())
-        status, j = self._loop(ops, 0, ops.shape[0], *self._arrays, self._dummy_rec, 0, 1)
-        st[core.S_MODE] = mode
-        if status != core.RUN_DONE:     # the proof in `defer` rules this out
-            raise EngineError(f"internal: a deferred batch stopped (status {status}, op {j}); "
-                              "a mapping was changed behind the machine's back?")
-        if self._nmarks:
-            marks = self._marks[:self._nmarks].tolist()
-            self._nmarks = 0
-            if lazy:
-                # an entry's cycle: what Python had charged when it was logged (s0, which
-                # includes every earlier flush) plus the engine's cycles of this flush up to
-                # its mark (the mark's total minus the total the flush started from)
-                self._lazy = []
-                entries = self.events._events
-                for i, s0, k in lazy:
-                    e = entries[i]
-                    entries[i] = _new_event(Event, (s0 + marks[k][0] - c0, e[0], e[1], e[2]))
-            if self._lazy_runs:
-                runs, self._lazy_runs = self._lazy_runs, []
-                for r, k0, k1 in runs:
-                    r._fill(marks[k0], marks[k1])
-
-    def _log_event(self, entries, kernel, operation, args):
-        """The event log's writer: stamped now if nothing is held back; else a mark op joins
-        the queue and the entry's stamp is filled in by the flush that reaches it (logging
-        then costs no engine call -- Mach logs about six entries per system call, L4 twelve)."""
-        if self._pending:
-            k = self._nmarks
-            if k < self.MARKS:
-                self._nmarks = k + 1
-                self._pending.append(self._mark_ops[k])
-                self._lazy.append((len(entries), sum(self._cyc.tolist()), k))
-                entries.append((kernel, operation, args))   # the Event comes with its stamp
-                return
-            self._flush()
-        entries.append(_new_event(Event, (sum(self._cyc.tolist()), kernel, operation, args)))
-
-    def try_defer_run(self, batch, mode=None):
-        """`run(batch.ops)` (no record, no fault handler needed) held back as `try_defer`
-        holds batches back, if proven unable to stop: returns its RunResult, whose numbers
-        are filled in when the held-back batches run (reading any of them runs them), or None
-        having done nothing.  A proven batch cannot fault, so it is what `run` returns."""
-        sid = self._space
-        if batch.ok.get(sid) != self._epoch and not self._provable(batch, sid):
-            return None
-        k = self._nmarks
-        if k + 2 > self.MARKS or len(self._pending) > self.HOLD:
-            if self._pending:
-                self._flush()
-            k = 0
-        p = self._pending
-        p.append(self._mark_ops[k])
-        if mode is not None or batch.unmoded:
-            p.append(self._mode_ops[self._st.item(core.S_MODE) if mode is None
-                                    else C.category_index(mode)])
-        p.append(batch.ops)
-        p.append(self._mark_ops[k + 1])
-        self._nmarks = k + 2
-        r = _DeferredRunResult(self, batch.ops.shape[0])
-        self._lazy_runs.append((r, k, k + 1))
-        return r
-
-    def _settle(self):
-        """Before the log is read: run the held-back batches, which fills in pending stamps."""
-        if self._pending:
-            self._flush()
-
+    # ---------------------------------------------------------------- held-back batches
+    # (the queue is `Deferral`'s, engine/deferral.py; a change or a read runs it first)
     def _changed(self):
         """A mapping or space changes: held-back batches run first (they walk the tables as
         they are now), translations and proofs are forgotten."""
@@ -705,11 +408,6 @@ class Machine:
         if self._pending:
             self._flush()
         return sum(self._cyc.tolist())
-
-    # the engine's state arrays (st, cyc, te, ce, tstat, cstat): reading one runs the held-back
-    # batches first; the machine itself uses the underscored arrays
-    st, cyc, te, ce, tstat, cstat = (_settled(n) for n in ("st", "cyc", "te", "ce", "tstat",
-                                                            "cstat"))
 
     def _fault_at(self, ops, j, rec):
         w = int(ops[j])
@@ -886,87 +584,3 @@ class _Mode:
     def __exit__(self, *exc):
         self.m._st[core.S_MODE] = self.old
         return False
-
-
-class Batch:
-    """A trusted op batch and what `Machine.defer` needs to prove it cannot stop: `pages`,
-    ((page va, PERM_* bits needed), ...) of its accesses, or None when it holds an op other
-    than an access, a mode or a charge; `unmoded`: an access comes before its first mode op
-    (it runs in the caller's mode); `ok`: {space: mapping epoch} of the proofs made."""
-    __slots__ = ("ops", "pages", "unmoded", "ok")
-
-    _NEED = {core.OP_R: PERM_R, core.OP_W: PERM_W, core.OP_X: PERM_X}
-
-    def __init__(self, ops, page_shift):
-        if type(ops) is not np.ndarray or ops.dtype != np.int64 or ops.ndim != 1 \
-                or not ops.flags.c_contiguous:
-            ops = np.ascontiguousarray(ops, dtype=np.int64).ravel()
-        self.ops, self.ok = ops, {}
-        code, arg = ops & 0xFF, ops >> core.OP_SHIFT
-        acc = code <= core.OP_X
-        self.pages = None
-        self.unmoded = False
-        if np.all(acc | (code == core.OP_MODE) | (code == core.OP_CHARGE)):
-            modes = np.flatnonzero(code == core.OP_MODE)
-            first = np.flatnonzero(acc)
-            self.unmoded = bool(first.size and (modes.size == 0 or first[0] < modes[0]))
-            need = {}
-            for va, c in zip((arg[acc] >> page_shift << page_shift).tolist(), code[acc].tolist()):
-                need[va] = need.get(va, 0) | self._NEED[c]
-            bad = (arg[acc] < 0).any() or ((code == core.OP_MODE) & ((arg < 0) | (arg >= C.NCAT))).any() \
-                or ((code == core.OP_CHARGE) & ((arg < 0) | ((arg & 0xFF) >= C.NCAT))).any()
-            if not bad:
-                self.pages = tuple(need.items())
-
-
-class _DeferredRunResult(RunResult):
-    """The RunResult of a held-back batch (`Machine.try_defer_run`): its counters are the
-    differences of the marks around it, filled in by the flush; reading one flushes."""
-
-    def __init__(self, machine, n):
-        self.__dict__["_m"] = machine
-        self.__dict__["ops"] = n
-        self.__dict__["records"] = None
-
-    def _fill(self, before, after):
-        d = self.__dict__
-        d["cycles"] = after[core.M_CYCLES] - before[core.M_CYCLES]
-        d["accesses"] = after[core.M_ACCESSES] - before[core.M_ACCESSES]
-        d["hits"] = after[core.M_HITS] - before[core.M_HITS]
-        d["misses"] = after[core.M_MISSES] - before[core.M_MISSES]
-        d["walk_refs"] = after[core.M_WALK] - before[core.M_WALK]
-        d["faults"] = after[core.M_FAULTS] - before[core.M_FAULTS]
-        del d["_m"]
-
-    def __getattr__(self, name):         # only for attributes not filled in yet
-        m = self.__dict__.get("_m")
-        if m is None or name.startswith("__"):
-            raise AttributeError(name)
-        m._settle()
-        return object.__getattribute__(self, name)
-
-    def _fields(self):
-        return (self.ops, self.accesses, self.hits, self.misses, self.faults, self.walk_refs,
-                self.cycles, self.records)
-
-    def __eq__(self, other):            # equal to the RunResult `run` would have returned
-        if not isinstance(other, RunResult):
-            return NotImplemented
-        return self._fields() == (other.ops, other.accesses, other.hits, other.misses,
-                                  other.faults, other.walk_refs, other.cycles, other.records)
-
-    __hash__ = None
-
-    def __repr__(self):
-        return repr(RunResult(*self._fields()))
-
-    def __reduce__(self):
-        return (RunResult, (self.ops, self.accesses, self.hits, self.misses, self.faults,
-                            self.walk_refs, self.cycles, None))
-
-
-class Measurement:
-    cycles = 0
-    by_category = None
-    stats = None
-    us = 0.0

@@ -1,4 +1,5 @@
-"""Lazy event stamps, held-back switches and held-back run results (engine/machine.py).
+"""Lazy event stamps, held-back switches and held-back run results (engine/deferral.py;
+`Machine.switch` in engine/machine.py).
 
 While trusted batches are held back (`Machine.defer`), logging an event, switching space or
 running provably fault-free work (`try_defer_run`) costs no engine call: an OP_MARK in the queue
