@@ -1,7 +1,7 @@
 """Appel & Li's user-level VM benchmarks (S97 Table 5) as this lab runs them: on L4 the handler
 is a pager in another address space (protect = flush of the write right, unprotect = a map
-with write rights); on native Linux a SIGSEGV handler with mprotect, which lab/workloads/appel.py
-adds to lab/mono following Linux 2.0."""
+with write rights); on native Linux a SIGSEGV handler with mprotect, which
+lab/workloads/linux_vm.py adds to lab/mono following Linux 2.0."""
 import pytest
 from hypothesis import given, settings, strategies as st
 

@@ -12,7 +12,7 @@
 # flush of the write right (`fpage_unmap`), *unprotect* a reply carrying a map item with write
 # rights.  On **native Linux** the handler is a SIGSEGV handler and protection is `mprotect`.
 #
-# **What lab/mono lacks**, and what `lab/workloads/appel.py` (`LinuxVM`) adds for one
+# **What lab/mono lacks**, and what `lab/workloads/linux_vm.py` (`LinuxVM`) adds for one
 # process, following Linux 2.0:
 #
 # * `lab/mono/syscalls.py` has no `sys_mprotect` (Linux 2.0 mm/mprotect.c: mprotect_fixup
