@@ -322,6 +322,18 @@ class Machine(Deferral):
             self._tr[key] = None if r is None else (r[0] - (va & self._page_mask), r[1])
         return None if r is None else (r[0], r[1])
 
+    def table_frames(self, sid):
+        """Physical addresses of the frames that hold `sid`'s page tables (root included),
+        ascending.  The engine builds tables for free (they are what the MMU walks); the
+        kernel that allocates a table charges clearing it (lab/ptclear.py)."""
+        root = self._root(sid, "table_frames")
+        ps = self.fmt.page_size
+        return tuple(f * ps for f in sorted(self.tables.tables.get(root, ())))
+
+    def table_count(self, sid):
+        """How many frames hold `sid`'s page tables (a cheap test before `table_frames`)."""
+        return len(self.tables.tables.get(self._root(sid, "table_count"), ()))
+
     def walk_steps(self, sid, va):
         return self.tables.walk_steps(self._root(sid, "walk_steps"), va)
 

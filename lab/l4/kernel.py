@@ -28,6 +28,7 @@ from engine.pte import PERM_W
 from lab.errors import KernelError, Panic
 from lab.image import KernelImage
 from lab.kprofile import load_kernel_profile
+from lab.ptclear import TableFrames
 
 from .errors import InvalidArgument, NotExistent, PageFaultUnresolved, ReceiveAborted
 from .fpage import Fpage, PAGE_SHIFT
@@ -65,6 +66,7 @@ class L4Kernel:
         self.reserved_frames = {pa // ps for _va, pa, _p, _s in self.image.place()}
         self.entry_exit = machine.profile["kernel_entry_exit_cycles"]
         self.db = MappingDatabase(machine, on_root_released=self._root_released)
+        self.tables = TableFrames(machine)     # which page-table frames L4 has cleared
         self.sched = Scheduler(self)
         self.ipc_path = IpcPath(self)
         self.tasks, self.threads = {}, {}
@@ -171,10 +173,13 @@ class L4Kernel:
         if not small:
             self.image.map_into(sid)         # (real L4 copies the kernel's directory entries)
         task = Task(self, self._next_task, name, sid, small, size if small else None)
+        self.tables.adopt(sid)               # the kernel's tables: shared by every space
         self._next_task += 1
         self.tasks[task.number] = task
         if charge:
             self.run_kernel("task_new", "kernel", entry=True)
+        if charge and not small:             # a small space lives in the large spaces' tables
+            self._zero_table(task, self.m.root(sid))
         self.m.events.log("l4", "task_new", task=name, space=sid, small=small)
         self.thread_new(task, name=f"{name}", program=program, pager=pager, charge=False)
         return task
@@ -214,6 +219,7 @@ class L4Kernel:
         sid = task.sid
         if self._cr3 == sid:
             self._cr3 = None
+        self.tables.forget(sid)
         self.m.destroy_space(sid)
         del self.tasks[task.number]
         self.m.events.log("l4", "task_delete", task=task.name, flushed=len(removed))
@@ -246,11 +252,15 @@ class L4Kernel:
         old = task.sid
         new = self.m.new_space()
         self.image.map_into(new)
+        self.tables.adopt(new)
         for n in self.db.nodes_of(task):
             self.m.map(new, n.va, n.pa, n.rights)
         task.sid, task.small, task.small_size = new, False, None
+        self.tables.forget(old)
         self.m.destroy_space(old)
         self.run_kernel("task_new", "kernel")
+        self._zero_table(task, self.m.root(new))
+        self._zero_new_tables(task)
         self.m.events.log("l4", "promote", task=task.name, space=new)
 
     # ------------------------------------------------------------------ running threads
@@ -450,8 +460,24 @@ class L4Kernel:
             self.m.events.log("l4", "grant" if grant else "map", src=src_task.name, src_va=va,
                               dst=dst_task.name, dst_va=dva, pa=n.pa, rights=n.rights)
         self.run_kernel("map_page", "ipc", count=len(nodes))
+        self._zero_new_tables(dst_task)
         if removed:
             self.run_kernel("flush_page", "kernel", count=len(removed))
+
+    def _zero_new_tables(self, task):
+        """The page tables the last mappings hung into `task`'s space: L4 cleared each
+        frame before it used it (lab/ptclear.py)."""
+        for pa in self.tables.new(task.sid):
+            self._zero_table(task, pa)
+
+    def _zero_table(self, task, pa):
+        """Clear one page-table frame: the stores, and the frame's lines written through the
+        caches (a write-no-allocate L1 drains each to L2)."""
+        self.run_kernel("zero_table", "kernel")
+        with self.m.mode("kernel"):
+            self.m.run(O.physical("w", O.lines(pa, self.m.fmt.page_size, self.image.line)),
+                       check=False)
+        self.m.events.log("l4", "page_table", task=task.name, pa=pa)
 
     def map_fpage(self, src_task, fpage, dst_task, dst_base=None, grant=False):
         """A map (or grant) item from a thread of `src_task` to one of `dst_task` that accepts

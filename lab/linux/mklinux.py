@@ -135,6 +135,7 @@ class MkLinuxArch(LinuxArch):
         if self.in_kernel:
             self.image.map_into(task.space)
             self.glue.map_into(task.space)
+            k.pmaps.tables.adopt(task.space)    # the co-located server's tables: the kernel's
         task.map.low = k.page
         ctx = MkLinuxContext(pid, task)
         srv = self.server

@@ -12,12 +12,15 @@
     copy_user       rep movs between user pages and kernel memory, through TLB and caches
 
 Linux's page tables *are* the hardware's here (`hardware_page_tables`): fork copies the PTEs at
-once, where L4Linux and MkLinux let the child fault them in.
+once, where L4Linux and MkLinux let the child fault them in; the frames the engine hangs in as
+tables (a process's page directory, a page table when a region gets its first page) are the
+ones Linux clears (pgd_alloc, pte_alloc: lab/ptclear.py).
 """
 import numpy as np
 
 from engine import Fault, ops as O
 from lab.image import KernelImage
+from lab.ptclear import TableFrames
 
 from .arch import LinuxArch, ProcessContext
 
@@ -53,6 +56,7 @@ class NativeArch(LinuxArch):
         m.switch(self.kernel_ctx.space)
         self.current = self.kernel_ctx
         self._path_ops = {}
+        self.tables = TableFrames(m)
 
     # ------------------------------------------------------------------ kernel work
     def run_path(self, path):
@@ -79,12 +83,15 @@ class NativeArch(LinuxArch):
     def create_process(self, pid, parent=None):
         ctx = NativeContext(pid, self.m.new_space())
         self.image.map_into(ctx.space)                  # the kernel's PDEs in every pgd
+        self.tables.adopt(ctx.space)
+        self._zero_table(self.m.root(ctx.space), "pgd")     # pgd_alloc
         return ctx
 
     def destroy_process(self, ctx):
         if self.current is ctx:                         # exit_mm: back to swapper_pg_dir
             self.m.switch(self.kernel_ctx.space)
             self.current = self.kernel_ctx
+        self.tables.forget(ctx.space)
         self.m.destroy_space(ctx.space)
         ctx.space = None
 
@@ -102,6 +109,15 @@ class NativeArch(LinuxArch):
     # ------------------------------------------------------------------ user memory
     def map_user(self, ctx, va, pa, perms):
         self.m.map(ctx.space, va, pa, perms)
+        for t in self.tables.new(ctx.space):           # pte_alloc: the table the entry needed
+            self._zero_table(t, "pte")
+
+    def _zero_table(self, pa, what):
+        """A page-table frame (get_free_page's page) is cleared before use, as mm.py clears
+        the tables of the platforms whose tables are Linux's book-keeping."""
+        self.run_path("clear_page")
+        self.touch_kernel_data(pa, self.m.fmt.page_size, "w")
+        self.m.events.log("linux", "page_table", table=what, pa=pa)
 
     def unmap_user(self, ctx, va):
         self.m.unmap(ctx.space, va)                     # PTE clear + invlpg
@@ -118,6 +134,7 @@ class NativeArch(LinuxArch):
                 self.m.map(ctx.space, PHYS_VA + i * self.large, i * self.large, "rw",
                            global_=True, large=True)
                 ctx.physmap.add(i)
+                self.tables.adopt(ctx.space)        # the kernel's tables (formats with more levels)
 
     def copy_user(self, ctx, va, nbytes, to_user):
         if nbytes <= 0:

@@ -88,6 +88,15 @@ class Faults:
         with self.m.mode("copy"):
             self.m.run(O.concat(*parts), check=False)
 
+    def _zero_table(self, pa):
+        """pmap_create / pmap_expand: a page-table frame is zeroed before use -- the kernel's
+        own work (not a copy of data): the stores at the copy loop's rate, and the frame's
+        lines written through the caches."""
+        self.m.charge("kernel", self.page / self.m.profile["copy_bytes_per_cycle"])
+        with self.m.mode("kernel"):
+            self.m.run(O.physical("w", O.lines(pa, self.page, self.image.line)), check=False)
+        self.m.events.log("mach", "page_table", pa=pa)
+
     def _copy_page(self, src, obj, off):
         """Copy-on-write: a new page of `obj` with the contents of page `src`."""
         self._busy.add(src.pa)

@@ -63,7 +63,7 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         self._zone = [(ZONE_VA + i * self.page, machine.alloc_page()) for i in range(nzone)]
         self.wired_frames = len(self.image.place()) + nzone
         from .pmap import Pmaps
-        self.pmaps = Pmaps(machine)
+        self.pmaps = Pmaps(machine, zero_page=self._zero_table)
         self.tasks, self.task_by_space, self.ports = {}, {}, {}
         self.objects, self.objects_by_pager = {}, {}
         self.resident = OrderedDict()      # frame -> (object, offset): the replacement queue
@@ -173,8 +173,8 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
                         kernel_task=True)
         else:
             sid = self.m.new_space()
-            self.pmaps.create(sid)
             self._map_kernel(sid)
+            self.pmaps.create(sid)
             task = Task(self, tid, name, sid, VMMap(self.page))
             self.task_by_space[sid] = task
         task.category = category

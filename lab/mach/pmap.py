@@ -5,7 +5,13 @@ Mach keeps the machine-independent map (`VMMap`) apart from the machine-dependen
 mapping at any time.  Here each change goes to the engine (`Machine.map/unmap/protect`, which
 also drop the TLB entry for the page), and a reverse map (the pv list: frame -> mappings)
 lets the kernel take a page away from every task at once (pageout, flush, lock).
+
+Page tables are the pmap's own memory: pmap_create zeroes a page directory, pmap_expand a page
+table the first time a mapping needs one (the kernel's page-clear, `zero_page`); the kernel's
+own tables are shared by every space (lab/ptclear.py).
 """
+from lab.ptclear import TableFrames
+
 from .vm_map import VMProt
 
 
@@ -18,18 +24,25 @@ def _perm_text(prot):
 
 
 class Pmaps:
-    def __init__(self, machine):
+    def __init__(self, machine, zero_page=None):
         self.m = machine
         self.maps = {}          # space id -> {va: (pa, prot)}
         self.pv = {}            # pa -> {(space, va): True}   (insertion ordered)
+        self.zero_page = zero_page      # zero_page(pa): the kernel clears a frame (None: free)
+        self.tables = TableFrames(machine)
 
     def create(self, sid):
+        """pmap_create for a space whose kernel part is mapped: zero its page directory."""
         self.maps[sid] = {}
+        self.tables.adopt(sid)
+        if self.zero_page is not None:
+            self.zero_page(self.m.root(sid))
 
     def destroy(self, sid):
         for va in list(self.maps.get(sid, {})):
             self.remove(sid, va)
         self.maps.pop(sid, None)
+        self.tables.forget(sid)
 
     def lookup(self, sid, va):
         return self.maps[sid].get(va)
@@ -44,6 +57,9 @@ class Pmaps:
         if prot == VMProt.NONE:
             return
         self.m.map(sid, va, pa, _perm_text(prot))
+        if self.zero_page is not None:
+            for t in self.tables.new(sid):       # pmap_expand: a new page table
+                self.zero_page(t)
         self.maps[sid][va] = (pa, int(prot))
         self.pv.setdefault(pa, {})[(sid, va)] = True
 

@@ -19,6 +19,14 @@ Optional platform hooks: `arch.map_region(ctx, start, length)` after mmap create
 
 Frames mapped into processes are reference-counted (`mem_map[].count`): anonymous frames are
 freed with their last mapping, the cache keeps its own.
+
+Linux's page tables cost what Linux 2.0 pays for them: a page directory per memory map
+(pgd_alloc), a page table per region the first time it gets an entry (pte_alloc), each a
+cleared frame, given back at exit (free_page_tables).  On native Linux they are the hardware's,
+and the platform clears the frames the engine hangs in (lab/linux/native.py); the L4Linux and
+MkLinux servers keep them as their own book-keeping, cleared here.  Exec keeps them (Linux 2.0's
+clear_page_tables frees them and the new image's faults take new ones: the same few clears on
+every platform, not modelled).
 """
 from .abi import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED,
                   MAP_ANONYMOUS, TASK_UNMAPPED_BASE)
@@ -36,6 +44,8 @@ class MemoryManager:
         self.refs = {}          # pa -> number of logical PTEs mapping the frame
         self.owner = {}         # pa -> ANON, CACHE or ZERO
         self.zero_page = None
+        fmt = self.m.fmt
+        self.region_shift = fmt.level_shift(fmt.levels - 2)    # one leaf table maps this much
 
     def boot(self):
         self.zero_page = self.m.alloc_page()
@@ -43,7 +53,42 @@ class MemoryManager:
         self.refs[self.zero_page] = 0
 
     def new_mm(self):
-        return MM(self.page)
+        """A memory map with its page directory (pgd_alloc; the platform's own when Linux's
+        tables are the hardware's)."""
+        mm = MM(self.page)
+        if not self._hardware_tables():
+            mm.pgd = self._table_alloc("pgd")
+        return mm
+
+    def _hardware_tables(self):
+        return getattr(self.k.arch, "hardware_page_tables", False)
+
+    # ------------------------------------------------------------------ page tables
+    def _table_alloc(self, what):
+        """A page-table frame: get_free_page's page, cleared (its stores go through the
+        caches, as do_anonymous_page's clearing does)."""
+        k = self.k
+        pa = self.m.alloc_page()
+        k.arch.run_path("clear_page")
+        k.arch.touch_kernel_data(pa, self.page, "w")
+        k.log("page_table", table=what, pa=pa)
+        return pa
+
+    def _pte_table(self, mm, va):
+        """pte_alloc: the page table of `va`'s region, taken when it gets its first entry.
+        (Formats with more levels also have middle tables; only the leaf ones are counted.)"""
+        r = va >> self.region_shift
+        if r not in mm.tables and not self._hardware_tables():
+            mm.tables[r] = self._table_alloc("pte")
+
+    def _free_tables(self, mm):
+        """free_page_tables (exit): the page tables and the directory go back."""
+        for r in sorted(mm.tables):
+            self.m.free_page(mm.tables[r])
+        mm.tables = {}
+        if mm.pgd:
+            self.m.free_page(mm.pgd)
+            mm.pgd = 0
 
     # ------------------------------------------------------------------ frames
     def alloc_anon(self):
@@ -80,6 +125,7 @@ class MemoryManager:
         return ("rw" if writable else "r") + ("x" if vma.prot & PROT_EXEC else "")
 
     def _set_pte(self, proc, va, vma, pa, writable):
+        self._pte_table(proc.mm, va)
         proc.mm.ptes[va // self.page] = PTE(pa, writable)
         self.get_page(pa)
         self.k.arch.map_user(proc.ctx, va, pa, self._perms(vma, writable))
@@ -257,6 +303,7 @@ class MemoryManager:
             if pte.writable and not vma.shared:
                 pte.writable = False
                 arch.protect_user(parent.ctx, va, self._perms(vma, False))
+            self._pte_table(cmm, va)                # copy_page_range allocates as it goes
             cmm.ptes[va // self.page] = PTE(pte.pa, pte.writable)
             self.get_page(pte.pa)
             if eager:
@@ -273,6 +320,8 @@ class MemoryManager:
             self.k.arch.run_path("exit_vma")
         proc.mm.vmas = []
         proc.mm.brk_start = proc.mm.brk = 0
+        if not unmap:                           # exit (exec keeps them: see the docstring)
+            self._free_tables(proc.mm)
 
     # ------------------------------------------------------------------ mmap, munmap, brk
     def mmap(self, proc, addr, length, prot, flags, inode, offset, name=""):

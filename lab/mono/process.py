@@ -87,6 +87,8 @@ class MM:
         self.vmas = []
         self.ptes = {}
         self.brk_start = self.brk = 0
+        self.pgd = 0                # frame of the page directory (pgd_alloc)
+        self.tables = {}            # region (va >> its shift) -> frame of its page table
 
     def find_vma(self, va):
         for v in self.vmas:

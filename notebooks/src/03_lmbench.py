@@ -109,7 +109,9 @@ res.write()
 # **Reading the result.**  The latency rows dominated by system-call overhead (write to
 # /dev/null, getpid) follow from the getpid mechanism.  Rows dominated by process creation
 # (null/simple/sh process) depend on what the microkernel does for fork, exec and exit —
-# address-space creation, mapping traffic and page faults through the pager — and context
+# address-space creation (on L4Linux and MkLinux two sets of page tables are cleared: Linux's
+# book-keeping in the server and the microkernel's), mapping traffic and page faults through
+# the pager — and context
 # switches depend on the TLB refills after each CR3 load; bandwidth rows are dominated by
 # copies and change little.  Where the simulated slowdown differs from the paper's, the
 # summary of `microlab reproduce` names the rows; the kernels' notes (`lab/l4`, `lab/mach`,

@@ -1,0 +1,123 @@
+"""Page tables cost what their kernels pay for them (lab/ptclear.py): a kernel that hangs a new
+table into an address space clears the frame first -- Linux 2.0's pgd_alloc and pte_alloc,
+Mach's pmap_create and pmap_expand, L4's task_new and the page table a map needs.  The engine
+builds tables for free (they are what the MMU walks); the clearing is charged where the kernel
+does it, its stores written through the caches."""
+import pytest
+
+from engine import Machine
+from lab.l4 import L4Kernel, Pager
+from lab.linux import boot
+
+PAGE = 4096
+REGION = 4 << 20            # what one x86-32 page table maps
+
+
+class Sigma0Relay(Pager):
+    """Maps its client's page va from its own page at base + va (faulted in from sigma0)."""
+
+    def __init__(self, k, name, base):
+        super().__init__(k, name)
+        self.base = base
+
+    def page_fault(self, thread, va, write):
+        mine = self.base + (va & ~(PAGE - 1))
+        if not self.has(mine):
+            self.acquire(mine)
+        return self.map_item(mine, "rw", send_base=va)
+
+
+def _regions(p):
+    return {va // REGION for va, _pte in p.proc.mm.present(0, p.kernel.task_size)}
+
+
+def _fork(system):
+    """One fork + exit + wait; returns (the events of it, the 4 MB regions the child had
+    pages in when it exited, the stats' differences)."""
+    linux = boot(system)
+    out = {}
+
+    def child(c):
+        out["regions"] = _regions(c)
+        return 0
+
+    def prog(p):
+        heap = p.malloc(PAGE)
+        p.touch(heap, PAGE, write=True)
+        p.touch(p.kernel.task_size - PAGE, 4, write=True)      # wait4's status word goes here
+        m = p.kernel.m
+        n0 = len(m.events)
+        with m.measure() as r:
+            p.wait4(p.fork(child))
+        out["events"], out["stats"] = list(m.events)[n0:], r.stats
+        return 0
+    linux.spawn(prog)
+    linux.run()
+    return out["events"], out["regions"], out["stats"]
+
+
+def _tables(events, kernel):
+    return [e for e in events if e.kernel == kernel and e.operation == "page_table"]
+
+
+def test_native_fork_clears_a_directory_and_a_table_per_region_of_the_child():
+    """Native Linux 2.0 fork: pgd_alloc takes a cleared page directory, pte_alloc a cleared
+    page table for each 4 MB region the child has pages in (copied or faulted); every line is
+    stored through the caches (on the Pentium's write-no-allocate L1, each store misses)."""
+    events, regions, stats = _fork("linux")
+    tables = _tables(events, "linux")
+    assert [e.args["table"] for e in tables] == ["pgd"] + ["pte"] * len(regions)
+    assert len({e.args["pa"] for e in tables}) == len(tables)       # distinct frames
+    assert not _tables(events, "l4") and not _tables(events, "mach")
+    assert stats["l1d.misses"] >= len(tables) * PAGE // 32
+
+
+@pytest.mark.parametrize("system, micro", [("l4linux", "l4"), ("mklinux_in_kernel", "mach"),
+                                           ("mklinux_user", "mach")])
+def test_a_microkernel_fork_pays_for_two_sets_of_page_tables(system, micro):
+    """On a microkernel, Linux's page tables are the server's book-keeping (S97 §4: a page
+    table in the Linux server and one in the microkernel): fork clears Linux's directory and a
+    table per region the child has pages in, and the microkernel clears the new task's page
+    directory as well."""
+    events, regions, _stats = _fork(system)
+    linux = [e.args["table"] for e in _tables(events, "linux")]
+    assert linux == ["pgd"] + ["pte"] * len(regions)
+    assert len(_tables(events, micro)) >= 1
+
+
+def test_l4_clears_a_page_table_when_a_map_needs_one():
+    """L4: task_new clears the new task's page directory; a map into a 4 MB region the task
+    has no page table for clears one; a second page in the same region needs none."""
+    k = L4Kernel(Machine("pentium-133"))
+    pager = Sigma0Relay(k, "pager", 0x400000)
+    n0 = len(k.m.events)
+    c = k.task_new("client", pager=pager)
+    mine = lambda: [e for e in list(k.m.events)[n0:]
+                    if e.operation == "page_table" and e.args["task"] == "client"]
+    assert [e.args["pa"] for e in mine()] == [k.m.root(c.sid)]
+    k.store(c.thread, 0x3000, b"a")
+    assert len(mine()) == 2
+    k.store(c.thread, 0x5000, b"b")
+    assert len(mine()) == 2
+    k.store(c.thread, REGION + 0x1000, b"c")
+    assert len(mine()) == 3
+    assert len({e.args["pa"] for e in mine()}) == 3
+
+
+def test_the_engine_tells_which_frames_hold_a_spaces_tables():
+    """Machine.table_frames: the root, then each table a mapping needed (one per 4 MB region
+    on x86-32); TableFrames reports each new one once, and adopted ones never."""
+    from lab.ptclear import TableFrames
+    m = Machine("pentium-133")
+    sid = m.new_space()
+    frames = TableFrames(m)
+    assert m.table_frames(sid) == (m.root(sid),) and m.table_count(sid) == 1
+    frames.adopt(sid)
+    assert frames.new(sid) == ()
+    m.map(sid, 0x1000, m.alloc_page())
+    (t,) = frames.new(sid)
+    assert set(m.table_frames(sid)) == {m.root(sid), t} and frames.new(sid) == ()
+    m.map(sid, 0x2000, m.alloc_page())               # same region: no new table
+    assert frames.new(sid) == ()
+    m.map(sid, REGION, m.alloc_page())
+    assert len(frames.new(sid)) == 1 and m.table_count(sid) == 3
