@@ -84,7 +84,7 @@ class NativeArch(LinuxArch):
         ctx = NativeContext(pid, self.m.new_space())
         self.image.map_into(ctx.space)                  # the kernel's PDEs in every pgd
         self.tables.adopt(ctx.space)
-        self._zero_table(self.m.root(ctx.space), "pgd")     # pgd_alloc
+        self.linux.mm.clear_table(self.m.root(ctx.space), "pgd")     # pgd_alloc
         return ctx
 
     def destroy_process(self, ctx):
@@ -110,14 +110,7 @@ class NativeArch(LinuxArch):
     def map_user(self, ctx, va, pa, perms):
         self.m.map(ctx.space, va, pa, perms)
         for t in self.tables.new(ctx.space):           # pte_alloc: the table the entry needed
-            self._zero_table(t, "pte")
-
-    def _zero_table(self, pa, what):
-        """A page-table frame (get_free_page's page) is cleared before use, as mm.py clears
-        the tables of the platforms whose tables are Linux's book-keeping."""
-        self.run_path("clear_page")
-        self.touch_kernel_data(pa, self.m.fmt.page_size, "w")
-        self.m.events.log("linux", "page_table", table=what, pa=pa)
+            self.linux.mm.clear_table(t, "pte")
 
     def unmap_user(self, ctx, va):
         self.m.unmap(ctx.space, va)                     # PTE clear + invlpg

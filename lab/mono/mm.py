@@ -64,14 +64,17 @@ class MemoryManager:
         return getattr(self.k.arch, "hardware_page_tables", False)
 
     # ------------------------------------------------------------------ page tables
-    def _table_alloc(self, what):
-        """A page-table frame: get_free_page's page, cleared (its stores go through the
-        caches, as do_anonymous_page's clearing does)."""
+    def clear_table(self, pa, what):
+        """Clear the page-table frame `pa` ("pgd" or "pte") before its first use, as
+        get_free_page does: its stores go through the caches, as do_anonymous_page's do."""
         k = self.k
-        pa = self.m.alloc_page()
         k.arch.run_path("clear_page")
         k.arch.touch_kernel_data(pa, self.page, "w")
         k.log("page_table", table=what, pa=pa)
+
+    def _table_alloc(self, what):
+        pa = self.m.alloc_page()
+        self.clear_table(pa, what)
         return pa
 
     def _pte_table(self, mm, va):
