@@ -4,6 +4,7 @@ Mach's pmap_create and pmap_expand, L4's task_new and the page table a map needs
 builds tables for free (they are what the MMU walks); the clearing is charged where the kernel
 does it, its stores written through the caches."""
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from engine import Machine
 from lab.l4 import L4Kernel, Pager
@@ -121,3 +122,22 @@ def test_the_engine_tells_which_frames_hold_a_spaces_tables():
     assert frames.new(sid) == ()
     m.map(sid, REGION, m.alloc_page())
     assert len(frames.new(sid)) == 1 and m.table_count(sid) == 3
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=(3 << 30) // PAGE - 1), min_size=1,
+                max_size=40, unique=True))
+def test_each_table_a_mapping_needs_is_reported_once(pages):
+    """Whatever pages a space maps, TableFrames reports every table frame the engine hung in
+    exactly once: one per 4 MB region touched, none for a region that already has one."""
+    from lab.ptclear import TableFrames
+    m = Machine("pentium-133")
+    sid = m.new_space()
+    frames = TableFrames(m)
+    frames.adopt(sid)
+    seen = []
+    for vpn in pages:
+        m.map(sid, vpn * PAGE, m.alloc_page())
+        seen += frames.new(sid)
+    assert len(seen) == len(set(seen)) == len({vpn * PAGE // REGION for vpn in pages})
+    assert set(seen) | {m.root(sid)} == set(m.table_frames(sid))
