@@ -67,13 +67,14 @@ FIG5_STEPS = ("enter_emulation", "send", "server_work", "receive", "leave_emulat
 def getpid(system, cpu_profile="pentium-133", seed=1):
     """(total cycles, {Figure 5 step: cycles}) of one warm getpid on `system`."""
     from lab.linux import boot
+    from lab.linux.breakdown import WARMUP
 
     def run():
         lx = boot(system, cpu_profile, seed=seed)
         out = {}
 
         def prog(p):
-            for _ in range(3):
+            for _ in range(WARMUP):
                 p.getpid()
             n0 = len(lx.m.events)
             with p.measure() as r:
