@@ -9,22 +9,7 @@ from lab.l4 import (L4Kernel, Pager, Message, MapItem, GrantItem, Fpage, ipc_sen
                     SendMapFailed, ReceiveMapFailed, PageFaultUnresolved, NotExistent,
                     ANY_PAGE, ipc_call)
 
-PAGE = 4096
-
-
-class Relay(Pager):
-    """Maps its client's page va from its own page at base + va, faulting that in first
-    (from its own pager): each level of the hierarchy adds one mapping."""
-
-    def __init__(self, k, name, base, pager=None):
-        super().__init__(k, name, pager=pager)
-        self.base = base
-
-    def page_fault(self, thread, va, write):
-        mine = self.base + (va & ~(PAGE - 1))
-        if not self.has(mine):
-            self.acquire(mine)
-        return self.map_item(mine, "rw", send_base=va)
+from l4_helpers import PAGE, Relay
 
 
 @pytest.fixture

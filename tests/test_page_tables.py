@@ -7,25 +7,12 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from engine import Machine
-from lab.l4 import L4Kernel, Pager
+from lab.l4 import L4Kernel
 from lab.linux import boot
+from l4_helpers import Relay
 
 PAGE = 4096
 REGION = 4 << 20            # what one x86-32 page table maps
-
-
-class Sigma0Relay(Pager):
-    """Maps its client's page va from its own page at base + va (faulted in from sigma0)."""
-
-    def __init__(self, k, name, base):
-        super().__init__(k, name)
-        self.base = base
-
-    def page_fault(self, thread, va, write):
-        mine = self.base + (va & ~(PAGE - 1))
-        if not self.has(mine):
-            self.acquire(mine)
-        return self.map_item(mine, "rw", send_base=va)
 
 
 def _regions(p):
@@ -90,7 +77,7 @@ def test_l4_clears_a_page_table_when_a_map_needs_one():
     """L4: task_new clears the new task's page directory; a map into a 4 MB region the task
     has no page table for clears one; a second page in the same region needs none."""
     k = L4Kernel(Machine("pentium-133"))
-    pager = Sigma0Relay(k, "pager", 0x400000)
+    pager = Relay(k, "pager", 0x400000)          # its pager: sigma0
     n0 = len(k.m.events)
     c = k.task_new("client", pager=pager)
     mine = lambda: [e for e in list(k.m.events)[n0:]
