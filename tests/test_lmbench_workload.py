@@ -1,6 +1,7 @@
 """The lmbench programs measure steady state, the same way on every system."""
 import pytest
 
+from engine.profile import load_profile
 from lab.linux import SYSTEMS, boot
 from lab.workloads import lmbench as L
 
@@ -33,3 +34,19 @@ def test_bandwidth_is_bytes_over_simulated_time():
     native = L.measure("pipe@lmbench_bw", "linux", quick=True)
     mk = L.measure("pipe@lmbench_bw", "mklinux_user", quick=True)
     assert 0 < mk < native < 1e4
+
+
+@pytest.mark.parametrize("system", ["linux", "l4linux"])
+def test_ctx_parts_take_apart_what_lat_ctx_reports(system):
+    """ctx_parts is lat_ctx taken apart: hop minus overhead is the reported number, and the
+    categories add up to it.  Native Linux's switch changes the address space, which a
+    system call does not, so space-switch cycles are left in its ctx; on L4Linux every system
+    call switches to the server and back, so they cancel."""
+    c = L.ctx_parts(system, quick=True)
+    assert c["ctx"] == pytest.approx(L.measure("2-proc ctxsw@lmbench", system, quick=True),
+                                     rel=1e-9)
+    assert c["hop"] - c["overhead"] == pytest.approx(c["ctx"], rel=1e-9)
+    mhz = load_profile("pentium-133")["clock_mhz"]
+    assert sum(c["by_category"].values()) / mhz == pytest.approx(c["ctx"], rel=1e-6)
+    left = c["by_category"].get("space_switch", 0)
+    assert (left > 0) if system == "linux" else (left == 0)

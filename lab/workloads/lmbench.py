@@ -134,6 +134,13 @@ def lat_ctx(p, n, nprocs, size, harness=""):
     """lat_ctx: `nprocs` processes pass a token around a ring of pipes; each sums an array of
     `size` bytes when it has the token.  Reported like lmbench: time per hop minus the time of
     the same pipe pass and array sum within one process (lmbench's 'overhead')."""
+    per_lap, overhead = _ctx_runs(p, n, nprocs, size, harness, _timed)
+    return per_lap / nprocs - overhead
+
+
+def _ctx_runs(p, n, nprocs, size, harness, timer):
+    """lat_ctx's two measurements, each as `timer(p, op, n)` returns it: (one lap around the
+    ring, the overhead per hop that lmbench subtracts)."""
     instructions_per_word = characteristic("ctx_sum_instructions_per_word")
     pipes = [p.pipe() for _ in range(nprocs)]
     tok = p.malloc(4)
@@ -151,7 +158,7 @@ def lat_ctx(p, n, nprocs, size, harness=""):
         p.read(pipes[nprocs - 1][0], tok, 4)
         for _ in range(nprocs):         # per hop: the measured part only, not the overhead
             _harness(p, harness)
-    per_lap = _timed(p, lap, n)
+    per_lap = timer(p, lap, n)
     lap()                       # untimed: the ring members exit after this one
     for k in kids:
         p.wait4(k)
@@ -162,7 +169,16 @@ def lat_ctx(p, n, nprocs, size, harness=""):
         _sum(p, arr, size, instructions_per_word)
         p.write(own[1], tok, 4)
         p.read(own[0], tok, 4)
-    return per_lap / nprocs - _timed(p, alone, n)
+    return per_lap, timer(p, alone, n)
+
+
+def _timed_by_category(p, op, n):
+    """Like _timed, with the cycles per call of each category: (cycles, {category: cycles})."""
+    op()
+    with p.measure() as r:
+        for _ in range(n):
+            op()
+    return r.cycles / n, {c: v / n for c, v in r.by_category.items()}
 
 
 def _ring_child(c, rfd, wfd, n, size, ipw):
@@ -421,18 +437,41 @@ BENCHMARKS = {b.name + "@" + b.table: b for b in (
 )}
 
 
-def measure(key, system, cpu_profile="pentium-133", seed=1, quick=False, **boot_options):
-    """Run one benchmark on one system; returns its value in the benchmark's unit."""
+def _run(key, name, program, system, cpu_profile, seed, boot_options):
+    """Boot `system`, run `program(p)` as its only process, called `name`; (its result, the
+    clock in MHz)."""
     from lab.linux import boot
-    b = BENCHMARKS[key]
     k = boot(system, cpu_profile=cpu_profile, seed=seed, log_syscalls=False, **boot_options)
-    proc = k.spawn(lambda p: b.run(p, quick), name=b.name.replace(" ", "_"))
+    proc = k.spawn(program, name=name.replace(" ", "_"))
     k.run()
-    out = proc.result
-    if out is None:     # the program died (a signal): its number would be meaningless
+    if proc.result is None:     # the program died (a signal): its number would be meaningless
         raise RuntimeError(f"lmbench {key} on {system}: the benchmark process ended without a "
                            f"result (exit status {proc.exit_status}, segv={proc.segv})")
-    mhz = k.m.profile["clock_mhz"]
+    return proc.result, k.m.profile["clock_mhz"]
+
+
+def ctx_parts(system, cpu_profile="pentium-133", seed=1, quick=False, nprocs=2, size=0):
+    """lmbench's context switch taken apart: {"hop": one pass of the token to the next
+    process, "overhead": the same pipe write and read within one process, "ctx": hop -
+    overhead (what lmbench reports)}, in microseconds, and "by_category": ctx's cycles by
+    cycle category."""
+    n = 3 if quick else 10
+    ((lap, lap_cat), (alone, alone_cat)), mhz = _run(
+        "lat_ctx parts", f"{nprocs}-proc ctxsw",
+        lambda p: _ctx_runs(p, n, nprocs, size, "", _timed_by_category),
+        system, cpu_profile, seed, {})
+    hop = lap / nprocs
+    cats = {c: lap_cat.get(c, 0) / nprocs - alone_cat.get(c, 0)
+            for c in sorted(set(lap_cat) | set(alone_cat))}
+    return {"hop": hop / mhz, "overhead": alone / mhz, "ctx": (hop - alone) / mhz,
+            "by_category": {c: v for c, v in cats.items() if v}}
+
+
+def measure(key, system, cpu_profile="pentium-133", seed=1, quick=False, **boot_options):
+    """Run one benchmark on one system; returns its value in the benchmark's unit."""
+    b = BENCHMARKS[key]
+    out, mhz = _run(key, b.name, lambda p: b.run(p, quick), system, cpu_profile, seed,
+                    boot_options)
     if b.unit == "us":
         return out / mhz
     cycles, nbytes = out

@@ -19,7 +19,7 @@
 # %% tags=["parameters"]
 seed = 1
 quick = False
-cpu_profile = "pentium-133"
+cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; a machine with caches to refill
 max_pages = 64  # range: 8..96; largest working set W (pages per side) of the RPC sweep
 page_step = 4  # range: 1..32; W grid step
 round_trips = 10  # range: 1..200; measured RPC round trips per point (after 2 warm-up)

@@ -59,6 +59,25 @@ for b in BENCH:
                 "illustration")
 
 # %% [markdown]
+# On the modern profile L4Linux's context switch comes out *cheaper* than native Linux's (a
+# slowdown below 1).  This comes from what lmbench measures, and it is not an advantage of
+# L4Linux.  `lat_ctx` subtracts the same pipe write and read done within one process.  On
+# L4Linux every system call already switches to the server's address space and back, so
+# those switches cancel.  Native Linux's switch changes the address space too, and it stays
+# in the result.  The modern profile charges that CR3 write 200 cycles even with PCID tags
+# (`asid_switch_cycles`, an approximation).  The cycles of one switch, by category:
+
+# %%
+from lab.workloads.lmbench import ctx_parts
+for prof in (cpu_profile, now_profile):
+    for system in ("linux", "l4linux"):
+        c = ctx_parts(system, prof, seed, quick)
+        cats = ", ".join(f"{k} {v:.0f}" for k, v in sorted(c["by_category"].items(),
+                                                            key=lambda kv: -abs(kv[1])))
+        print(f"{prof:14} {system:8} ctx {c['ctx']:7.3f} µs = hop {c['hop']:7.3f} - overhead "
+              f"{c['overhead']:7.3f}   cycles: {cats}")
+
+# %% [markdown]
 # Where the penalty goes: one warm getpid's cycles by category on each machine.
 
 # %%
