@@ -32,6 +32,11 @@ ROW_KEYS = ("benchmark", "system", "unit", "simulated", "paper", "role")
 OPTIONAL_ROW_KEYS = ("note",)
 TOP_KEYS = ("experiment", "title", "source", "parameters", "rows", "figures", "stats")
 REQUIRED_PARAMETERS = {"seed": int, "quick": bool, "cpu_profile": str}
+# The papers' numbers are scored (calibration, prediction) only against the simulation of
+# the machine they were measured on: S97's Pentium.  R87's 1987 machines are not simulated
+# either way, so their ratios are predicted on this one too.
+REFERENCE_PROFILE = "pentium-133"
+SCORED_ROLES = ("calibration", "prediction")
 SIGNIFICANT = 10           # digits kept of a float: drops last-bit noise, keeps every real digit
 FIGURE_DPI = 100
 FIGURE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.png$")
@@ -115,7 +120,14 @@ class Result:
 
     def add_row(self, benchmark, system, unit, simulated, paper, role, note=None):
         """One comparison.  `paper` is None where the paper has no number; `role` is one of
-        ROLES.  A (benchmark, system, unit) triple appears once."""
+        ROLES.  A (benchmark, system, unit) triple appears once.  On another CPU profile than
+        REFERENCE_PROFILE a row with a paper value is shown, not scored: its role becomes
+        "illustration" and its note says why."""
+        profile = self.parameters.get("cpu_profile")
+        if role in SCORED_ROLES and paper is not None and profile != REFERENCE_PROFILE:
+            role = "illustration"
+            why = f"{profile}, not the paper's machine ({REFERENCE_PROFILE}): shown, not scored"
+            note = why if note is None else f"{note}; {why}"
         row = {"benchmark": benchmark, "system": system, "unit": unit,
                "simulated": float(_plain(simulated)) if _is_number(simulated) else simulated,
                "paper": _plain(paper), "role": role}

@@ -50,3 +50,14 @@ def test_ctx_parts_take_apart_what_lat_ctx_reports(system):
     assert sum(c["by_category"].values()) / mhz == pytest.approx(c["ctx"], rel=1e-6)
     left = c["by_category"].get("space_switch", 0)
     assert (left > 0) if system == "linux" else (left == 0)
+
+
+def test_the_mono_examples_run_unchanged_on_each_platform(capsys):
+    """`python -m lab.mono.examples` runs the same two programs on the platforms asked for
+    and prints one line each, the microkernel's slower than native."""
+    from lab.mono import examples
+    examples.main(["--system", "linux", "--system", "l4linux"])
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out[1:]] == ["linux", "l4linux"]
+    native, l4 = (float(line.split()[1]) for line in out[1:])
+    assert 0 < native < l4

@@ -235,3 +235,29 @@ def test_step_outside_the_runner_does_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     step("anything")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_paper_numbers_are_scored_only_on_the_papers_machine():
+    """A 1997 number is a calibration target or a prediction only for the simulated Pentium;
+    on another CPU profile the row is shown beside it as an illustration, and says why."""
+    on = Result("getpid", "t", "S97 Table 2", parameters=PARAMS)
+    off = Result("getpid", "t", "S97 Table 2", parameters=dict(PARAMS, cpu_profile="x86-64-modern"))
+    for r in (on, off):
+        r.add_row("getpid", "linux", "cycles", 300.0, 223, "calibration")
+        r.add_row("getpid", "l4linux", "cycles", 600.0, 526, "prediction", note="n")
+        r.add_row("ctx", "l4linux", "us", 1.0, None, "prediction")
+    assert [r["role"] for r in on.rows] == ["calibration", "prediction", "prediction"]
+    assert [r["role"] for r in off.rows] == ["illustration", "illustration", "prediction"]
+    assert "x86-64-modern" in off.rows[0]["note"] and off.rows[1]["note"].startswith("n; ")
+    assert "note" not in off.rows[2]
+
+
+DESIGN = SHARED.parents[1] / "DESIGN.md"
+
+
+@pytest.mark.skipif(not DESIGN.is_file(), reason="no ../shared beside the repository")
+def test_the_design_card_in_docs_is_the_shared_one():
+    """docs/DESIGN.md, which the notebooks and the README cite as "DESIGN §N", is a copy of
+    ../shared/DESIGN.md, so that a clone on its own has it: refresh it when that changes."""
+    mine = Path(__file__).resolve().parents[1] / "docs" / "DESIGN.md"
+    assert mine.read_bytes() == DESIGN.read_bytes()

@@ -509,3 +509,18 @@ def test_a_missing_notebook_directory_is_a_usage_error(tmp_path):
     rc, _, err = microlab("reproduce", "getpid", "--notebooks", tmp_path / "nowhere",
                           "--out", tmp_path / "r")
     assert rc == 2 and "nowhere does not exist" in err and not (tmp_path / "r").exists()
+
+
+def test_summary_says_on_which_machine_and_how_quick():
+    """Each experiment's line names its CPU profile and whether it was a quick run; a quick
+    run and a run off the papers' machine are said to be so above the numbers."""
+    factors = dict(zip(FIVE, (1.0, 1.1, 0.9, 1.2, 1.3)))
+    o = fake_outcome("getpid", factors)
+    o.result["parameters"] = {"seed": 1, "quick": False, "cpu_profile": "pentium-133"}
+    md = render_markdown([o])
+    assert "| getpid | ok | 5 | pentium-133 | no |" in md
+    assert "quick=True" not in md and "not scored" not in md
+    o.result["parameters"] = {"seed": 1, "quick": True, "cpu_profile": "x86-64-modern"}
+    md = render_markdown([o])
+    assert "| getpid | ok | 5 | x86-64-modern | yes |" in md
+    assert "quick=True" in md and "not scored" in md

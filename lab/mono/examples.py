@@ -48,3 +48,29 @@ def lat_pipe(p, n=100, size=4):
     round_trip()                                    # untimed: the echo process exits after it
     p.wait4(pid)
     return t
+
+
+def main(argv=None):
+    """Both programs, unchanged, on each of the five platforms (`lab.linux.boot`)."""
+    import argparse
+    from lab.linux import SYSTEMS, boot
+    ap = argparse.ArgumentParser(prog="python -m lab.mono.examples",
+                                 description="lmbench's write-to-/dev/null and pipe latency, "
+                                             "the same program on each Linux platform")
+    ap.add_argument("--system", choices=SYSTEMS, action="append",
+                    help="a platform (repeatable; default: all five)")
+    args = ap.parse_args(argv)
+    print(f"{'system':20} {'write /dev/null':>22} {'pipe round trip':>24}")
+    for system in args.system or SYSTEMS:
+        cells = []
+        for program, n in ((lat_syscall, 100), (lat_pipe, 20)):
+            k = boot(system, log_syscalls=False)
+            p = k.spawn(program, n)
+            k.run()
+            mhz = k.m.profile["clock_mhz"]
+            cells.append(f"{p.result:9.0f} cycles {p.result / mhz:7.2f} µs")
+        print(f"{system:20} {cells[0]:>22} {cells[1]:>24}")
+
+
+if __name__ == "__main__":
+    main()

@@ -10,7 +10,7 @@ order, fixed number formats, no times.
 import math
 import statistics
 
-from lab.results import dumps, systems
+from lab.results import REFERENCE_PROFILE, dumps, systems
 from .execute import Status
 
 
@@ -109,6 +109,14 @@ def _err(e):
     return "—" if e is None else f"{e:.3f} (×{math.exp(e):.2f})"
 
 
+def _run_of(o):
+    """(cpu_profile, quick) of an experiment's result, as shown in the summary."""
+    par = o.result.get("parameters", {}) if o.ok and o.result else {}
+    if not par:
+        return "—", "—"
+    return str(par.get("cpu_profile", "—")), "yes" if par.get("quick") else "no"
+
+
 def _row_name(r):
     return f"{r['experiment']}: {r['benchmark']} / {r['system']} ({r['unit']})" if r else "—"
 
@@ -118,9 +126,15 @@ def render_markdown(outcomes):
     counts = {s: sum(o.status is s for o in outcomes) for s in Status}
     lines = ["# microlab reproduce: summary", "",
              ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) + ".", ""]
-    lines += _table(["experiment", "status", "rows"],
-                    [(o.name, o.status.value, len(o.result["rows"]) if o.ok and o.result else "—")
-                     for o in outcomes])
+    lines += _table(["experiment", "status", "rows", "cpu_profile", "quick"],
+                    [(o.name, o.status.value, len(o.result["rows"]) if o.ok and o.result else "—",
+                      *_run_of(o)) for o in outcomes])
+    if any(q == "yes" for _p, q in map(_run_of, outcomes)):
+        lines += ["", "Experiments run with quick=True use fewer iterations and smaller sizes: "
+                  "their numbers are not the reference ones."]
+    if any(p not in ("—", REFERENCE_PROFILE) for p, _q in map(_run_of, outcomes)):
+        lines += ["", f"Rows simulated on another CPU profile than {REFERENCE_PROFILE} (the "
+                  "papers' machine) are illustrations: they are shown, not scored."]
     failed = [o for o in outcomes if not o.ok]
     lines += ["", "## Failed experiments", ""]
     lines += [f"- {o.name}: {o.status.value}: {o.reason}" for o in failed] or ["None."]

@@ -86,8 +86,12 @@ for pages in (1, 4, 16, 32):
         print(f"{pages:3} pages  {label:13} {cyc:8.1f} cycles/switch  {miss:5.1f} TLB misses/switch")
 
 # %% [markdown]
-# The cost per switch grows with the working set only when the TLB is flushed: that is the
-# refill the lecture warns about, and it comes out of the TLB model, not out of a constant.
+# The TLB misses per switch grow with the working set only when the TLB is flushed: that is
+# the refill the lecture warns about, and it comes out of the TLB model, not out of a
+# constant.  The cycles grow in the other two rows as well, for another reason.  The work
+# touches the first line of each page, and lines at the same offset of different pages share
+# one set of the Pentium's 2-way L1.  Beyond two pages they evict each other in every round.
+# These are cache misses, and the untagged TLB pays them on top of its refills.
 
 # %%
 import matplotlib.pyplot as plt

@@ -14,7 +14,7 @@
 # %% tags=["parameters"]
 seed = 1
 quick = False
-cpu_profile = "pentium-133"
+cpu_profile = "pentium-133"  # choices: pentium-133; the calibration rows are this machine's
 iterations = 10  # range: 1..50; fitting sweeps (no change when already calibrated)
 
 # %%

@@ -177,7 +177,8 @@ if "mklinux_user" in runs:
 # say which one it compiled.  The overheads, the robust part, are too small as well (checked
 # above), L4Linux's most: in the model the native build spends only a small share of its time in
 # kernel paths (printed above), where a real Linux 2.0 build spent several percent in system
-# time.  The per-unit kernel work comes from uncalibrated path lengths (lab/profiles/linux.json)
+# time.  The per-unit kernel work comes from path lengths (lab/profiles/linux.json: estimates,
+# and the few fitted on lmbench's native column)
 # and from a workload whose page faults, execs and pipe transfers are estimates; what the
 # kernel does not model is missing entirely — timer interrupts (on L4Linux each one is an IPC
 # to the server and a TLB flush), the write-back of bdflush, swapping.  L4Linux's overhead is

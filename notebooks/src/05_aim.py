@@ -166,7 +166,8 @@ print("same order of the systems as the paper:", order(top) == order(paper["max_
 # run ends only when its slowest user is done — none of which this model has.  Where the
 # slowdowns are smaller than the paper's (checked above), the reason is the one of the compile
 # experiment: a job's CPU demand is dominated by user instructions (printed above), and the
-# kernel-side share, built from uncalibrated path lengths, is small; what the kernel does not
+# kernel-side share, built from path lengths fitted on micro-benchmarks or estimated, is
+# small; what the kernel does not
 # model — timer interrupts, the process switch on every disk wait, bdflush — costs the
 # microkernel systems most (each is an address-space switch and a TLB flush on L4Linux, a Mach
 # message on MkLinux).  In the paper the MkLinux slowdowns averaged over loads are smaller than

@@ -226,9 +226,9 @@ res.write()
 #   these rows without saying where they come from; the model reads them as placement
 #   effects, and the comparison above says whether the published range falls inside the
 #   simulated one.
-# * *Linux pipe rows* run through Linux path lengths that are estimates until the
-#   calibration notebook fits them on the native column of Table 3 (DESIGN §4); a rebuild
-#   after calibration updates these rows.  The model charges each copy of the native pipe at
+# * *Linux pipe rows* run through the Linux path lengths that the calibration notebook fits
+#   on the native column of Table 3 (`pipe_read` on lmbench's pipe latency, DESIGN §4); a
+#   rebuild after a refit updates these rows.  The model charges each copy of the native pipe at
 #   the profile's copy rate through 4 MB kernel pages; what the real 2.0 pipe code adds per
 #   4 KB chunk beyond its path estimate (wake-ups, scheduling between writer and reader) is
 #   what the bandwidth difference measures.

@@ -171,8 +171,9 @@ res.write()
 # fraction with the paper's.
 #
 # **Where the model differs, and why.**
-# * *All rows* are built from path lengths that are estimates: L4's (lab/profiles/l4.json)
-#   and Linux's (lab/profiles/linux.json) await calibration on the calibration rows, and the
+# * *All rows* are built from path lengths that are mostly estimates: L4's
+#   (lab/profiles/l4.json) and Linux's (lab/profiles/linux.json) are estimates except the few
+#   the calibration notebook fits on the calibration rows (marked "calibrated on …"), and the
 #   Linux signal and mprotect paths (lab/profiles/vm_benchmarks.json) are estimates that no
 #   calibration row constrains.  The benchmark's own handler and loop (instructions and
 #   footprint, also in vm_benchmarks.json) are small estimates as well.

@@ -346,9 +346,12 @@ res.write()
 #   work of creating a task and copying its map is cheap; on the 1987 machines a copy cost
 #   little next to that fixed work.
 # * **zero fill 1K**: both kernels clear the frame through the caches (its stores miss the
-#   write-no-allocate L1 line by line), so the clearing costs the same; what is left is Mach
-#   3.0's longer fault path (map lookup, object chain, pmap_enter) against Linux 2.0's short
-#   anonymous-page fault.  The paper's Mach advantage came from 4.3BSD's heavier zero-fill
+#   write-no-allocate L1 line by line), so the clearing costs the same.  In the table of
+#   categories above it sits in different columns: Mach's `bzero` is charged as `copy` (1024
+#   cycles at the profile's copy rate), Linux's `clear_page` (1030 instructions) inside
+#   `kernel`.  What is left is Mach 3.0's longer fault path (`vm_fault`: map lookup, object
+#   chain, pmap_enter) against Linux 2.0's short anonymous-page fault (`do_page_fault` and
+#   `do_anonymous_page`).  The paper's Mach advantage came from 4.3BSD's heavier zero-fill
 #   path, which the lab's UNIX (Linux 2.0 on lab.mono) does not have.
 # * **The compile job**: Mach needs fewer disk operations and is faster once the job is
 #   cached, but by less than the paper claims.  With two passes the reduction factor cannot
@@ -361,8 +364,9 @@ res.write()
 #   `quick=True` the job is smaller than the UNIX buffer cache (printed above), so UNIX caches
 #   all of it too and the claims rows are not comparable.
 #
-# Kernel path lengths are uncalibrated estimates (DESIGN §4) and will change after
-# calibration; every number above is computed, so a rebuild updates it.
+# Kernel path lengths are estimates, apart from the few the calibration notebook fits
+# (marked "calibrated on …" in lab/profiles, DESIGN §4); every number above is computed, so a
+# rebuild after a refit updates it.
 
 # %%
 # NBVAL_IGNORE_OUTPUT

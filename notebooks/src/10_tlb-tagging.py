@@ -289,10 +289,12 @@ res.write()
 # exactly.  With the page tables in DRAM the cost depends on how many PTEs share a line.
 #
 # The switch itself is not the cost: a CR3 load is charged at the upper end of S95's 1–10
-# cycles, a segment reload at 15, so on the Pentium profile the small-space round trip with
-# W = 0 is slightly *slower*.  What small spaces and tags save is the refill, which grows with
-# the working set only where the TLB is flushed.  As the two working sets approach the data
-# TLB's size, tags stop helping: set conflicts with the kernel's global entries (TCBs, IPC
+# cycles, a segment reload at 15.  So at W = 0 the small-space round trip is slower than the
+# (hypothetical) tagged one by its two segment reloads.  It beats two large spaces only
+# because their CR3 loads also flush the kernel's own entries: 4 refills per round trip on a
+# Pentium without global pages.  What small spaces and tags save is the refill, which grows
+# with the working set only where the TLB is flushed.  As the two working sets approach the
+# data TLB's size, tags stop helping: set conflicts with the kernel's own entries (TCBs, IPC
 # data) cost a few misses first, and beyond the TLB's capacity LRU under a cyclic sweep misses
 # on every page, tagged or not — the curves meet.  The one-way L4 IPC here is more than H97's 121 cycles:
 # H97 reports the *direct* cost, and the calibration notebook fits L4's IPC path on exactly

@@ -13,8 +13,8 @@
 # %% tags=["parameters"]
 seed = 1
 quick = False
-cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; the 1997 machine
-now_profile = "x86-64-modern"  # choices: pentium-133, x86-64-modern; the present-day machine
+cpu_profile = "pentium-133"  # choices: pentium-133; the 1997 machine (the paper's numbers are its)
+now_profile = "x86-64-modern"  # choices: x86-64-modern; the present-day machine
 
 # %%
 from lab.linux import SYSTEMS
@@ -114,13 +114,17 @@ res.write()
 
 # %% [markdown]
 # **Reading the result.**  On the modern profile a space switch flushes nothing (PCID tags,
-# global kernel pages), so the refills that dominated the Pentium's IPC-heavy rows disappear;
-# what remains of the penalty is the IPC path itself and the extra kernel entries, which a fast
-# `syscall` instruction and a high clock make small in absolute time.  Rows dominated by real
-# kernel work (process creation, networking) keep more of their relative penalty: the work
-# the microkernel adds — mapping traffic, extra messages — is instructions, and instructions
-# got faster together with everything else.  The profile values behind this (and their
-# sources) are in `engine/profiles/x86-64-modern.json`.
+# global kernel pages).  So the TLB refills that dominated the Pentium's IPC-heavy rows are
+# gone: compare the `tlb_walk` of L4Linux's getpid on the two machines above.  The switches
+# themselves are not free, though.  The profile charges a PCID switch 200 cycles
+# (`asid_switch_cycles`, an approximation), and an L4Linux system call makes two of them: the
+# largest part of its cost.  Native Linux meanwhile enters the kernel with `syscall`.  So the
+# rows made of system calls (write to /dev/null, pipe) show a *larger* L4Linux slowdown than
+# in 1997.  Most MkLinux rows shrink: their cost was Mach's long paths and cache misses, which
+# the modern core's large caches make relatively cheaper.  On this model the microkernel
+# penalty moves from TLB refills to the cost of switching address spaces at all.  The profile
+# values behind this (and their sources) are in `engine/profiles/x86-64-modern.json`; change
+# `asid_switch_cycles` there to see how much of today's penalty hangs on that one value.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
