@@ -509,3 +509,20 @@ def test_a_missing_notebook_directory_is_a_usage_error(tmp_path):
     rc, _, err = microlab("reproduce", "getpid", "--notebooks", tmp_path / "nowhere",
                           "--out", tmp_path / "r")
     assert rc == 2 and "nowhere does not exist" in err and not (tmp_path / "r").exists()
+
+
+def test_list_rejects_a_notebook_directory_that_is_not_one(tmp_path, monkeypatch):
+    """`microlab list` checks a notebook directory the user named (--notebooks DIR or
+    $MICROLAB_NOTEBOOKS) as `reproduce` does: missing, or a file, is one line naming it, exit
+    2, nothing listed -- not "no notebook" on every line and exit 0."""
+    (tmp_path / "file").write_text("")
+    for where, what in (("nowhere", "does not exist"), ("file", "is not a directory")):
+        for cmd in ("list", "reproduce"):
+            rc, out, err = microlab(cmd, "--notebooks", tmp_path / where, "--out", tmp_path / "r") \
+                if cmd == "reproduce" else microlab(cmd, "--notebooks", tmp_path / where)
+            assert (rc, out) == (2, "") and err == (
+                f"microlab {cmd}: error: notebook directory {tmp_path / where} {what} "
+                f"(--notebooks DIR or ${registry.NOTEBOOKS_ENV} name another)\n")
+    monkeypatch.setenv(registry.NOTEBOOKS_ENV, str(tmp_path / "nowhere"))
+    rc, out, err = microlab("list")
+    assert (rc, out) == (2, "") and "nowhere does not exist" in err
