@@ -12,6 +12,7 @@ mechanism.
 """
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -139,6 +140,11 @@ def fit(targets, iterations=8, rtol=0.002, log=None, steps=10):
     rtol.  A knob moves only its own rows' error; knobs that interact (a switch path and the
     pipe path, say) settle over the sweeps.  Returns FitResult with the best values seen
     (least total |log(simulated/paper)| over the rows that drive knobs) and their rows."""
+    for name, v, lo in (("iterations", iterations, 1), ("steps", steps, 1)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+            raise ValueError(f"fit: {name} {v!r} must be an integer >= {lo}")
+    if isinstance(rtol, bool) or not isinstance(rtol, numbers.Real) or not 0 <= rtol < 1:
+        raise ValueError(f"fit: rtol {rtol!r} must be a number in [0, 1)")
     knobs = list(dict.fromkeys(t.knob for t in targets if t.knob is not None))
     own = {k: [t for t in targets if t.knob == k and t.paper] for k in knobs}
     values = {k: _clip(k, k.current()) for k in knobs}

@@ -9,10 +9,10 @@ is a prediction made with these values.
     python -m lab.calibration            # fit, print the table (profiles unchanged)
     python -m lab.calibration --write    # fit and write the values, "calibrated on …"
 """
-import argparse
 import json
 
 from lab import kprofile
+from lab.cli import Parser, natural
 from lab.calibrate import Knob, Target, fit, write_profiles, evaluate
 from lab.results import published
 
@@ -213,16 +213,20 @@ def format_rows(rows):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--write", action="store_true", help="write the fitted values into lab/profiles")
-    ap.add_argument("--check", action="store_true", help="only simulate the rows, fit nothing")
+    ap = Parser(prog="python -m lab.calibration", description=__doc__.split("\n")[0])
+    what = ap.add_mutually_exclusive_group()
+    what.add_argument("--write", action="store_true", help="write the fitted values into lab/profiles")
+    what.add_argument("--check", action="store_true", help="only simulate the rows, fit nothing")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--iterations", type=natural(1), metavar="N",
+                    help="sweeps of the fit at most (default 10)")
     a = ap.parse_args(argv)
     if a.check:
+        if a.iterations is not None:
+            ap.error("argument --iterations: not allowed with argument --check (it fits nothing)")
         print(format_rows(check(quick=a.quick)))
         return 0
-    res = run(write=a.write, quick=a.quick, iterations=a.iterations)
+    res = run(write=a.write, quick=a.quick, iterations=a.iterations or 10)
     print(format_rows(res.rows))
     for k, v in res.values.items():
         print(f"{k.label:50} {v}")

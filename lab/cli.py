@@ -23,18 +23,46 @@ class UsageError(Exception):
     """A bad command-line value: printed as one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a syntax error is one line (no usage block), exit status 2."""
+class Parser(argparse.ArgumentParser):
+    """argparse, but a syntax error is one line (no usage block), exit status 2.  The lab's
+    `python -m` tools use it too, with the argument types below."""
 
     def error(self, message):
         print(f"{self.prog}: error: {message}", file=sys.stderr)
         sys.exit(2)
 
 
+def natural(minimum=1):
+    """An argparse type: an integer (decimal or 0x hex) >= `minimum`, else a one-line error
+    naming the value."""
+    def convert(text):
+        try:
+            v = int(text, 0)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{v} is not allowed: must be an integer >= {minimum}")
+        return v
+    convert.__name__ = f"integer >= {minimum}"
+    return convert
+
+
+def cpu_profile(name):
+    """An argparse type: the name of a CPU profile that exists (engine/profiles/ or a .json
+    path), checked before any work starts."""
+    from engine.errors import ProfileError
+    from engine.profile import load_profile
+    try:
+        load_profile(name)
+    except ProfileError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return name
+
+
 def _parser(chosen):
     """The parser; only the chosen subcommand's module is imported (for its arguments)."""
-    p = _Parser(prog="microlab", description="microkernel-lab command line")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    p = Parser(prog="microlab", description="microkernel-lab command line")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name, (mod, helptext) in SUBCOMMANDS.items():
         sp = sub.add_parser(name, help=helptext, description=helptext)

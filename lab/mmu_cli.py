@@ -36,6 +36,8 @@ TRACE lines (# starts a comment; numbers hex with 0x or decimal):
   flush                         drop every TLB entry of every space
   flush SPACE                   drop SPACE's non-global entries
   invlpg VADDR                  drop the current space's entry for that page
+A SPACE exists from the first line that names it: `switch 9` to a new space gives an empty one;
+`flush 9` of a space no map/switch line names flushes nothing (the report marks such a space).
 valgrind lackey traces (valgrind --tool=lackey --trace-mem=yes) are detected and accepted too:
 every page touched is mapped in space 0 to a fresh frame.  TRACE '-' reads standard input.
 Examples: examples/traces/*.trace (each says how to run it and what to look for).
@@ -176,7 +178,8 @@ def config(machine, trace, sids, tagged_from):
     c.update({"trace": trace.source, "trace_format": trace.kind, "trace_lines": trace.nlines,
               "page_size": machine.fmt.page_size, "va_bits": machine.fmt.va_bits,
               "tagged_from": tagged_from,
-              "spaces": {str(n): sid for n, sid in zip(trace.spaces, sids)}})
+              "spaces": {str(n): sid for n, sid in zip(trace.spaces, sids)},
+              "spaces_only_flushed": [str(n) for n in trace.only_flushed]})
     return c
 
 
@@ -275,6 +278,12 @@ def summary_lines(machine, cfg, summ):
     return out + [""] + config_lines(machine, cfg)
 
 
+def _space(number, sid, cfg):
+    if number in cfg["spaces_only_flushed"]:
+        return f"{number} (engine id {sid}; only `flush {number}` names it: nothing to flush)"
+    return f"{number} (engine id {sid})"
+
+
 def config_lines(machine, cfg):
     fmt = machine.fmt
     tag = ("tagged (address-space ids): a switch flushes nothing" if cfg["tagged"] else
@@ -292,7 +301,7 @@ def config_lines(machine, cfg):
                        ("direct-mapped" if c["ways"] == 1 else f"{c['ways']}-way") for c in cfg["caches"])
     out += [f"  {'caches':<10}{caches or 'none'}",
             f"  {'memory':<10}{_size(cfg['memory_bytes'])}",
-            f"  {'spaces':<10}" + (", ".join(f"{n} (engine id {s})" for n, s in cfg["spaces"].items())
+            f"  {'spaces':<10}" + (", ".join(_space(n, s, cfg) for n, s in cfg["spaces"].items())
                                    or "none"),
             f"  {'seed':<10}{cfg['seed']}"]
     return out

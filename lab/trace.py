@@ -13,7 +13,12 @@ microlab traces (`#` starts a comment; numbers hex with 0x or decimal):
     invlpg VADDR               drop the current space's entry for that page
   `large` (an extension) maps one large page of the format (4 MiB on x86-32, 2 MiB otherwise).
   Switching to the space already current is a no-op (no CR3 reload, nothing flushed).  The
-  engine spaces are created before the trace runs, in order of first mention.
+  engine spaces are created before the trace runs, in order of first mention: a SPACE exists
+  from the first line that names it, whichever command that is.  So `switch 9` to a space
+  nothing maps is an empty space (its accesses fault), and `flush 9` of a space that no `map`
+  or `switch` names flushes nothing -- valid, as `invlpg` of a page not in the TLB is; such a
+  space is listed in `Trace.only_flushed` (and `microlab mmu` marks it in its report).
+  `unmap` of a page that is not mapped is an error.
 
 valgrind lackey traces (`valgrind --tool=lackey --trace-mem=yes`):
     I  04001234,3     instruction fetch          -> x
@@ -129,6 +134,14 @@ class Trace:
     @property
     def n_accesses(self):
         return int(np.count_nonzero(self.accesses))
+
+    @property
+    def only_flushed(self):
+        """SPACE numbers that only `flush SPACE` lines name (no map, unmap or switch): empty
+        spaces whose flushes did nothing -- perhaps a typo for another space."""
+        used = {int(a) for a in self.arg[self.code == Op.SWITCH]}
+        used.update(s.space for s in self.steps if isinstance(s, (MapCmd, UnmapCmd)))
+        return tuple(n for k, n in enumerate(self.spaces) if k not in used)
 
 
 def parse_number(tok, what, lineno):

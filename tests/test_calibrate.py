@@ -1,6 +1,8 @@
 """Calibration fits only the knobs it is given, to the targets it is given (DESIGN.md §4)."""
 import json
 
+import pytest
+
 from engine import Machine
 from lab.calibrate import Knob, Target, fit, write_profiles
 from lab.image import KernelImage
@@ -57,3 +59,35 @@ def test_a_knob_at_its_upper_bound_can_come_down(tmp_path):
     t = Target("toy row", 300.0, knob, _measure(path))
     res = fit([t])
     assert res.values[knob] < 400 and abs(res.rows[0]["error"]) < 0.01
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--iterations", "0"], "argument --iterations: 0 is not allowed: must be an integer >= 1"),
+    (["--iterations", "-1"], "argument --iterations: -1 is not allowed: must be an integer >= 1"),
+    (["--iterations", "two"], "argument --iterations: 'two' is not an integer"),
+    (["--check", "--write"], "argument --write: not allowed with argument --check"),
+    (["--check", "--iterations", "3"], "argument --iterations: not allowed with argument --check"),
+])
+def test_calibration_command_rejects_what_it_would_ignore(argv, says, capsys):
+    """`python -m lab.calibration`: a sweep count below 1 (which fitted nothing and printed
+    the table as if fitted), or options that --check would ignore, are one line naming the
+    value, exit 2, before any simulation."""
+    from lab.calibration import main
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out, err = capsys.readouterr()
+    assert e.value.code == 2 and out == ""
+    assert err.splitlines() == [err.strip()]
+    assert err.startswith(f"python -m lab.calibration: error: {says}")
+
+
+@pytest.mark.parametrize("kw", [{"iterations": 0}, {"iterations": -1}, {"iterations": 2.5},
+                                {"steps": 0}, {"rtol": -0.1}, {"rtol": float("nan")}])
+def test_fit_rejects_a_count_or_tolerance_it_cannot_use(kw, tmp_path):
+    """fit() with no sweep, no step or a negative tolerance would return the starting values
+    as the fit: it raises ValueError naming the argument and what is allowed instead."""
+    path = _profile(tmp_path)
+    t = Target("toy row", 300.0, Knob(path, "work.instructions"), _measure(path))
+    (name, value), = kw.items()
+    with pytest.raises(ValueError, match=rf"fit: {name} {value!r} must be "):
+        fit([t], **kw)

@@ -263,6 +263,27 @@ def test_human_report(tmp_path, capsys):
     assert rc == 0 and "0x0005000" not in short and "TLB hits" in short
 
 
+def test_a_space_only_flush_names_is_valid_but_marked(tmp_path, capsys):
+    """A SPACE exists from the first line that names it (DESIGN.md §5 leaves creation to the
+    trace; lab.trace creates spaces in order of first mention): `flush 9` of a space no map or
+    switch names is valid and flushes nothing, like `invlpg` of a page not in the TLB -- but
+    not silently: the report and the JSON configuration name space 9 as only flushed, and
+    `microlab mmu --help` states the rule."""
+    path = write(tmp_path, "map 7 0x1000 0x5000\nswitch 3\nr 0x1000\nswitch 7\nr 0x1000\n"
+                           "flush 9\nflush 3\n")
+    doc = mmu_json(capsys, path)
+    assert doc["config"]["spaces"] == {"7": 0, "3": 1, "9": 2}
+    assert doc["config"]["spaces_only_flushed"] == ["9"]
+    rc, out, err = mmu(capsys, path, "--summary-only")
+    assert rc == 0 and err == ""
+    assert re.search(r"^  spaces +7 \(engine id 0\), 3 \(engine id 1\), 9 \(engine id 2; only "
+                     r"`flush 9` names it: nothing to flush\)$", out, re.M)
+    with pytest.raises(SystemExit):
+        main(["mmu", "--help"])
+    assert "`flush 9` of a space no map/switch line names flushes nothing" in \
+        " ".join(capsys.readouterr().out.split())
+
+
 # ------------------------------------------------------------------------- bad input
 
 BAD_TRACES = [

@@ -524,3 +524,20 @@ def test_summary_says_on_which_machine_and_how_quick():
     md = render_markdown([o])
     assert "| getpid | ok | 5 | x86-64-modern | yes |" in md
     assert "quick=True" in md and "not scored" in md
+
+
+def test_list_rejects_a_notebook_directory_that_is_not_one(tmp_path, monkeypatch):
+    """`microlab list` checks a notebook directory the user named (--notebooks DIR or
+    $MICROLAB_NOTEBOOKS) as `reproduce` does: missing, or a file, is one line naming it, exit
+    2, nothing listed -- not "no notebook" on every line and exit 0."""
+    (tmp_path / "file").write_text("")
+    for where, what in (("nowhere", "does not exist"), ("file", "is not a directory")):
+        for cmd in ("list", "reproduce"):
+            rc, out, err = microlab(cmd, "--notebooks", tmp_path / where, "--out", tmp_path / "r") \
+                if cmd == "reproduce" else microlab(cmd, "--notebooks", tmp_path / where)
+            assert (rc, out) == (2, "") and err == (
+                f"microlab {cmd}: error: notebook directory {tmp_path / where} {what} "
+                f"(--notebooks DIR or ${registry.NOTEBOOKS_ENV} name another)\n")
+    monkeypatch.setenv(registry.NOTEBOOKS_ENV, str(tmp_path / "nowhere"))
+    rc, out, err = microlab("list")
+    assert (rc, out) == (2, "") and "nowhere does not exist" in err

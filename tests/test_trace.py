@@ -66,6 +66,16 @@ def test_spaces_get_ordinals_in_order_of_first_mention():
     assert t.space[t.accesses].tolist() == [1, 0]     # ordinals of spaces 3 and 7
 
 
+def test_a_space_only_flush_names_is_reported():
+    """A SPACE exists from its first mention, so `flush 9` of a space that no map, unmap or
+    switch names is valid (it flushes nothing); Trace.only_flushed lists such spaces, so that
+    a report can say so (a likely typo) instead of passing over it in silence."""
+    t = parse("map 7 0x1000 0x5000\nswitch 3\nflush 9\nflush 7\nflush 3\nflush 4\n")
+    assert t.spaces == (7, 3, 9, 4) and t.only_flushed == (9, 4)
+    assert parse("map 7 0x1000 0x5000\nswitch 3\nflush 7\n").only_flushed == ()
+    assert parse_trace(["I  00401000,3\n"], X86_32, MEM, lackey=True).only_flushed == ()
+
+
 def test_map_defaults_and_flags():
     """map takes optional permissions (default rw), 'global' and 'large' in any order."""
     t = parse("map 0 0x1000 0x5000\nmap 0 0x2000 0x6000 global r\n"

@@ -8,11 +8,12 @@ emulation library, server/kernel work, other) and the total, with the paper's nu
 Published numbers come from ../shared/reference/published.json (or $MICROLAB_SHARED/reference).
 A system whose platform module is not written yet gets one line saying so.
 """
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
+
+from lab.cli import Parser, cpu_profile, natural
 
 from . import SYSTEMS, boot, platform_class
 
@@ -102,10 +103,11 @@ def format_table(results, paper):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(prog="python -m lab.linux.breakdown",
-                                 description=__doc__.split("\n")[0])
-    ap.add_argument("--profile", default="pentium-133", help="CPU profile (default pentium-133)")
-    ap.add_argument("--seed", type=int, default=1)
+    # profile and seed are checked here, once, before any system boots (not five times over)
+    ap = Parser(prog="python -m lab.linux.breakdown", description=__doc__.split("\n")[0])
+    ap.add_argument("--profile", type=cpu_profile, default="pentium-133",
+                    help="CPU profile (default pentium-133)")
+    ap.add_argument("--seed", type=natural(0), default=1, help="machine seed (default 1)")
     args = ap.parse_args(argv)
     results = breakdown(args.profile, args.seed)
     print(f"getpid, cycles by category (CPU profile {args.profile}; paper: S97 Table 2, "

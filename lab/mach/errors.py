@@ -68,7 +68,8 @@ class SendTimedOut(MachError):
 
 
 class SendInvalidMemory(MachError):
-    """Out-of-line data names memory the sender has not allocated (or cannot read)."""
+    """The message is not in memory the sender can read: out-of-line data names memory it has
+    not allocated, or the argument given as the message is not a Message at all."""
     code = "SEND_INVALID_MEMORY"
 
 

@@ -26,7 +26,7 @@ from .errors import (SendInvalidPort, PortDead, SendTimedOut, SendInvalidMemory,
                      SendMsgTooLarge, RcvInvalidPort, RcvTimedOut, RcvPortChanged, RcvTooLarge,
                      KernInvalidName, KernInvalidRight, MigServerDied, MachError)
 from .message import Disposition, CARRIED, KMsg, Message, PortItem, OOLItem, NOTIFY_SEND_ONCE
-from .port import Right, PORT_NULL
+from .port import Right, PORT_NULL, name_text
 from .task import ThreadState
 
 MSG_SIZE_MAX = 8192          # Mach 2.5 <sys/message.h>
@@ -130,8 +130,8 @@ class IPC:
         try:
             e = task.ipc.lookup(msg.remote_port, "msg_send")
         except KernInvalidName:
-            raise SendInvalidPort(f"msg_send: destination 0x{msg.remote_port:x} is no right "
-                                  f"in task {task.name}") from None
+            raise SendInvalidPort(f"msg_send: destination {name_text(msg.remote_port)} is no "
+                                  f"right in task {task.name}") from None
         if e.port is None:
             raise PortDead(f"msg_send: destination 0x{msg.remote_port:x} is a dead name")
         disp = msg.remote_disposition
@@ -302,7 +302,13 @@ class IPC:
         with self._trap(thread, "msg_send", "ipc"):
             self._msg_send(thread, msg, option, timeout)
 
+    def _check_message(self, msg, what):
+        if not isinstance(msg, Message):
+            raise SendInvalidMemory(f"{what}: {msg!r} is not a message (a Message with "
+                                    "remote_port, local_port, id, data, ports, ool)")
+
     def _msg_send(self, thread, msg, option, timeout):
+        self._check_message(msg, "msg_send")
         task = thread.task
         dest_e, disp = self._resolve_dest(task, msg)
         dest = dest_e.port
@@ -330,10 +336,10 @@ class IPC:
         task = thread.task
         if port_name == PORT_NULL:
             return None
-        e = task.ipc.entries.get(port_name)
+        e = task.ipc.entries.get(port_name) if isinstance(port_name, int) else None
         if e is None or not e.receive:
-            raise RcvInvalidPort(f"{what}: name 0x{port_name:x} is not a receive right of "
-                                 f"task {task.name}")
+            raise RcvInvalidPort(f"{what}: name {name_text(port_name)} is not a receive right "
+                                 f"of task {task.name}")
         return e.port
 
     def _pick(self, thread, port):
@@ -386,6 +392,7 @@ class IPC:
                 send_timeout=0, receive_timeout=0):
         """Send `msg`, then receive the reply on msg.local_port: one trap."""
         thread = self._caller(caller)
+        self._check_message(msg, "msg_rpc")
         if msg.local_port == PORT_NULL:
             raise RcvInvalidPort("msg_rpc: the message names no reply port (local_port)")
         reply_name = msg.local_port

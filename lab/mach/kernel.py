@@ -25,7 +25,7 @@ from engine import ops as O
 from lab.image import KernelImage
 from lab.kprofile import load_kernel_profile
 
-from .errors import KernInvalidTask, KernInvalidAddress
+from .errors import KernInvalidArgument, KernInvalidTask, KernInvalidAddress
 from .fault import Faults
 from .ipc import IPC, MSG_SIZE_MAX
 from .memory_object import MemoryObjects
@@ -126,10 +126,13 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
             return t
         raise KernInvalidTask(f"caller {x!r} is neither a Task nor a Thread")
 
-    def _check_task(self, task, what):
-        if not isinstance(task, Task) or not task.alive:
-            raise KernInvalidTask(f"{what}: task {getattr(task, 'name', task)!r} does not exist "
-                                  "or has terminated")
+    def _check_task(self, task, what, alive=True):
+        """`task` must be a Task (and, with `alive`, not terminated): KERN_INVALID_TASK naming
+        the value, before anything of it is touched (not an AttributeError later)."""
+        if not isinstance(task, Task):
+            raise KernInvalidTask(f"{what}: {task!r} is not a task (a Task from task_create)")
+        if alive and not task.alive:
+            raise KernInvalidTask(f"{what}: task {task.name} has terminated")
 
     def _trap(self, caller, path=None, category="kernel"):
         """A system call by `caller`: kernel entry and exit (not for a co-located task, which
@@ -158,6 +161,11 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         """A new task (with one thread, as task_create + thread_create).  With
         `inherit_memory`, its map is built from the parent's by each entry's inheritance:
         SHARE shares, COPY copies copy-on-write, NONE leaves a hole."""
+        if parent is not None:
+            self._check_task(parent, "task_create: parent")
+        elif inherit_memory:
+            raise KernInvalidArgument("task_create: inherit_memory=True needs a parent task "
+                                      "to inherit from (parent=None)")
         if caller is not None:
             with self._kcall(caller, "task_create"):
                 return self._task_create(parent, inherit_memory, name, category, kernel_task)
@@ -202,6 +210,7 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
                                         e.max_protection, e.inheritance, nc))
 
     def task_terminate(self, task, caller=None):
+        self._check_task(task, "task_terminate", alive=False)    # a second terminate: no-op
         if caller is not None:
             with self._kcall(caller, "task_terminate"):
                 self._task_terminate(task)
@@ -236,6 +245,7 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
     def thread_create(self, task, handler=None, ports=None, name="", caller=None):
         """A thread in `task`.  With a `handler(msg) -> reply or None` it is a server thread:
         it receives on `ports` (names) or on the task's default group (None)."""
+        self._check_task(task, "thread_create")
         if caller is not None:
             with self._kcall(caller, "thread_create"):
                 return self._thread_create(task, handler, ports, name)
@@ -252,6 +262,9 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
 
     def thread_terminate(self, thread):
         """Halt the thread and free its message buffer (its stack, in Mach)."""
+        if not isinstance(thread, Thread):
+            raise KernInvalidArgument(f"thread_terminate: {thread!r} is not a thread (a Thread "
+                                      "from thread_create, or a task's .thread)")
         thread.state = ThreadState.HALTED
         task = thread.task
         if thread.msg_buf is not None and task.alive and not task.kernel_task:

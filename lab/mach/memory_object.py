@@ -29,6 +29,7 @@ class MemoryObjects:
         """Map `size` bytes of the memory object named `memory_object` (a send or receive
         right in `task`) at `offset`; returns the address.  `protection` (vm_map's
         cur_protection; default VM_PROT_DEFAULT) is the region's current protection."""
+        self._check_task(task, "vm_allocate_with_pager")
         with self._kcall(caller or task, "vm_map"):
             e = task.ipc.lookup(memory_object, "vm_allocate_with_pager")
             port = e.port

@@ -18,6 +18,11 @@ from enum import Enum
 from .errors import KernInvalidName, KernInvalidRight
 
 PORT_NULL = 0
+
+
+def name_text(name):
+    """A port name for a message: 0x103, or the repr of something that is not a name."""
+    return f"0x{name:x}" if isinstance(name, int) else repr(name)
 PORT_BACKLOG_DEFAULT = 5      # Mach 2.5 <sys/port.h>
 PORT_BACKLOG_MAX = 16         # Mach 2.5 <sys/port.h>
 
@@ -101,6 +106,9 @@ class IPCSpace:
         return name
 
     def lookup(self, name, what="lookup"):
+        if not isinstance(name, int):
+            raise KernInvalidName(f"{what}: {name!r} is not a port name (an integer name in "
+                                  f"task {self.task.name}'s space)")
         e = self.entries.get(name)
         if e is None:
             raise KernInvalidName(f"{what}: name 0x{name:x} denotes no right in task "

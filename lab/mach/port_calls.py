@@ -48,6 +48,7 @@ class PortCalls:
     # -- calls ---------------------------------------------------------------------------
     def port_allocate(self, task, label="", caller=None):
         """Allocate a new port; `task` gets its receive right.  Returns the name."""
+        self._check_task(task, "port_allocate")
         with self._trap(caller or task, "port_allocate"):
             return self._port_allocate(task, label)
 
@@ -61,8 +62,8 @@ class PortCalls:
 
     def port_deallocate(self, task, name, caller=None):
         """Deallocate the task's rights to this port (the receive right destroys it)."""
+        self._check_task(task, "port_deallocate")
         with self._trap(caller or task, "port_deallocate"):
-            self._check_task(task, "port_deallocate")
             e = task.ipc.lookup(name, "port_deallocate")
             self.m.events.log("mach", "port_deallocate", task=task.name, name=name,
                               rights=[r.value for r in e.rights()])
@@ -70,6 +71,7 @@ class PortCalls:
 
     def port_enable(self, task, name, caller=None):
         """Add this port to the task's default group of ports for msg_receive."""
+        self._check_task(task, "port_enable")
         with self._trap(caller or task, "port_enable"):
             e = self._receive_entry(task, name, "port_enable")
             if e.port not in task.enabled:
@@ -78,6 +80,7 @@ class PortCalls:
 
     def port_disable(self, task, name, caller=None):
         """Remove this port from the task's default group of ports for msg_receive."""
+        self._check_task(task, "port_disable")
         with self._trap(caller or task, "port_disable"):
             e = self._receive_entry(task, name, "port_disable")
             if e.port in task.enabled:
@@ -86,10 +89,12 @@ class PortCalls:
 
     def port_messages(self, task, caller=None):
         """Names of the enabled ports on which messages are currently queued."""
+        self._check_task(task, "port_messages")
         with self._trap(caller or task, "port_messages"):
             return [task.ipc.name_of(p) for p in task.enabled if p.queue]
 
     def port_status(self, task, name, caller=None):
+        self._check_task(task, "port_status")
         with self._trap(caller or task, "port_status"):
             e = task.ipc.lookup(name, "port_status")
             p = e.port
@@ -101,6 +106,7 @@ class PortCalls:
 
     def port_set_backlog(self, task, name, backlog, caller=None):
         """Limit the number of messages that can be waiting on this port."""
+        self._check_task(task, "port_set_backlog")
         with self._trap(caller or task, "port_set_backlog"):
             e = self._receive_entry(task, name, "port_set_backlog")
             if not isinstance(backlog, int) or not 1 <= backlog <= PORT_BACKLOG_MAX:
@@ -111,6 +117,8 @@ class PortCalls:
     def port_insert_send(self, from_task, name, to_task, caller=None):
         """Give `to_task` a send right to the port `from_task` names `name` -- what passing
         the right in a message through a name server achieves.  Returns the new name."""
+        self._check_task(from_task, "port_insert_send: from_task")
+        self._check_task(to_task, "port_insert_send: to_task")
         with self._trap(caller or from_task, "ipc_port_lookup"):
             e = from_task.ipc.lookup(name, "port_insert_send")
             if e.port is None or not (e.receive or e.send):

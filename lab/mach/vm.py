@@ -232,12 +232,14 @@ class VMCalls:
     # -- the calls -------------------------------------------------------------------------
     def vm_allocate(self, task, address=0, size=0, anywhere=True, caller=None):
         """Allocate zero-filled memory at `address` or anywhere; returns the address."""
+        self._check_task(task, "vm_allocate")
         with self._kcall(caller or task, "vm_allocate"):
             a = self._vm_allocate(task, address, size, anywhere)
             self.m.events.log("mach", "vm_allocate", task=task.name, address=a, size=size)
             return a
 
     def vm_deallocate(self, task, address, size, caller=None):
+        self._check_task(task, "vm_deallocate")
         with self._kcall(caller or task, "vm_deallocate"):
             start, end = self._vm_check(task, address, size, "vm_deallocate")
             self._map_delete(task, start, end)
@@ -245,6 +247,7 @@ class VMCalls:
                               size=end - start)
 
     def vm_inherit(self, task, address, size, inheritance, caller=None):
+        self._check_task(task, "vm_inherit")
         if not isinstance(inheritance, VMInherit):
             raise KernInvalidArgument(f"vm_inherit: {inheritance!r}; allowed: "
                                       f"{', '.join(i.name for i in VMInherit)}")
@@ -256,6 +259,11 @@ class VMCalls:
     def vm_protect(self, task, address, size, set_max, protection, caller=None):
         """Set the current (or, with set_max, the maximum) protection.  Raising the current
         protection beyond the maximum fails with KERN_PROTECTION_FAILURE, nothing changed."""
+        self._check_task(task, "vm_protect")
+        if isinstance(protection, bool) or not isinstance(protection, int) \
+                or not 0 <= protection <= VMProt.ALL:
+            raise KernInvalidArgument(f"vm_protect: protection {protection!r}; allowed: a "
+                                      "VMProt, READ | WRITE | EXECUTE (0..7)")
         prot = VMProt(protection)
         with self._kcall(caller or task, "vm_protect"):
             start, end = self._vm_check(task, address, size, "vm_protect")
@@ -283,6 +291,7 @@ class VMCalls:
     def vm_read(self, task, address, size, caller=None):
         """Read `task`'s memory: the data appears in the caller's space (copy-on-write).
         Returns (address in the caller, size)."""
+        self._check_task(task, "vm_read")
         th = self._caller(caller or task)
         with self._kcall(th, "vm_read"):
             self._vm_check(task, address, size, "vm_read", need_read=True)
@@ -291,6 +300,7 @@ class VMCalls:
 
     def vm_write(self, task, address, data_address, count, caller=None):
         """Write `count` bytes from the caller's memory at `data_address` into `task`."""
+        self._check_task(task, "vm_write")
         th = self._caller(caller or task)
         with self._kcall(th, "vm_write"):
             self._vm_check(task, address, count, "vm_write", need_write=True)
@@ -299,8 +309,11 @@ class VMCalls:
 
     def vm_copy(self, task, source_address, count, dest_address, caller=None):
         """Copy a range to another range of the same task, copy-on-write (page aligned)."""
+        self._check_task(task, "vm_copy")
         with self._kcall(caller or task, "vm_copy"):
             for a in (source_address, dest_address, count):
+                if not isinstance(a, int):
+                    raise KernInvalidArgument(f"vm_copy: {a!r} is not an address or a size")
                 if a % self.page:
                     raise KernInvalidArgument(f"vm_copy: 0x{a:x} is not page aligned")
             s0, s1 = self._vm_check(task, source_address, count, "vm_copy", need_read=True)
@@ -329,6 +342,7 @@ class VMCalls:
                               size=s1 - s0)
 
     def vm_regions(self, task, address=0, caller=None):
+        self._check_task(task, "vm_regions")
         with self._kcall(caller or task, "vm_regions"):
             out = []
             for e in task.map.entries:
@@ -342,6 +356,7 @@ class VMCalls:
             return out
 
     def vm_statistics(self, task, caller=None):
+        self._check_task(task, "vm_statistics")
         with self._kcall(caller or task, "vm_statistics"):
             s = self.stats
             return VMStatistics(self.page, self.m.memory.free_frames, len(self.resident),

@@ -10,6 +10,7 @@ written; the exit status is 1 if any experiment failed or timed out.
 import contextlib
 import gc
 import logging
+import os
 import queue
 import sys
 import tempfile
@@ -26,6 +27,17 @@ DEFAULT_TIMEOUT = 3600.0       # seconds per notebook; a hung one is killed afte
 POLL_SECONDS = 0.2
 
 
+def notebooks_dir(option):
+    """The notebook directory (--notebooks DIR, $MICROLAB_NOTEBOOKS or the default); ValueError,
+    one line, if it is not a directory."""
+    nb_dir = registry.notebooks_dir(option)
+    if not nb_dir.is_dir():
+        what = "is not a directory" if nb_dir.exists() else "does not exist"
+        raise ValueError(f"notebook directory {nb_dir} {what} (--notebooks DIR or "
+                         f"${registry.NOTEBOOKS_ENV} name another)")
+    return nb_dir
+
+
 # --- microlab list ---------------------------------------------------------------------------
 
 def add_list_arguments(parser):
@@ -34,7 +46,12 @@ def add_list_arguments(parser):
 
 
 def run_list(args):
-    nb_dir = registry.notebooks_dir(args.notebooks)
+    # a directory the user named (--notebooks or $MICROLAB_NOTEBOOKS) must exist, as for
+    # reproduce; the default one may be missing (an installed package): "no notebook"
+    if args.notebooks or os.environ.get(registry.NOTEBOOKS_ENV):
+        nb_dir = notebooks_dir(args.notebooks)
+    else:
+        nb_dir = registry.notebooks_dir()
     width = max(len(n) for n in registry.NAMES)
     for e in registry.EXPERIMENTS:
         there = "ready" if registry.notebook_path(e, nb_dir).is_file() else "no notebook"
@@ -92,10 +109,7 @@ def plan(args):
     cell_timeout = _number("--cell-timeout", args.cell_timeout, float) if args.cell_timeout \
         else timeout
     assignments = split_assignments(args.param)
-    nb_dir = registry.notebooks_dir(args.notebooks)
-    if not nb_dir.is_dir():
-        raise ValueError(f"notebook directory {nb_dir} does not exist (--notebooks DIR or "
-                         f"${registry.NOTEBOOKS_ENV} name another)")
+    nb_dir = notebooks_dir(args.notebooks)
     declared = {}
     for e in experiments:
         try:

@@ -1,0 +1,42 @@
+"""The breakdown tools (`python -m lab.mach.breakdown`, `python -m lab.linux.breakdown`) check
+what the user typed before any work: a bad value is one line naming it and what is allowed,
+exit status 2, no traceback (the project's rule for every command line)."""
+import pytest
+
+from lab.linux import breakdown as linux_breakdown
+from lab.mach import breakdown as mach_breakdown
+
+
+def _usage_error(main, argv, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out, err = capsys.readouterr()
+    return e.value.code, out, err.strip().splitlines()
+
+
+@pytest.mark.parametrize("main, prog", [(mach_breakdown.main, "lab.mach.breakdown"),
+                                        (linux_breakdown.main, "lab.linux.breakdown")])
+@pytest.mark.parametrize("argv, says", [
+    (["--profile", "foo"], "argument --profile: CPU profile 'foo' unknown; available: "),
+    (["--seed", "-3"], "argument --seed: -3 is not allowed: must be an integer >= 0"),
+    (["--seed", "x"], "argument --seed: 'x' is not an integer"),
+    (["foo"], "unrecognized arguments: foo"),
+])
+def test_a_bad_option_is_one_line_and_exit_2_before_any_work(main, prog, argv, says, capsys):
+    """An unknown CPU profile, a negative or non-integer seed, or a stray argument: one line on
+    stderr naming the value (and, for the profile, the ones available), exit 2, nothing on
+    stdout -- no header, no per-system failure repeated five times."""
+    code, out, err = _usage_error(main, argv, capsys)
+    assert code == 2 and out == "" and len(err) == 1
+    assert err[0].startswith(f"python -m {prog}: error: {says}")
+    if "--profile" in argv:
+        assert "pentium-133" in err[0]
+
+
+def test_mach_breakdown_takes_profile_and_seed_and_prints_each_cache(capsys):
+    """`--profile` chooses the CPU; the rows list the misses of the caches that CPU has (the
+    VAX profile has one cache, named `cache`, and no l1i/l1d/l2)."""
+    assert mach_breakdown.main(["--profile", "vax-8200", "--seed", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split()[0] for ln in lines[::2]] == ["null", "mklinux_in_kernel", "mklinux_user"]
+    assert all("cache misses" in ln and "l1i" not in ln for ln in lines[1::2])
