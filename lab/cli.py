@@ -10,6 +10,7 @@ line naming the bad value and exit 2; no traceback.
 """
 import argparse
 import importlib
+import os
 import sys
 
 SUBCOMMANDS = {
@@ -81,6 +82,9 @@ def main(argv=None):
     from lab.errors import KernelError
     try:
         return runner(args) or 0
+    except BrokenPipeError:     # `microlab list | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UsageError, EngineError, KernelError, ValueError, OSError) as e:
         print(f"microlab {args.command}: error: {e}", file=sys.stderr)
         return 2
