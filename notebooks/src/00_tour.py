@@ -5,7 +5,9 @@
 # cycle a system call costs comes from a trap, an IPC path, an address-space switch, a TLB
 # miss with its page walk, or a cache miss.  This tour shows the machine first, then the
 # question the lecture asks of it: *"With a µ-kernel, protection-boundary crossing forces us to
-# change memory-map [and] flush TLB (unless tagged)."*
+# change memory-map [and] flush TLB (unless tagged)."*  Then the kernels that answer it: an
+# L4 IPC, a Mach RPC, and one Linux system call on five platforms.  The experiments
+# (`microlab list`) take each of these further.
 
 # %% tags=["parameters"]
 seed = 1
@@ -105,6 +107,60 @@ ax.set_title(f"Switch cost on {profile.name}")
 ax.legend()
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## The kernels on this machine
+# The same crossing, now made by kernels.  **L4** (Liedtke): a server task waits for a
+# message, a client calls it; the message travels in registers, and every cycle of the round
+# trip is the trap, L4's IPC path, the two address-space switches and the refills they cause.
+
+# %%
+from lab.l4 import L4Kernel, Message, ipc_call, ipc_wait, ipc_reply_and_wait
+
+
+def echo(t):
+    """An L4 server loop: wait, then answer each request and wait again."""
+    msg = yield ipc_wait()
+    while True:
+        msg = yield ipc_reply_and_wait(msg.sender, Message(msg.words[0] + 1))
+
+
+l4 = L4Kernel(Machine(cpu_profile, seed=seed))
+server, client = l4.task_new("server", program=echo), l4.task_new("client")
+for _ in range(3):                                   # warm the caches
+    l4.ipc(client.thread, ipc_call(server.thread, Message(0)))
+with l4.m.measure() as r:
+    reply = l4.ipc(client.thread, ipc_call(server.thread, Message(41)))
+print("reply:", reply.words, "from", reply.sender.name)
+print(f"L4 round trip: {r.cycles:.0f} cycles =",
+      ", ".join(f"{c} {v:.0f}" for c, v in r.by_category.items() if v))
+for e in l4.m.events.find("ipc", kernel="l4")[-2:]:
+    print("  event:", e.args["sender"], "->", e.args["receiver"], "short" if e.args["short"] else "long")
+
+# %% [markdown]
+# **Mach** (Rashid, Young et al.): the client sends to a port; the kernel queues the
+# message, a server thread receives it and replies to the reply port.  The same null round
+# trip takes the path of a general message system.
+
+# %%
+from lab.mach.breakdown import null_rpc
+rm = null_rpc(cpu_profile, seed=seed)
+print(f"Mach null RPC: {rm.cycles:.0f} cycles =",
+      ", ".join(f"{c} {v:.0f}" for c, v in rm.by_category.items() if v))
+print(f"-> {rm.cycles / r.cycles:.1f} times L4's round trip")
+
+# %% [markdown]
+# **Linux on five platforms**: the same getpid, natively (a trap), on L4Linux (an IPC to the
+# Linux server and back), and on MkLinux (a Mach RPC to the server in the kernel or in a
+# user task).  This is S97 Table 2; the `getpid` experiment compares it with the paper.
+
+# %%
+from lab.linux import SYSTEMS
+from lab.linux.breakdown import measure as getpid_cycles
+for system in SYSTEMS:
+    cats = getpid_cycles(system, cpu_profile, seed)
+    print(f"{system:20} {sum(cats.values()):6} cycles: " +
+          ", ".join(f"{c} {v}" for c, v in cats.items() if v))
 
 # %% [markdown]
 # ## Live views
