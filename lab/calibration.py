@@ -12,7 +12,7 @@ is a prediction made with these values.
 import json
 
 from lab import kprofile
-from lab.cli import Parser, natural
+from lab.cli import Parser, natural, run_tool
 from lab.calibrate import Knob, Target, fit, write_profiles, evaluate
 from lab.results import published
 
@@ -234,4 +234,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_tool(main))

@@ -33,6 +33,18 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def run_tool(main):
+    """`sys.exit(run_tool(main))` for the lab's `python -m` tools: a reader that closes the
+    pipe early (`| head`) ends the output quietly, not with a traceback."""
+    try:
+        status = main()
+        sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
 def natural(minimum=1):
     """An argparse type: an integer (decimal or 0x hex) >= `minimum`, else a one-line error
     naming the value."""

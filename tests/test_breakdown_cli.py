@@ -40,3 +40,27 @@ def test_mach_breakdown_takes_profile_and_seed_and_prints_each_cache(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [ln.split()[0] for ln in lines[::2]] == ["null", "mklinux_in_kernel", "mklinux_user"]
     assert all("cache misses" in ln and "l1i" not in ln for ln in lines[1::2])
+
+
+def test_the_paper_column_stands_only_beside_the_papers_machine(capsys):
+    """S97's getpid cycles were measured on a 133 MHz Pentium: on another CPU profile the
+    breakdown leaves the paper and ratio columns empty and says why."""
+    assert linux_breakdown.main(["--profile", "x86-64-modern"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "no paper column" in lines[0]
+    assert all(ln.split()[-2:] == ["-", "-"] for ln in lines[2:])
+    assert linux_breakdown.main([]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].split()[-2:] == ["223", "1.00"]
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`python -m lab.linux.breakdown | head -1`: the tool's output ends quietly when the
+    reader closes the pipe (no BrokenPipeError traceback on stderr)."""
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-m", "lab.linux.breakdown"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()             # the reader has had enough before the tool writes a line
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "Traceback" not in err, err

@@ -14,7 +14,7 @@ import sys
 from engine import Machine
 from engine.profile import load_profile
 
-from lab.cli import Parser, cpu_profile, natural
+from lab.cli import Parser, cpu_profile, natural, run_tool
 
 from .kernel import MachKernel
 from .message import Message
@@ -79,4 +79,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_tool(main))

@@ -73,4 +73,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from lab.cli import run_tool
+    raise SystemExit(run_tool(main))
