@@ -134,3 +134,25 @@ def test_vm_protect_and_vm_copy_name_a_bad_number(k):
     for bad in (None, "0x1000"):
         with pytest.raises(KernInvalidArgument, match=rf"vm_copy: {bad!r} is not an address"):
             k.vm_copy(a, x, k.page, bad)
+
+
+@pytest.mark.parametrize("call, args", [
+    ("pager_data_provided", (None, b"x" * 4096)),
+    ("pager_data_provided", (0, b"x" * 4096, None, 8)),
+    ("pager_data_unavailable", ("0", 4096)),
+    ("pager_data_lock", (0, None, 1)),
+    ("pager_data_lock", (0, 4096, "rw")),
+    ("pager_flush_request", (0, -1)),
+    ("pager_clean_request", (None, 4096)),
+    ("pager_data_error", (0, 4096.0)),
+    ("pager_data_provided_physical", (0, None)),
+])
+def test_pager_calls_check_offsets_sizes_and_lock_values(k, call, args):
+    """The manager's calls to the kernel (pager_data_provided, pager_data_lock, ...) carry
+    offsets, sizes and lock values: anything but a non-negative integer (a lock value: VM_PROT_*
+    bits, 0..7) is KERN_INVALID_ARGUMENT naming the call, and nothing is sent or allocated."""
+    pager = k.task_create(name="pager")
+    n = len(k.m.events)
+    with pytest.raises(KernInvalidArgument, match=call):
+        getattr(k, call)(pager, 1, *args)
+    assert len(k.m.events) == n

@@ -105,8 +105,23 @@ class MemoryObjects:
 
     # -- the manager's calls (user side: messages) -----------------------------------------
     def _pager_call(self, caller, pager_request, msg_id, values, ool=()):
+        # the message body is integers: a bad value is the caller's KERN_INVALID_ARGUMENT,
+        # named here, not a TypeError from packing it
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise KernInvalidArgument(f"{P.NAMES[msg_id]}: {v!r} is not an offset, size or "
+                                          "value (a non-negative integer)")
         msg = Message(remote_port=pager_request, id=msg_id, data=P.pack(*values), ool=list(ool))
         self.msg_send(caller, msg)
+
+    @staticmethod
+    def _lock(lock_value, what):
+        """A lock value: VM_PROT_* bits (0..7)."""
+        if isinstance(lock_value, bool) or not isinstance(lock_value, int) \
+                or not 0 <= lock_value <= VMProt.ALL:
+            raise KernInvalidArgument(f"{what}: lock value {lock_value!r} is not a protection "
+                                      "(VM_PROT_* bits, 0..7)")
+        return int(lock_value)
 
     def pager_data_provided(self, caller, pager_request, offset, data, data_count=None,
                             lock_value=VMProt.NONE):
@@ -114,22 +129,27 @@ class MemoryObjects:
         `data_count`) or bytes -- then, as the lecture's pager does, a buffer is allocated,
         filled, sent and deallocated."""
         th = self._caller(caller)
+        lock = self._lock(lock_value, "pager_data_provided")     # before the buffer exists
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise KernInvalidArgument(f"pager_data_provided: offset {offset!r} is not a "
+                                      "non-negative integer")
         if isinstance(data, (bytes, bytearray)):
             n = len(data)
             buf = self.vm_allocate(th.task, 0, n, True, caller=th)
             self.user_write(th, buf, bytes(data))
-            self._pager_call(th, pager_request, P.PAGER_DATA_PROVIDED, (offset, int(lock_value)),
+            self._pager_call(th, pager_request, P.PAGER_DATA_PROVIDED, (offset, lock),
                              [OOLItem(buf, n)])
             self.vm_deallocate(th.task, buf, n, caller=th)
         else:
-            self._pager_call(th, pager_request, P.PAGER_DATA_PROVIDED, (offset, int(lock_value)),
+            self._pager_call(th, pager_request, P.PAGER_DATA_PROVIDED, (offset, lock),
                              [OOLItem(data, data_count)])
 
     def pager_data_unavailable(self, caller, pager_request, offset, size):
         self._pager_call(caller, pager_request, P.PAGER_DATA_UNAVAILABLE, (offset, size))
 
     def pager_data_lock(self, caller, pager_request, offset, length, lock_value):
-        self._pager_call(caller, pager_request, P.PAGER_DATA_LOCK, (offset, length, int(lock_value)))
+        self._pager_call(caller, pager_request, P.PAGER_DATA_LOCK,
+                         (offset, length, self._lock(lock_value, "pager_data_lock")))
 
     def pager_flush_request(self, caller, pager_request, offset, length):
         self._pager_call(caller, pager_request, P.PAGER_FLUSH_REQUEST, (offset, length))
@@ -146,7 +166,7 @@ class MemoryObjects:
     def pager_data_provided_physical(self, caller, pager_request, offset, frame,
                                      lock_value=VMProt.NONE):
         self._pager_call(caller, pager_request, P.PAGER_DATA_PROVIDED_PHYSICAL,
-                         (offset, frame, int(lock_value)))
+                         (offset, frame, self._lock(lock_value, "pager_data_provided_physical")))
 
     # -- the kernel executes them (kernel object ports) ------------------------------------
     def _kobject_server(self, thread, km):
