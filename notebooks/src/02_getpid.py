@@ -10,9 +10,10 @@
 # emulation library, an L4 IPC to the Linux server and the reply on L4Linux (or the trap
 # bounced through the trampoline for an unmodified binary); on MkLinux Mach's exception path
 # to the server -- a message to the user-task server, a short-circuited RPC (OSF MK's
-# co-location) into the server loaded in the kernel.  Table 2 is a calibration table (DESIGN §4): its rows may fit path
-# lengths.  The same getpid in microseconds stands beside hbench:OS's getpid row; that row is
-# scored in the lmbench experiment, which runs hbench's program itself.
+# co-location) into the server loaded in the kernel.  Table 2 is a calibration table
+# (DESIGN §4): its rows may fit path lengths.  The same getpid in microseconds stands beside
+# hbench:OS's getpid row; that row is scored in the lmbench experiment, which runs hbench's
+# program itself.
 
 # %% tags=["parameters"]
 seed = 1
@@ -113,10 +114,12 @@ res.write()
 # 4 KB pages its getpid still touches four pages, each refilled after the switch, and these
 # refills are most of the server's step.  Two of Figure 5's steps stay apart from the paper:
 # the model's IPCs are symmetric, so the reply costs what the request does (171 cycles against
-# 188), and leaving the library costs one instruction-TLB refill of the library's page (25
-# cycles) where the paper has 19 for the whole step -- under any placement of the step's
-# start, either this step or the request's would contain a 25-cycle refill the paper's does
-# not have room for.
+# 188).  No single cost can be within 5 % of both 168 and 188 (168 × 1.05 = 176.4 is below
+# 188 × 0.95 = 178.6); only a mechanism that makes the reply dearer than the request could,
+# and the model has none with a source.  Leaving the library costs one instruction-TLB
+# refill of the library's page (25 cycles) where the paper has 19 for the whole step --
+# under any placement of the step's start, either this step or the request's would contain
+# a 25-cycle refill the paper's does not have room for.
 # Co-located MkLinux pays Mach's exception path and the short-circuited RPC's stubs; the
 # user-task variant pays Mach's full message path and its cache footprint, the address-space
 # switches and the exception protocol.  The calibration notebook shows which of these rows
