@@ -16,7 +16,7 @@ from . import protocol as P
 from .errors import KernInvalidArgument, KernResourceShortage
 from .message import Message, OOLItem
 from .port import Right
-from .vm_map import VMProt
+from .vm_map import VMProt, check_prot
 from .vm_object import VMPage, ObjectState, RequestState
 
 
@@ -116,12 +116,8 @@ class MemoryObjects:
 
     @staticmethod
     def _lock(lock_value, what):
-        """A lock value: VM_PROT_* bits (0..7)."""
-        if isinstance(lock_value, bool) or not isinstance(lock_value, int) \
-                or not 0 <= lock_value <= VMProt.ALL:
-            raise KernInvalidArgument(f"{what}: lock value {lock_value!r} is not a protection "
-                                      "(VM_PROT_* bits, 0..7)")
-        return int(lock_value)
+        """A lock value: VM_PROT_* bits (0..7), as the message carries it."""
+        return int(check_prot(lock_value, f"{what}: lock value"))
 
     def pager_data_provided(self, caller, pager_request, offset, data, data_count=None,
                             lock_value=VMProt.NONE):

@@ -18,13 +18,13 @@ from enum import Enum
 from .errors import KernInvalidName, KernInvalidRight
 
 PORT_NULL = 0
+PORT_BACKLOG_DEFAULT = 5      # Mach 2.5 <sys/port.h>
+PORT_BACKLOG_MAX = 16         # Mach 2.5 <sys/port.h>
 
 
 def name_text(name):
     """A port name for a message: 0x103, or the repr of something that is not a name."""
     return f"0x{name:x}" if isinstance(name, int) else repr(name)
-PORT_BACKLOG_DEFAULT = 5      # Mach 2.5 <sys/port.h>
-PORT_BACKLOG_MAX = 16         # Mach 2.5 <sys/port.h>
 
 
 class Right(Enum):

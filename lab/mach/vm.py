@@ -19,7 +19,7 @@ Mixin of MachKernel.
 from dataclasses import dataclass, field
 
 from .errors import KernInvalidArgument, KernProtectionFailure, KernNoSpace, KernInvalidAddress
-from .vm_map import VMMapEntry, VMProt, VMInherit, VMRegion
+from .vm_map import VMMapEntry, VMProt, VMInherit, VMRegion, check_prot
 from .vm_object import VMObject, ObjectState
 
 
@@ -260,11 +260,7 @@ class VMCalls:
         """Set the current (or, with set_max, the maximum) protection.  Raising the current
         protection beyond the maximum fails with KERN_PROTECTION_FAILURE, nothing changed."""
         self._check_task(task, "vm_protect")
-        if isinstance(protection, bool) or not isinstance(protection, int) \
-                or not 0 <= protection <= VMProt.ALL:
-            raise KernInvalidArgument(f"vm_protect: protection {protection!r}; allowed: a "
-                                      "VMProt, READ | WRITE | EXECUTE (0..7)")
-        prot = VMProt(protection)
+        prot = check_prot(protection, "vm_protect: protection")
         with self._kcall(caller or task, "vm_protect"):
             start, end = self._vm_check(task, address, size, "vm_protect")
             if not set_max:

@@ -11,7 +11,7 @@ import bisect
 from dataclasses import dataclass
 from enum import Enum, IntFlag
 
-from .errors import KernInvalidAddress, KernNoSpace
+from .errors import KernInvalidAddress, KernInvalidArgument, KernNoSpace
 
 VM_MIN_ADDRESS = 0x00010000
 VM_MAX_ADDRESS = 0xC0000000     # the Mach kernel lives above, in every task
@@ -28,6 +28,15 @@ class VMProt(IntFlag):
     def text(self):
         return ("r" if self & VMProt.READ else "") + ("w" if self & VMProt.WRITE else "") + \
             ("x" if self & VMProt.EXECUTE else "")
+
+
+def check_prot(value, what):
+    """`value` as a VMProt (READ | WRITE | EXECUTE bits, 0..7), else KERN_INVALID_ARGUMENT
+    naming it: for vm_protect's protection and a pager's lock value alike."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= VMProt.ALL:
+        raise KernInvalidArgument(f"{what} {value!r}; allowed: a VMProt, READ | WRITE | "
+                                  "EXECUTE (0..7)")
+    return VMProt(value)
 
 
 class VMInherit(Enum):
