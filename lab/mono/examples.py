@@ -27,10 +27,11 @@ def _pipe_echo(c, rfd, wfd, n, size):
         c.write(wfd, buf, size)
 
 
-def lat_pipe(p, n=100, size=4):
+def lat_pipe(p, n=100, size=4, timed=None):
     """lmbench lat_pipe: a token of `size` bytes ping-pongs between two processes through two
     pipes; cycles per round trip.  The echo process serves one more, untimed round, so that
-    its exit never falls into a timed one."""
+    its exit never falls into a timed one.  `timed(round_trip, n)`, if given, times the n
+    rounds instead (and its result is returned): to count more than cycles."""
     to_child, to_parent = p.pipe(), p.pipe()
     pid = p.fork(_pipe_echo, to_child[0], to_parent[1], n + 3, size)
     buf = p.malloc(size)
@@ -41,10 +42,13 @@ def lat_pipe(p, n=100, size=4):
         p.read(to_parent[0], buf, size)
     for _ in range(2):          # warm-up: the echo process's first round follows its fork
         round_trip()
-    t0 = p.clock()
-    for _ in range(n):
-        round_trip()
-    t = (p.clock() - t0) / n
+    if timed is not None:
+        t = timed(round_trip, n)
+    else:
+        t0 = p.clock()
+        for _ in range(n):
+            round_trip()
+        t = (p.clock() - t0) / n
     round_trip()                                    # untimed: the echo process exits after it
     p.wait4(pid)
     return t

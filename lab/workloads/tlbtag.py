@@ -28,6 +28,7 @@ from engine import Machine, ops as O
 from engine.profile import load_profile
 
 from lab.kprofile import load_kernel_profile
+from lab.mono.examples import lat_pipe
 
 CODE_BASE = 0x08000000          # full_reload's code pages (a large space)
 DATA_BASE = 0x10000000          # ... and its data pages
@@ -390,6 +391,10 @@ def linux_configs(cpu_profile="pentium-133"):
 
 def _measured(p, op, n):
     op()                                     # warm-up
+    return _counted(p, op, n)
+
+
+def _counted(p, op, n):
     with p.measure() as r:
         for _ in range(n):
             op()
@@ -409,31 +414,10 @@ def _getpid(p, n, in_text):
     return _measured(p, op, n)
 
 
-def _echo(c, rfd, wfd, n):
-    buf = c.malloc(4)
-    for _ in range(n):
-        c.read(rfd, buf, 4)
-        c.write(wfd, buf, 4)
-
-
 def _pipe(p, n):
-    """lmbench lat_pipe: a 4-byte token to a child and back, per round trip.  Timed like
-    lab.mono.examples.lat_pipe (and so like the lmbench experiment): the echo's first round,
-    which follows its fork, is a warm-up, and it serves one more, untimed round, so that its
-    exit never falls into a timed one."""
-    to_child, to_parent = p.pipe(), p.pipe()
-    pid = p.fork(_echo, to_child[0], to_parent[1], n + 3)
-    buf = p.malloc(4)
-    p.store(buf, b"tokn")
-
-    def rt():
-        p.write(to_child[1], buf, 4)
-        p.read(to_parent[0], buf, 4)
-    rt()                                     # the echo's first round: after its fork
-    r = _measured(p, rt, n)                  # (one more warm-up inside)
-    rt()                                     # untimed: the echo exits after it
-    p.wait4(pid)
-    return r
+    """lmbench lat_pipe, the lab's own program (lab.mono.examples.lat_pipe, as the lmbench
+    experiment runs it), with the TLB and CR3 counts of its timed rounds."""
+    return lat_pipe(p, n, 4, timed=lambda op, k: _counted(p, op, k))
 
 
 def linux_op(bench, config, cpu_profile="pentium-133", seed=1, n=10):
