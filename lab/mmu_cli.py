@@ -284,6 +284,19 @@ def _space(number, sid, cfg):
     return f"{number} (engine id {sid})"
 
 
+def _splinter(tlb, fmt):
+    """A large-page TLB whose page size is not the format's large page (a 2 MiB TLB under
+    x86-32's 4 MiB pages) holds a piece of the page per entry, as Intel CPUs do."""
+    large = 1 << fmt.level_shift(fmt.levels - 2) if fmt.levels >= 2 else None
+    ps = tlb["page_size"]
+    if ps == fmt.page_size or large is None or ps == large:
+        return ""
+    if ps < large:
+        return f" (holds {fmt.name}'s {_size(large)} pages {_size(ps)} at a time)"
+    return (f" (stays empty: {fmt.name}'s large pages are {_size(large)}, held piecewise "
+            "by the TLBs of smaller pages)")
+
+
 def config_lines(machine, cfg):
     fmt = machine.fmt
     tag = ("tagged (address-space ids): a switch flushes nothing" if cfg["tagged"] else
@@ -296,7 +309,7 @@ def config_lines(machine, cfg):
     for t in cfg["tlbs"]:
         ways = "fully associative" if t["ways"] == t["entries"] else f"{t['ways']}-way"
         out.append(f"  {'  ' + t['name']:<10}{t['kind']}, {t['entries']} entries, {ways}, "
-                   f"{t['policy']}, {_size(t['page_size'])} pages")
+                   f"{t['policy']}, {_size(t['page_size'])} pages" + _splinter(t, fmt))
     caches = ", ".join(f"{c['name']} {_size(c['size'])} " +
                        ("direct-mapped" if c["ways"] == 1 else f"{c['ways']}-way") for c in cfg["caches"])
     out += [f"  {'caches':<10}{caches or 'none'}",

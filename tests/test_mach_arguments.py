@@ -156,3 +156,21 @@ def test_pager_calls_check_offsets_sizes_and_lock_values(k, call, args):
     with pytest.raises(KernInvalidArgument, match=call):
         getattr(k, call)(pager, 1, *args)
     assert len(k.m.events) == n
+
+
+@pytest.mark.parametrize("bad", BAD)
+def test_the_inspection_helpers_name_a_bad_task(k, bad):
+    """peek and object_of (what notebooks and exercises use to look inside a task) refuse
+    something that is not a live task with KERN_INVALID_TASK, and a bad range with
+    KERN_INVALID_ARGUMENT, instead of an AttributeError."""
+    with pytest.raises(KernInvalidTask, match=rf"peek: {bad!r} is not a task"):
+        k.peek(bad, 0, 4)
+    with pytest.raises(KernInvalidTask, match=rf"object_of: {bad!r} is not a task"):
+        k.object_of(bad, 0)
+    t = k.task_create(name="t")
+    with pytest.raises(KernInvalidArgument, match="peek: va -1 and n 4"):
+        k.peek(t, -1, 4)
+    assert k.peek(t, 0, 4) is None and k.object_of(t, 0) is None
+    k.task_terminate(t)
+    with pytest.raises(KernInvalidTask, match="peek: task t has terminated"):
+        k.peek(t, 0, 4)

@@ -455,3 +455,19 @@ def test_lackey_trace_of_a_real_program(tmp_path, capsys):
     assert_one_line_error(rc, out, err, "does not fit the 32-bit x86-32 address space "
                           "(use --format x86-64)")
     assert re.search(r"sum.lackey line \d+: address 0x[0-9a-f]+ ", err)
+
+
+@pytest.mark.parametrize("profile, fmt, note", [
+    ("x86-64-modern", "x86-32", "dtlb2m  data, 32 entries, 4-way, lru, 2 MiB pages "
+                                "(holds x86-32's 4 MiB pages 2 MiB at a time)"),
+    ("pentium-133", "x86-64", "4 MiB pages (stays empty: x86-64's large pages are 2 MiB"),
+])
+def test_configuration_says_how_a_large_page_tlb_serves_the_format(tmp_path, capsys, profile, fmt,
+                                                                   note):
+    """A profile's large-page TLB under a format whose large pages differ: the configuration
+    says what it holds (a 2 MiB TLB holds x86-32's 4 MiB page per half, as a walk shows)."""
+    t = write(tmp_path, "map 0 0x400000 0x800000 rw large\nswitch 0\nr 0x400000\nr 0x600000\n")
+    rc, out, _ = mmu(capsys, t, "--profile", profile, "--format", fmt)
+    assert rc == 0 and note in out
+    assert column(mmu_json(capsys, t, "--profile", profile, "--format", fmt), "tlb") == \
+        ["miss", "miss"]        # two halves (two pieces) of one large page: two refills

@@ -195,7 +195,7 @@ BAD = [
     (["getpid", "-p", "out_dir=/tmp"], "set by the runner"),
     (["getpid", "--quick", "-p", "quick=false"], "contradicts --quick"),
     (["getpid", "--jobs", "0"], "--jobs 0: must be an int >= 1"),
-    (["getpid", "--jobs", "two"], "--jobs two"),
+    (["getpid", "--jobs", "two"], "--jobs two: must be an int >= 1 or auto"),
     (["getpid", "--timeout", "-5"], "--timeout -5"),
     (["getpid", "--cell-timeout", "0"], "--cell-timeout 0"),
 ]
@@ -503,6 +503,23 @@ def test_out_dir_is_passed_to_notebooks_that_declare_it(tmp_path):
     jobs, out, *_ = plan(args)
     params = {e.name: p for e, _, p in jobs}
     assert params == {"getpid": {}, "lmbench": {"out_dir": str(tmp_path / "out" / "lmbench")}}
+
+
+@pytest.mark.parametrize("argv, cpus, workers", [
+    (["getpid", "lmbench", "vm"], 2, 2),            # default: one notebook per usable CPU
+    (["getpid"], 2, 1),                             # ... but not more than there are notebooks
+    (["getpid", "lmbench", "vm"], 1, 1),
+    (["getpid", "lmbench", "vm", "--jobs", "auto"], 8, 3),
+    (["getpid", "lmbench", "vm", "--jobs", "1"], 8, 1),
+])
+def test_jobs_default_to_the_usable_cpus(argv, cpus, workers, tmp_path, monkeypatch):
+    import argparse
+    from lab.runner import cli
+    monkeypatch.setattr(cli, "usable_cpus", lambda: cpus)
+    parser = argparse.ArgumentParser()
+    cli.add_reproduce_arguments(parser)
+    args = parser.parse_args([*argv, "--notebooks", str(NB), "--out", str(tmp_path / "out")])
+    assert cli.plan(args).workers == workers
 
 
 def test_a_missing_notebook_directory_is_a_usage_error(tmp_path):

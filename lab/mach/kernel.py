@@ -347,7 +347,11 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
 
     # -- inspection (the simulator's, not Mach calls: charge nothing) ----------------------
     def peek(self, task, va, n):
-        """Bytes `task` would read at `va`, or None where a page is not mapped."""
+        """Bytes `task` would read at `va`, or None where a page is not mapped (an inspection
+        for tests and notebooks: no cycles, no faults)."""
+        self._check_task(task, "peek")
+        if not (isinstance(va, int) and isinstance(n, int)) or va < 0 or n < 0:
+            raise KernInvalidArgument(f"peek: va {va!r} and n {n!r} must be ints >= 0")
         out = bytearray()
         for i in range(n):
             tr = self.m.translate(task.space, va + i)
@@ -357,6 +361,8 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         return bytes(out)
 
     def object_of(self, task, va):
+        """The memory object behind `va` in `task`'s address map, or None."""
+        self._check_task(task, "object_of")
         e = task.map.lookup(va)
         return None if e is None else e.object
 

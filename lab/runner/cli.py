@@ -69,13 +69,34 @@ def add_reproduce_arguments(parser):
     parser.add_argument("--quick", action="store_true", help="set quick=True: seconds per notebook")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                         help="set parameter KEY of every selected notebook that declares it")
-    parser.add_argument("--jobs", default="1", metavar="N", help="notebooks run at once (default 1)")
+    parser.add_argument("--jobs", default="auto", metavar="N",
+                        help="notebooks run at once (default auto: one per CPU this process "
+                             f"may use, here {usable_cpus()})")
     parser.add_argument("--timeout", default=str(DEFAULT_TIMEOUT), metavar="S",
                         help="seconds a notebook may run before it is killed (default 3600)")
     parser.add_argument("--cell-timeout", default=None, metavar="S",
                         help="seconds one cell may run (default: the --timeout)")
     parser.add_argument("--notebooks", metavar="DIR",
                         help=f"notebook directory (default: ${registry.NOTEBOOKS_ENV} or notebooks/)")
+
+
+def usable_cpus():
+    """The CPUs this process may run on (its affinity mask, e.g. a container's share)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):       # not on Linux
+        return os.cpu_count() or 1
+
+
+def _workers(text, n_jobs):
+    """--jobs: N, or "auto" (one notebook per usable CPU, no more than there are notebooks:
+    results do not depend on it, each notebook runs alone in its own kernel)."""
+    if text == "auto":
+        return max(1, min(usable_cpus(), n_jobs))
+    try:
+        return _number("--jobs", text, int)
+    except ValueError:
+        raise ValueError(f"--jobs {text}: must be an int >= 1 or auto") from None
 
 
 def _number(option, text, kind):
@@ -104,7 +125,7 @@ def plan(args):
     from .params import NotebookError, read_parameters, resolve, split_assignments
 
     experiments = registry.select(args.names)
-    workers = _number("--jobs", args.jobs, int)
+    workers = _workers(args.jobs, len(experiments))
     timeout = _number("--timeout", args.timeout, float)
     cell_timeout = _number("--cell-timeout", args.cell_timeout, float) if args.cell_timeout \
         else timeout
