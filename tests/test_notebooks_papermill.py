@@ -49,3 +49,33 @@ def test_summary_has_every_row_and_every_published_table(quick_run):
             "mach-memory-objects", "calibration"} <= sources
     md = (out / "summary.md").read_text()
     assert "| all |" in md
+
+
+def test_every_experiment_accepts_the_present_day_profile(tmp_path):
+    """Issue 4: every experiment also runs with the present-day cpu_profile -- the runner's
+    check of `-p cpu_profile=x86-64-modern` passes for all of them (nothing runs here)."""
+    import argparse
+    from lab.runner.cli import add_reproduce_arguments, plan
+    parser = argparse.ArgumentParser()
+    add_reproduce_arguments(parser)
+    jobs = plan(parser.parse_args(["-p", "cpu_profile=x86-64-modern", "--out",
+                                   str(tmp_path / "out")])).jobs
+    assert {e.name for e, *_ in jobs} == {e.name for e in EXPERIMENTS}
+    assert all(p["cpu_profile"] == "x86-64-modern" for _e, _d, p in jobs)
+
+
+def test_calibration_and_then_and_now_on_the_present_day_profile(tmp_path):
+    """On x86-64-modern the calibration notebook fits nothing (the rows are the Pentium's) and
+    shows them as illustrations; then-and-now compares the Pentium with that machine."""
+    out = tmp_path / "modern"
+    status = main(["reproduce", "calibration", "then-and-now", "--quick", "--jobs", "2",
+                   "-p", "cpu_profile=x86-64-modern", "--out", str(out)])
+    assert status == 0, (out / "summary.md").read_text()
+    cal = json.loads((out / "calibration" / "result.json").read_text())
+    assert cal["parameters"]["cpu_profile"] == "x86-64-modern"
+    assert {r["role"] for r in cal["rows"]} == {"illustration"}
+    nb = (out / "calibration" / "calibration.ipynb").read_text()
+    assert "no fit on x86-64-modern" in nb
+    tn = json.loads((out / "then-and-now" / "result.json").read_text())
+    names = {r["benchmark"] for r in tn["rows"]}
+    assert "pipe slowdown (pentium-133)" in names and "pipe slowdown (x86-64-modern)" in names

@@ -13,13 +13,19 @@
 # %% tags=["parameters"]
 seed = 1
 quick = False
-cpu_profile = "pentium-133"  # choices: pentium-133; the 1997 machine (the paper's numbers are its)
-now_profile = "x86-64-modern"  # choices: x86-64-modern; the present-day machine
+cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; another than pentium-133 is "now"
+now_profile = "x86-64-modern"  # choices: x86-64-modern; "now" when cpu_profile is pentium-133
 
 # %%
 from lab.linux import SYSTEMS
 from lab.workloads.lmbench import measure
-from lab.results import Result, published, step
+from lab.results import REFERENCE_PROFILE, Result, published, step
+
+# "then" is always the papers' machine; "now" is cpu_profile when a run is on another machine
+# (`microlab reproduce -p cpu_profile=x86-64-modern` runs every experiment there), else now_profile
+then_profile = REFERENCE_PROFILE
+now = cpu_profile if cpu_profile != REFERENCE_PROFILE else now_profile
+print(f"then: {then_profile}, now: {now}")
 
 pub = published()
 lat = {r["benchmark"]: r for r in pub["table3_lmbench_latency"]["rows"]}
@@ -33,7 +39,7 @@ res = Result("then-and-now", "the 1997 comparison on a modern x86-64 machine pro
 
 # %%
 sim = {}
-for prof in (cpu_profile, now_profile):
+for prof in (then_profile, now):
     for system in SYSTEMS:
         step(f"{prof} {system}")
         for b in BENCH:
@@ -48,16 +54,16 @@ for prof in (cpu_profile, now_profile):
 print(f"{'benchmark':16} {'system':20} {'paper':>7} {'then':>7} {'now':>7}")
 for b in BENCH:
     for system in SYSTEMS[1:]:
-        then = sim[cpu_profile, system, b] / sim[cpu_profile, "linux", b]
-        now = sim[now_profile, system, b] / sim[now_profile, "linux", b]
+        s_then = sim[then_profile, system, b] / sim[then_profile, "linux", b]
+        s_now = sim[now, system, b] / sim[now, "linux", b]
         paper = lat[b][system] / lat[b]["linux"]
-        print(f"{b:16} {system:20} {paper:7.2f} {then:7.2f} {now:7.2f}")
-        res.add_row(f"{b} slowdown ({cpu_profile})", system, "x native", round(then, 4),
+        print(f"{b:16} {system:20} {paper:7.2f} {s_then:7.2f} {s_now:7.2f}")
+        res.add_row(f"{b} slowdown ({then_profile})", system, "x native", round(s_then, 4),
                     round(paper, 4), "illustration",
                     note="the same latencies are scored in the lmbench experiment")
-        res.add_row(f"{b} slowdown ({now_profile})", system, "x native", round(now, 4), None,
+        res.add_row(f"{b} slowdown ({now})", system, "x native", round(s_now, 4), None,
                     "illustration")
-    res.add_row(f"{b} native", "linux", "us", round(sim[now_profile, "linux", b], 4), None,
+    res.add_row(f"{b} native", "linux", "us", round(sim[now, "linux", b], 4), None,
                 "illustration")
 
 # %% [markdown]
@@ -71,7 +77,7 @@ for b in BENCH:
 
 # %%
 from lab.workloads.lmbench import ctx_parts
-for prof in (cpu_profile, now_profile):
+for prof in (then_profile, now):
     for system in ("linux", "l4linux"):
         c = ctx_parts(system, prof, seed, quick)
         cats = ", ".join(f"{k} {v:.0f}" for k, v in sorted(c["by_category"].items(),
@@ -85,7 +91,7 @@ for prof in (cpu_profile, now_profile):
 # %%
 from lab.linux.breakdown import measure as getpid_cycles
 cats = {}
-for prof in (cpu_profile, now_profile):
+for prof in (then_profile, now):
     for system in ("linux", "l4linux", "mklinux_user"):
         c = getpid_cycles(system, prof, seed)
         cats[prof, system] = c
@@ -100,10 +106,10 @@ for ax, system in zip(axes, SYSTEMS[1:]):
     x = np.arange(len(BENCH))
     ax.bar(x - 0.27, [lat[b][system] / lat[b]["linux"] for b in BENCH], 0.27, color="#999999",
            label="paper (1997)")
-    ax.bar(x, [sim[cpu_profile, system, b] / sim[cpu_profile, "linux", b] for b in BENCH], 0.27,
-           label=f"simulated {cpu_profile}")
-    ax.bar(x + 0.27, [sim[now_profile, system, b] / sim[now_profile, "linux", b] for b in BENCH],
-           0.27, label=f"simulated {now_profile}")
+    ax.bar(x, [sim[then_profile, system, b] / sim[then_profile, "linux", b] for b in BENCH], 0.27,
+           label=f"simulated {then_profile}")
+    ax.bar(x + 0.27, [sim[now, system, b] / sim[now, "linux", b] for b in BENCH],
+           0.27, label=f"simulated {now}")
     ax.set_yscale("log")
     ax.axhline(1, color="black", lw=0.5)
     ax.set_xticks(x, BENCH, rotation=60, fontsize=7, ha="right")
@@ -131,6 +137,6 @@ res.write()
 # %%
 # NBVAL_IGNORE_OUTPUT
 from lab.views import ComparisonView
-ComparisonView(BENCH, [sim[cpu_profile, "l4linux", b] / sim[cpu_profile, "linux", b] for b in BENCH],
-               [sim[now_profile, "l4linux", b] / sim[now_profile, "linux", b] for b in BENCH],
-               title="L4Linux slowdown vs native", unit="x native", series=(cpu_profile, now_profile))
+ComparisonView(BENCH, [sim[then_profile, "l4linux", b] / sim[then_profile, "linux", b] for b in BENCH],
+               [sim[now, "l4linux", b] / sim[now, "linux", b] for b in BENCH],
+               title="L4Linux slowdown vs native", unit="x native", series=(then_profile, now))
