@@ -18,6 +18,7 @@ copied twice (in and out of a kernel buffer), out-of-line memory is mapped copy-
 page faults come from the engine's on_fault.
 """
 from collections import OrderedDict
+from numbers import Integral
 
 import numpy as np
 
@@ -350,7 +351,8 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         """Bytes `task` would read at `va`, or None where a page is not mapped (an inspection
         for tests and notebooks: no cycles, no faults)."""
         self._check_task(task, "peek")
-        if not (isinstance(va, int) and isinstance(n, int)) or va < 0 or n < 0:
+        if not all(isinstance(x, Integral) and not isinstance(x, bool) for x in (va, n)) \
+                or va < 0 or n < 0:
             raise KernInvalidArgument(f"peek: va {va!r} and n {n!r} must be ints >= 0")
         out = bytearray()
         for i in range(n):
