@@ -173,6 +173,55 @@ def test_a_declared_range_accepts_exactly_its_values(n):
             p.parse(str(n))
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.integers(-100, 5000))
+def test_a_range_with_one_more_value_accepts_exactly_those(n):
+    """`# range: 16..4096 or 0`: 0 means "the profile's"; 1..15 are refused before any run."""
+    p = make_param("memory_mb", 0, "# range: 16..4096 or 0; machine memory in MB")
+    if n == 0 or 16 <= n <= 4096:
+        assert p.parse(str(n)) == n
+    else:
+        with pytest.raises(ValueError, match=r"an int in 16\.\.4096, or 0"):
+            p.parse(str(n))
+
+
+def _plan_real(tmp_path, *argv):
+    import argparse
+    from lab.runner.cli import add_reproduce_arguments, plan
+    parser = argparse.ArgumentParser()
+    add_reproduce_arguments(parser)
+    return plan(parser.parse_args([*argv, "--out", str(tmp_path / "out")]))
+
+
+@pytest.mark.parametrize("argv, key", [
+    (["compile", "--quick", "-p", "units=5"], "units"),
+    (["aim", "--quick", "-p", "loads=1,2"], "loads"),
+    (["vm", "-p", "quick=true", "-p", "operations=50"], "operations"),
+    (["pipes-rpc", "--quick", "-p", "round_trips=7"], "round_trips"),
+    (["cache-partitioning", "--quick", "-p", "phases=8"], "phases"),
+    (["mach-memory-objects", "--quick", "-p", "compile_units=50"], "compile_units"),
+    (["tlb-tagging", "--quick", "-p", "round_trips=50"], "round_trips"),
+])
+def test_a_value_a_quick_run_would_not_use_is_refused(tmp_path, argv, key):
+    """A parameter the notebook sets itself when quick (`(quick: ...)` in its comment) cannot
+    also be given: the run would record or use another value than the one typed."""
+    with pytest.raises(ValueError, match=rf"-p {key}=.*a quick run of .* sets {key} itself"):
+        _plan_real(tmp_path, *argv)
+
+
+@pytest.mark.parametrize("argv", [
+    ["compile", "-p", "units=5"],
+    ["aim", "-p", "loads=20,1,1"],
+    ["mach-memory-objects", "-p", "compile_units=0", "-p", "memory_sweep_mb=64,16"],
+])
+def test_the_same_values_without_quick_are_passed_as_typed(tmp_path, argv):
+    jobs = _plan_real(tmp_path, *argv).jobs
+    assert len(jobs) == 1
+    typed = dict(a.split("=") for a in argv[2::2])
+    assert {k: str(v).replace("[", "").replace("]", "").replace(" ", "")
+            for k, v in jobs[0][2].items()} == typed
+
+
 # --- bad input: exit 2, one line, nothing runs ------------------------------------------------
 
 BAD = [

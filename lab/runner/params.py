@@ -11,9 +11,11 @@ The first code cell of a notebook is tagged `parameters` and holds only `NAME = 
 
 The type comes from the default (bool, int, float, str, or a list of one of them; None accepts
 any of them).  A trailing `# range: LO..HI` (either end may be left open) or `# choices: a, b`
-declares the allowed values; text after a `;` in that comment is a description.  Without a
-range, numbers must be >= 0, and counts of work (names like rounds, loads, users, jobs,
-iterations, samples, n_*) must be >= 1.
+declares the allowed values (`# range: 16..4096 or 0` also allows the one value 0, e.g. "the
+profile's"); text after a `;` in that comment is a description.  Without a range, numbers must
+be >= 0, and counts of work (names like rounds, loads, users, jobs, iterations, samples, n_*)
+must be >= 1.  `(quick: ...)` in the comment says that a quick run sets the parameter itself:
+`-p` of it together with a quick run is refused (the run would not use the value given).
 """
 import ast
 import io
@@ -30,6 +32,8 @@ COUNT_NAME = re.compile(r"(^n_|(^|_)(loads?|users|jobs|clients|iterations|rounds
                         r"samples|trials|runs|counts?|procs|processes|steps|messages)$)")
 RANGE = re.compile(r"range:\s*([^;]*?)\s*\.\.\s*([^;\s]*)")
 CHOICES = re.compile(r"choices:\s*([^;]+)")
+ALSO = re.compile(r"range:[^;]*?\.\.\s*[^;\s]*\s+or\s+([^;\s]+)")
+QUICK = re.compile(r"\(quick:\s*([^)]*)\)")
 INT_TEXT = re.compile(r"^[+-]?\d[\d_]*$")
 KINDS = ("bool", "int", "float", "str")
 
@@ -49,6 +53,8 @@ class Param:
     lo: float = None
     hi: float = None
     choices: tuple = None
+    also: object = None         # one more allowed value outside lo..hi (`range: A..B or V`)
+    quick: str = None           # what a quick run sets it to, in words (`(quick: ...)`)
 
     def allowed(self):
         """What the parameter accepts, in words."""
@@ -69,6 +75,8 @@ class Param:
                 words = f"{noun} <= {_num(self.hi)}"
             else:
                 words = noun
+            if self.also is not None:
+                words += f", or {_num(self.also)}"
         else:
             words = "a string"
         return f"a comma-separated list, each {words}" if self.kind == "list" else words
@@ -78,7 +86,8 @@ class Param:
         if self.kind == "list":
             if not isinstance(value, list) or not value:
                 return f"must be {self.allowed()}"
-            one = Param(self.name, None, self.item, None, self.lo, self.hi, self.choices)
+            one = Param(self.name, None, self.item, None, self.lo, self.hi, self.choices,
+                        self.also)
             return next((p for p in map(one.problem, value) if p), None)
         if self.kind == "any":
             return None
@@ -87,6 +96,8 @@ class Param:
               "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
               and math.isfinite(v),
               "str": lambda v: isinstance(v, str)}[self.kind](value)
+        if ok and self.also is not None and value == self.also:
+            return None
         if ok and self.choices is not None:
             ok = value in self.choices
         if ok and self.lo is not None:
@@ -223,10 +234,12 @@ def make_param(name, default, comment="", where="<cell>"):
         raise NotebookError(f"{where}: {name} = {default!r}: the default must be a bool, int, "
                             "float, string, list or None")
     base = item or kind
-    lo = hi = choices = None
+    lo = hi = choices = also = None
     m, c = RANGE.search(comment), CHOICES.search(comment)
     if m and base in ("int", "float"):
         lo, hi = (_bound(s, base, name, where) for s in m.groups())
+        a = ALSO.search(comment)
+        also = _bound(a.group(1), base, name, where) if a else None
     elif c:
         choices = tuple(_parse_kind(base, s) for s in c.group(1).split(",") if s.strip())
         if _BAD in choices:
@@ -235,7 +248,9 @@ def make_param(name, default, comment="", where="<cell>"):
         lo = 1 if COUNT_NAME.search(name) else 0
     if name == "cpu_profile" and choices is None:
         choices = tuple(_profile_names())
-    p = Param(name, default, kind, item, lo, hi, choices)
+    q = QUICK.search(comment)
+    p = Param(name, default, kind, item, lo, hi, choices, also,
+              q.group(1).strip() if q else None)
     _check_required(p, where)
     problem = p.problem(default)
     if problem:
@@ -301,7 +316,8 @@ def resolve(declared, assignments, quick=False):
     readable = {e: d for e, d in declared.items() if isinstance(d, dict)}
     known = set(REQUIRED).union(*readable.values()) if readable else set(REQUIRED)
     out = {e: {} for e in declared}
-    for key, text in assignments.items():
+    # quick first: whether a run is quick decides which other keys it accepts
+    for key, text in sorted(assignments.items(), key=lambda kv: kv[0] != "quick"):
         if key not in known:
             raise ValueError(f"-p {key}={text}: no selected experiment has a parameter {key!r}; "
                              f"they have: {', '.join(sorted(known))}")
@@ -314,4 +330,16 @@ def resolve(declared, assignments, quick=False):
                 out[exp][key] = param.parse(text)
             except ValueError as e:
                 raise ValueError(f"-p {key}={text}: {key} {e} (experiment {exp})") from None
+            if param.quick is not None and _quick(out[exp], params):
+                raise ValueError(f"-p {key}={text}: a quick run of {exp} sets {key} itself "
+                                 f"(quick: {param.quick}); drop -p {key} or run without quick")
     return out
+
+
+def _quick(values, params):
+    """Whether the experiment runs quick: as given (-p quick / --quick, resolved before the
+    other keys) or by its default."""
+    if "quick" in values:
+        return values["quick"] is True
+    p = params.get("quick") if isinstance(params, dict) else None
+    return bool(p.default) if p is not None else False

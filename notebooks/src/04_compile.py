@@ -21,7 +21,7 @@
 seed = 1
 quick = False
 cpu_profile = "pentium-133"
-units = 3  # range: 1..12; sampled compilation units compiled in full detail per system
+units = 3  # range: 1..12; sampled compilation units compiled in full detail per system (quick: 1)
 
 # %%
 import matplotlib.pyplot as plt

@@ -16,7 +16,7 @@ quick = False
 cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; a machine with a physically indexed L2 to colour
 interval_us = 100.0  # range: 1..
 task_colours = 3  # range: 1..63; L2 colours given to the task when partitioned
-phases = 4  # range: 1..16; interrupt phases tried (the paper reports the worst case)
+phases = 4  # range: 1..16; interrupt phases tried (the paper reports the worst case) (quick: 1)
 
 # %%
 import numpy as np

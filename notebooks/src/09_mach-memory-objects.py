@@ -20,9 +20,9 @@
 seed = 1
 quick = False
 cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern, vax-8200; the machine of the predictions
-memory_mb = 0  # range: 0..4096; machine memory in MB (>= 16); 0: the workload profile's
-compile_units = 0  # range: 0..1000; source files of the compile job; 0: the workload profile's
-memory_sweep_mb = [16, 24, 32, 64]  # memory sizes (MB) tried for the 2.5 MB second read
+memory_mb = 0  # range: 16..4096 or 0; machine memory in MB; 0: the workload profile's
+compile_units = 0  # range: 1..1000 or 0; source files of the compile job; 0: the workload profile's (quick: at most 12)
+memory_sweep_mb = [16, 24, 32, 64]  # range: 16..4096; memory sizes (MB) tried for the 2.5 MB second read, any order (quick: the smallest and the largest)
 era_profile = "vax-8200"  # choices: vax-8200, pentium-133, x86-64-modern; a machine of the paper's speed class
 
 # %%
@@ -43,8 +43,8 @@ res = Result("mach-memory-objects",
              "Mach memory objects: the kernel as cache manager vs the 1987 UNIX buffer cache",
              f"{t71['source']}; M87 §9",
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
-                         "memory_mb": memory_mb, "compile_units": units,
-                         "memory_sweep_mb": sweep, "era_profile": era_profile})
+                         "memory_mb": memory_mb, "compile_units": compile_units,
+                         "memory_sweep_mb": memory_sweep_mb, "era_profile": era_profile})
 for c in claims["claims"]:
     print("claim:", c)
 

@@ -21,9 +21,9 @@ seed = 1
 quick = False
 cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; a machine with caches to refill
 max_pages = 64  # range: 8..96; largest working set W (pages per side) of the RPC sweep
-page_step = 4  # range: 1..32; W grid step
-round_trips = 10  # range: 1..200; measured RPC round trips per point (after 2 warm-up)
-linux_ops = 10  # range: 1..100; measured getpid calls / pipe round trips per system
+page_step = 4  # range: 1..32; W grid step (quick: at least 16)
+round_trips = 10  # range: 1..200; measured RPC round trips per point (after 2 warm-up) (quick: at most 3)
+linux_ops = 10  # range: 1..100; measured getpid calls / pipe round trips per system (quick: at most 3)
 view_pages = 16  # range: 0..64; W of the round trip shown in the live view
 
 # %%
