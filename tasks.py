@@ -58,8 +58,12 @@ def system_tools():
 
 
 def main(argv):
-    if not argv or argv[0] not in ("reproduce", "test"):
+    if not argv:
         sys.exit(__doc__)
+    if argv[0] not in ("reproduce", "test"):
+        print(f"tasks.py: unknown command {argv[0]!r}; use `python3 tasks.py reproduce [ARGS...]` "
+              "or `python3 tasks.py test [PYTEST ARGS...]`", file=sys.stderr)
+        return 2
     env = dict(os.environ, NUMBA_NUM_THREADS="1", PYTHONHASHSEED="0")
     if argv[0] == "reproduce":
         setup("")

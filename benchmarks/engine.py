@@ -15,7 +15,6 @@ Also prints the first-call time of the engine in a fresh process with a warm Num
 (interpreter start, `import engine`, a Machine, one access) and the cost of one `Machine.step`.
 The shared folder is found beside the repository (../shared) or through $MICROLAB_SHARED.
 """
-import argparse
 import json
 import os
 import subprocess
@@ -49,6 +48,7 @@ import workload as W  # noqa: E402
 sys.path.insert(0, str(REPO))
 import engine  # noqa: E402
 from engine import core  # noqa: E402
+from lab.cli import Parser, natural  # noqa: E402
 
 CHECKED = ("hits", "misses", "walk_refs", "faults", "cycles", "paddr_sum")
 
@@ -135,9 +135,10 @@ def step_cost(k=2000):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n", type=int, default=4_000_000, help="references (default 4M)")
-    ap.add_argument("--reps", type=int, default=5, help="repetitions; medians are reported")
+    ap = Parser(prog="benchmarks/engine.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=natural(1), default=4_000_000,
+                    help="references (default 4M)")
+    ap.add_argument("--reps", type=natural(1), default=5, help="repetitions; medians are reported")
     a = ap.parse_args()
     print(f"workload: {BENCH / 'workload.py'}  n={a.n}  reps={a.reps}")
     mem, cr3s, hot = W.build_memory()

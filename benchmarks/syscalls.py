@@ -8,7 +8,6 @@ simulated cycles per call (the same number the experiments report).  Target: wel
 second of wall time per 10 000 calls.  `--profile-python` runs the first system's loops under
 cProfile and prints the top functions (where the Python overhead goes).
 """
-import argparse
 import gc
 import sys
 import time
@@ -16,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from lab.cli import Parser, cpu_profile, natural  # noqa: E402
 from lab.linux import SYSTEMS, boot, platform_class  # noqa: E402
 from lab.mono.abi import O_WRONLY  # noqa: E402
 
@@ -44,10 +44,11 @@ def bench(system, n, cpu_profile, events=True):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--calls", type=int, default=10000)
-    ap.add_argument("--profile", default="pentium-133")
-    ap.add_argument("--systems", nargs="*", default=list(SYSTEMS))
+    ap = Parser(prog="benchmarks/syscalls.py", description=__doc__.split("\n")[0])
+    ap.add_argument("--calls", type=natural(1), default=10000)
+    ap.add_argument("--profile", type=cpu_profile, default="pentium-133")
+    ap.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS), metavar="SYSTEM",
+                    help=f"any of: {', '.join(SYSTEMS)}")
     ap.add_argument("--no-events", action="store_true", help="switch the event log off")
     ap.add_argument("--profile-python", action="store_true")
     a = ap.parse_args(argv)

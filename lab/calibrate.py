@@ -48,6 +48,17 @@ class Knob:
             return p.data["paths"][path][fld]["value"]
         return p[self.key]
 
+    def prior(self):
+        """The estimate the value had before any fit, with its reasoning (`prior_source`;
+        the `source` while it was never fitted)."""
+        data = load_kernel_profile(self.profile).data
+        if "." in self.key:
+            path, fld = self.key.rsplit(".", 1)
+            entry = data["paths"][path][fld]
+        else:
+            entry = data["values"][self.key]
+        return entry.get("prior_source", entry.get("source", ""))
+
 
 @dataclass
 class Target:
@@ -167,9 +178,14 @@ def fit(targets, iterations=8, rtol=0.002, log=None, steps=10):
             log(f"sweep {it}: worst relative error {worst:.4f}")
         if worst <= rtol:
             break
+        before = dict(values)
         for k in knobs:
             if own[k] and abs(resid[k]) > rtol:
                 values[k], resid[k] = _solve_one(k, own[k], values, rtol, steps)
+        if values == before:        # a fixed point (the rows left are at a bound): stop
+            if log:
+                log(f"sweep {it}: no knob moved; the rows outside rtol have their knob at a bound")
+            break
     sims = evaluate(targets, values)
     if best is not None and best[0] < score(sims):
         _score, values, sims = best

@@ -47,7 +47,7 @@ Examples: examples/traces/*.trace (each says how to run it and what to look for)
 def add_arguments(p):
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = EPILOG
-    p.add_argument("trace", metavar="TRACE", help="trace file (microlab or valgrind lackey format)")
+    p.add_argument("trace", metavar="TRACE", help="trace file (microlab or valgrind lackey format), - for stdin")
     p.add_argument("--format", default="x86-32", metavar="{x86-32,x86-64,sv39}",
                    help="page-table format (default x86-32)")
     p.add_argument("--tlb-entries", metavar="N",

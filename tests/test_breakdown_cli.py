@@ -64,3 +64,13 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     p.stdout.close()             # the reader has had enough before the tool writes a line
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0 and "Traceback" not in err, err
+
+
+def test_the_paper_column_comes_from_the_package_copy_without_the_shared_folder(monkeypatch):
+    """A clone or an installed package without ../shared still has the paper's Table 2 (the
+    package's copy of published.json), like every other tool."""
+    from lab import results
+    monkeypatch.setattr(results, "shared_published_path", lambda: None)
+    assert linux_breakdown.paper_getpid() == {"linux": 223, "l4linux": 526,
+                                              "l4linux_trampoline": 753,
+                                              "mklinux_in_kernel": 2050, "mklinux_user": 14710}

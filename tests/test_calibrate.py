@@ -91,3 +91,16 @@ def test_fit_rejects_a_count_or_tolerance_it_cannot_use(kw, tmp_path):
     (name, value), = kw.items()
     with pytest.raises(ValueError, match=rf"fit: {name} {value!r} must be "):
         fit([t], **kw)
+
+
+def test_a_row_out_of_reach_stops_the_fit_after_one_sweep(tmp_path):
+    """A row the knob cannot reach (the path costs more at its lowest allowed length than the
+    paper's row) pins the knob at its bound; the next sweep would repeat the last, so the fit
+    stops and says why -- instead of sweeping `iterations` times for nothing."""
+    path = _profile(tmp_path)
+    knob = Knob(path, "work.instructions", lo=40)
+    lines = []
+    res = fit([Target("toy row", 1.0, knob, _measure(path))], iterations=10, log=lines.append)
+    assert res.values[knob] == 40 and res.iterations == 2     # 50 -> 40, then no move
+    assert lines[-1] == "sweep 2: no knob moved; the rows outside rtol have their knob at a bound"
+    assert Knob(path, "work.instructions").prior() == "estimate: test"

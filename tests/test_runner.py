@@ -571,6 +571,13 @@ def test_jobs_default_to_the_usable_cpus(argv, cpus, workers, tmp_path, monkeypa
     assert cli.plan(args).workers == workers
 
 
+def test_an_out_that_is_a_file_is_a_usage_error(tmp_path):
+    f = tmp_path / "results"
+    f.write_text("not a directory")
+    rc, out, err = microlab("reproduce", "getpid", "--notebooks", NB, "--out", f)
+    assert rc == 2 and out == "" and err.strip().endswith("exists and is not a directory")
+
+
 def test_a_missing_notebook_directory_is_a_usage_error(tmp_path):
     rc, _, err = microlab("reproduce", "getpid", "--notebooks", tmp_path / "nowhere",
                           "--out", tmp_path / "r")

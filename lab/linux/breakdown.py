@@ -5,16 +5,13 @@
 For each system: boot it, run one getpid through its real path after WARMUP calls, and
 print the cycles by category (entry/exit, IPC, address-space switch, TLB walk, cache miss,
 emulation library, server/kernel work, other) and the total, with the paper's number.
-Published numbers come from ../shared/reference/published.json (or $MICROLAB_SHARED/reference).
-A system whose platform module is not written yet gets one line saying so.
+The paper's numbers come from `lab.results.published()` (the shared reference, or the copy
+in the package).  A system that cannot be imported or fails gets one line saying so.
 """
-import json
-import os
 import sys
-from pathlib import Path
 
 from lab.cli import Parser, cpu_profile, natural, run_tool
-from lab.results import REFERENCE_PROFILE
+from lab.results import REFERENCE_PROFILE, published
 
 from . import SYSTEMS, boot, platform_class
 
@@ -24,22 +21,9 @@ COLUMNS = (("entry/exit", ("entry_exit",)), ("IPC", ("ipc",)), ("switch", ("spac
            ("other", ("user", "copy", "fault", "disk", "idle")))
 
 
-def published_path():
-    env = os.environ.get("MICROLAB_SHARED")
-    if env:
-        path = Path(env) / "reference" / "published.json"
-        if not path.is_file():
-            raise FileNotFoundError(f"MICROLAB_SHARED={env}: no reference/published.json there")
-        return path
-    return Path(__file__).resolve().parents[3] / "shared" / "reference" / "published.json"
-
-
 def paper_getpid():
-    """Table 2's getpid cycles per system ({} if the file is not there)."""
-    path = published_path()
-    if not path.is_file():
-        return {}
-    rows = json.loads(path.read_text())["table2_getpid"]["rows"]
+    """Table 2's getpid cycles per system."""
+    rows = published()["table2_getpid"]["rows"]
     return {k: v for k, v in rows[0].items() if k in SYSTEMS}
 
 

@@ -139,6 +139,8 @@ def plan(args):
             declared[e.name] = err
     values = resolve(declared, assignments, quick=args.quick)
     out = Path(args.out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {args.out}: exists and is not a directory")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

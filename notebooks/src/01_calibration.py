@@ -131,9 +131,15 @@ for r in outside:
     print(f"  {r['target'][:60]:60} {r['error'] * 100:+6.1f}%  {why}")
 res.stats["rows.within_5pct"] = len(committed) - len(outside)
 
+# %% [markdown]
+# Each fitted value beside the estimate it started from (the profile's `prior_source`): a value
+# far from its prior marks work the model does not represent, or represents elsewhere.
+
 # %%
+import textwrap
 for k, v in sorted(fitted_values.items(), key=lambda kv: kv[0].label):
     print(f"{k.label:48} {v!s:>10}")
+    print(textwrap.fill(k.prior(), 96, initial_indent="    prior: ", subsequent_indent="      "))
 
 # %%
 # NBVAL_IGNORE_OUTPUT

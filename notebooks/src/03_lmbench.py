@@ -42,6 +42,7 @@ for system in SYSTEMS:
 # Paper and simulation side by side (µs for latencies, MB/s for bandwidths):
 
 # %%
+print("each cell: simulated/paper")
 for suffix in suffixes:
     print(f"\n{pub[PAPER[suffix]]['source']} — {suffix}")
     print(f"{'benchmark':18}" + "".join(f"{s[:13]:>15}" for s in SYSTEMS))
@@ -53,7 +54,6 @@ for suffix in suffixes:
             res.add_row(f"{row['benchmark']} ({suffix.replace('_bw', ' bw')})", s, row["unit"],
                         round(sim[key, s], 4), row[s],
                         "calibration" if s == "linux" else "prediction")
-print("\n(simulated/paper)")
 
 # %% [markdown]
 # ## Figure 6
@@ -113,8 +113,15 @@ res.write()
 # book-keeping in the server and the microkernel's), mapping traffic and page faults through
 # the pager.  A native Linux context switch is mostly the cache misses and TLB refills that
 # follow the switch, plus the scheduler's own instructions.  The next section shows why the
-# microkernels' switches come out low.  Bandwidth rows are dominated by copies and change
-# little.  Where the simulated slowdown differs from the paper's, the
+# microkernels' switches come out low.  Bandwidth rows are dominated by copies: on L4Linux
+# they change little, as in the paper; on MkLinux the pipe and TCP bandwidths fall with the
+# cost of each call (the in-kernel server's pipe falls less than the paper's).  The mmap
+# reread is the same on all five systems: once the file is mapped, the timed passes touch
+# only user memory and no kernel runs, and the 8 MB file streams from memory whatever the
+# frames' L2 colours (the paper's 10-15 % differences come from physical page placement in
+# its direct-mapped L2, S97 §6.1, which the model's allocators do not reproduce; the hbench
+# 64 KB reread fits the L2 without conflicts on every system here).  Where the simulated
+# slowdown differs from the paper's, the
 # summary of `microlab reproduce` names the rows; the kernels' notes (`lab/l4`, `lab/mach`,
 # `lab/linux/*.py`) list what each model leaves out.
 

@@ -229,9 +229,12 @@ res.write()
 # * *Linux pipe rows* run through the Linux path lengths that the calibration notebook fits
 #   on the native column of Table 3 (`pipe_read` on lmbench's pipe latency, DESIGN §4); a
 #   rebuild after a refit updates these rows.  The model charges each copy of the native pipe at
-#   the profile's copy rate through 4 MB kernel pages; what the real 2.0 pipe code adds per
-#   4 KB chunk beyond its path estimate (wake-ups, scheduling between writer and reader) is
-#   what the bandwidth difference measures.
+#   the profile's copy rate through 4 MB kernel pages, and the native and L4Linux pipe
+#   bandwidths land on the paper's.  The worst row of the table is MkLinux's in-kernel pipe:
+#   its latency is half the paper's and its bandwidth twice -- the same gap as MkLinux's
+#   context switches in the lmbench experiment: a Linux process switch in the co-located
+#   server is here a server-thread hand-off and a Mach thread switch, and whatever more
+#   MkLinux did at each wake-up and switch is not in the model (README, Known limits).
 # * *Mapping RPC* costs per page what L4's `map_page` and `flush_page` paths are estimated to
 #   cost (lab/profiles/l4.json), with no cache misses in the steady state: the mapping
 #   database's nodes and the receiver's page-table entries stay cached.  A real mapping
