@@ -8,16 +8,27 @@ flexpages; a receive window is one too.
 """
 from dataclasses import dataclass
 
+from itertools import permutations
+
+from .args import VA_BITS, is_int
 from .errors import InvalidArgument
 
 PAGE_SHIFT = 12
-VA_BITS = 32
 RIGHTS = ("r", "rw", "rx", "rwx")
+# what a flush may take away: any non-empty combination of r, w, x (in any order)
+FLUSH_RIGHTS = frozenset("".join(p) for n in (1, 2, 3) for p in permutations("rwx", n))
 
 
 def check_rights(rights, what="rights"):
-    if rights not in RIGHTS:
+    if type(rights) is not str or rights not in RIGHTS:
         raise InvalidArgument(f"{what} {rights!r}; allowed: {', '.join(RIGHTS)}")
+    return rights
+
+
+def check_flush_rights(rights, what):
+    if type(rights) is not str or rights not in FLUSH_RIGHTS:
+        raise InvalidArgument(f"{what} {rights!r}; allowed: a non-empty combination of "
+                              "'r', 'w', 'x' (taking 'r' removes the mapping)")
     return rights
 
 
@@ -40,13 +51,20 @@ class Fpage:
     rights: str = "rw"
 
     def __post_init__(self):
-        if not isinstance(self.log2size, int) or not PAGE_SHIFT <= self.log2size <= VA_BITS:
-            raise InvalidArgument(f"fpage: log2size {self.log2size!r} must be an integer in "
+        base, log2size = self.base, self.log2size
+        if not is_int(log2size) or not PAGE_SHIFT <= log2size <= VA_BITS:
+            raise InvalidArgument(f"fpage: log2size {log2size!r} must be an integer in "
                                   f"{PAGE_SHIFT}..{VA_BITS}")
-        if not isinstance(self.base, int) or self.base < 0 or self.base % self.size \
-                or self.base + self.size > 1 << VA_BITS:
-            raise InvalidArgument(f"fpage: base 0x{self.base:x} must be aligned to its size "
-                                  f"0x{self.size:x} and inside the {VA_BITS}-bit space")
+        if not is_int(base):
+            raise InvalidArgument(f"fpage: base {base!r} is not an address (an integer)")
+        if type(base) is not int or type(log2size) is not int:   # numpy integers: plain ints
+            object.__setattr__(self, "base", int(base))
+            object.__setattr__(self, "log2size", int(log2size))
+            base, log2size = self.base, self.log2size
+        size = 1 << log2size
+        if base < 0 or base % size or base + size > 1 << VA_BITS:
+            raise InvalidArgument(f"fpage: base {base:#x} must be aligned to its size "
+                                  f"{size:#x} and inside the {VA_BITS}-bit space")
         check_rights(self.rights, "fpage rights")
 
     @classmethod

@@ -23,6 +23,7 @@ A program thread yields these requests (`msg = yield ipc_call(server, Message(1)
 """
 from dataclasses import dataclass
 
+from .args import as_tuple, check_flag, is_int
 from .errors import (InvalidArgument, NotExistent, SendTimeout, ReceiveTimeout, SendMsgCut,
                      ReceiveMsgCut, SendMapFailed, ReceiveMapFailed, IpcError,
                      SendSendPfTimeout, ReceiveSendPfTimeout, SendReceivePfTimeout,
@@ -30,6 +31,8 @@ from .errors import (InvalidArgument, NotExistent, SendTimeout, ReceiveTimeout, 
 from .fpage import Fpage, destination, PAGE_SHIFT
 from .message import Message, StringBuffer
 from .thread import Thread, ThreadState
+
+DEAD = ThreadState.DEAD
 
 NEVER = float("inf")
 
@@ -52,7 +55,7 @@ BLOCKED = _Blocked()          # an IPC phase that waits: the result comes later
 
 
 def check_timeout(t, what):
-    if t == NEVER or (isinstance(t, int) and t >= 0):
+    if (type(t) is int and t >= 0) or t == NEVER or (is_int(t) and t >= 0):
         return t
     raise InvalidArgument(f"{what} {t!r}: a timeout is a cycle count >= 0 or NEVER")
 
@@ -75,12 +78,27 @@ class Ipc:
         check_timeout(self.snd_timeout, f"{self.op}: send timeout")
         check_timeout(self.rcv_timeout, f"{self.op}: receive timeout")
         check_timeout(self.pf_timeout, f"{self.op}: page-fault timeout")
+        d, s = self.dest, self.src
+        if (d is not None and not isinstance(d, Thread)) or \
+                (s is not None and not isinstance(s, Thread)):
+            who, x = ("destination", d) if d is not None and not isinstance(d, Thread) \
+                else ("source", s)
+            raise InvalidArgument(f"{self.op}: {who} {x!r} is not a thread (a Thread; a "
+                                  "pager's is pager.thread)")
         if self.dest is not None and self.msg is None:
             raise InvalidArgument(f"{self.op}: a send phase needs a Message")
         if self.msg is not None and not isinstance(self.msg, Message):
             raise InvalidArgument(f"{self.op}: {self.msg!r} is not a Message")
+        if self.msg is not None and self.dest is None:
+            raise InvalidArgument(f"{self.op}: a send phase needs a destination thread "
+                                  "(dest is None)")
+        if self.receive is not True and self.receive is not False:
+            check_flag(self.receive, f"{self.op}: receive")
         if self.window is not None and not isinstance(self.window, Fpage):
             raise InvalidArgument(f"{self.op}: receive window {self.window!r} is not an Fpage")
+        if type(self.buffers) is not tuple:
+            object.__setattr__(self, "buffers", as_tuple(self.buffers,
+                                                         f"{self.op}: receive buffers"))
         for b in self.buffers:
             if not isinstance(b, StringBuffer):
                 raise InvalidArgument(f"{self.op}: receive buffer {b!r} is not a StringBuffer")
@@ -94,23 +112,23 @@ def ipc_receive(src, timeout=NEVER, window=None, buffers=()):
     if src is None:
         raise InvalidArgument("ipc_receive: a closed receive names its source (use ipc_wait)")
     return Ipc("receive", receive=True, src=src, rcv_timeout=timeout, window=window,
-               buffers=tuple(buffers))
+               buffers=buffers)
 
 
 def ipc_wait(timeout=NEVER, window=None, buffers=()):
-    return Ipc("wait", receive=True, rcv_timeout=timeout, window=window, buffers=tuple(buffers))
+    return Ipc("wait", receive=True, rcv_timeout=timeout, window=window, buffers=buffers)
 
 
 def ipc_call(dest, msg, timeout=NEVER, rcv_timeout=NEVER, window=None, buffers=(),
              pf_timeout=NEVER):
     return Ipc("call", dest=dest, msg=msg, receive=True, src=dest, snd_timeout=timeout,
-               rcv_timeout=rcv_timeout, window=window, buffers=tuple(buffers),
+               rcv_timeout=rcv_timeout, window=window, buffers=buffers,
                pf_timeout=pf_timeout)
 
 
 def ipc_reply_and_wait(dest, msg, timeout=NEVER, window=None, buffers=()):
     return Ipc("reply_and_wait", dest=dest, msg=msg, receive=True, snd_timeout=0,
-               rcv_timeout=timeout, window=window, buffers=tuple(buffers))
+               rcv_timeout=timeout, window=window, buffers=buffers)
 
 
 @dataclass(frozen=True)
@@ -133,9 +151,14 @@ class IpcPath:
     # -- the system call --
     def syscall(self, t, req, entry=True):
         """IPC `req` by the running thread `t`: BLOCKED, or the result (Message, None, error)."""
+        if t.__class__ is not Thread or t.kernel is not self.k or t.state is DEAD:
+            self.k.check_thread(t, "ipc")
         if not isinstance(req, Ipc):
             raise InvalidArgument(f"ipc: {req!r} is not an IPC request (use ipc_call, ...)")
-        dest = req.dest if isinstance(req.dest, Thread) and req.dest.alive else None
+        if req.dest is t:
+            raise InvalidArgument(f"{req.op}: thread {t.name} sends to itself")
+        d = req.dest
+        dest = d if d is not None and d.state is not DEAD and d.kernel is self.k else None
         self.k.run_kernel("ipc_short", "ipc", threads=(t, dest), entry=entry)
         if req.dest is not None:
             r = self._send(t, req)
@@ -147,10 +170,8 @@ class IpcPath:
 
     def _send(self, t, req):
         d = req.dest
-        if not isinstance(d, Thread) or not d.alive:
+        if d.state is DEAD or d.kernel is not self.k:
             return NotExistent(f"{req.op} from {t.name}: destination {d!r} does not exist", "send")
-        if d is t:
-            raise InvalidArgument(f"{req.op}: thread {t.name} sends to itself")
         if d.state is ThreadState.RECEIVING and d.partner in (None, t):
             res = self.transfer(t, req, d, d.request)
             if isinstance(res, tuple):
@@ -168,7 +189,7 @@ class IpcPath:
 
     def _receive(self, t, req):
         src = req.src
-        if src is not None and (not isinstance(src, Thread) or not src.alive):
+        if src is not None and (src.state is DEAD or src.kernel is not self.k):
             return NotExistent(f"{req.op} by {t.name}: source {src!r} does not exist", "receive")
         for s in list(t.senders):
             if src is None or s is src:

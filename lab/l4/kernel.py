@@ -19,9 +19,9 @@ import heapq
 
 import numpy as np
 
-from engine import ops as O
+from engine import cycles as C, ops as O
 from engine.core import S_MODE
-from engine.machine import PageFault
+from engine.machine import Machine, PageFault
 from engine.errors import ConfigError
 from engine.pte import PERM_W
 
@@ -30,14 +30,18 @@ from lab.image import KernelImage
 from lab.kprofile import load_kernel_profile
 from lab.ptclear import TableFrames
 
+from .args import (VA_BITS, check_flag, check_int, check_name, check_number, check_program,
+                   is_int)
 from .errors import InvalidArgument, NotExistent, PageFaultUnresolved, ReceiveAborted
-from .fpage import Fpage, PAGE_SHIFT
-from .ipc import BLOCKED, NEVER, Ipc, Compute, IpcPath
+from .fpage import Fpage, PAGE_SHIFT, check_flush_rights
+from .ipc import BLOCKED, NEVER, Ipc, Compute, IpcPath, check_timeout
 from .mapping import MappingDatabase
 from .message import Message
 from .scheduler import Scheduler
 from .space import Task, KERNEL_BASE
 from .thread import Thread, ThreadState
+
+DEAD = ThreadState.DEAD
 
 KERNEL_TEXT = KERNEL_BASE               # the kernel's code
 KERNEL_DATA = KERNEL_BASE + 0x00400000  # its data: path data, then the TCB array
@@ -48,12 +52,22 @@ class L4Kernel:
     name = "l4"
 
     def __init__(self, machine, max_threads=256, profile="l4"):
-        if not isinstance(max_threads, int) or max_threads < 2:
+        if not isinstance(machine, Machine):
+            raise InvalidArgument(f"L4Kernel: {machine!r} is not a machine (an engine Machine)")
+        if not is_int(max_threads) or max_threads < 2:
             raise InvalidArgument(f"L4Kernel: max_threads {max_threads!r} must be an integer >= 2")
         self.m = machine
         self.profile = load_kernel_profile(profile)
         p = self.profile
         self.tcb_bytes = int(p["tcb_bytes"])
+        # the TCB array is virtual memory of the kernel, backed by frames: it must fit both
+        tcb_pages = -(-(max_threads + 1) * self.tcb_bytes // machine.fmt.page_size)
+        if KERNEL_DATA + (max_threads + 1) * self.tcb_bytes > 1 << VA_BITS \
+                or tcb_pages > machine.memory.free_frames:
+            raise InvalidArgument(
+                f"L4Kernel: max_threads {max_threads!r}: its TCBs ({tcb_pages} pages) must fit "
+                f"above {KERNEL_DATA:#x} and in the {machine.memory.free_frames} free frames")
+        max_threads = int(max_threads)
         self.tcb_touched = int(p["tcb_touched_bytes"])
         self.register_words = int(p["register_words"])
         self.max_threads = max_threads
@@ -138,30 +152,67 @@ class L4Kernel:
 
     def dispatch(self, t):
         """Let `t` run: its address space becomes current (CR3 load or segment reload)."""
-        if not t.alive:
-            raise NotExistent(f"dispatch: thread {t.name} is dead", "send")
+        if t.__class__ is not Thread or t.kernel is not self or t.state is DEAD:
+            self.check_thread(t, "dispatch")
         self._switch(t.task.sid)
         self.current = t
 
-    # ------------------------------------------------------------------ tasks and threads
+    # ------------------------------------------------------------------ argument checks
+    def check_thread(self, t, what, alive=True):
+        """`t` must be a thread of this kernel (and, with `alive`, not dead): else
+        L4_INVALID_ARGUMENT naming the value, or L4_IPC_ENOT_EXISTENT for a dead thread --
+        before anything of it is touched (not an AttributeError later)."""
+        if not isinstance(t, Thread):
+            raise InvalidArgument(f"{what}: {t!r} is not a thread (a Thread from task_new or "
+                                  "thread_new)")
+        if t.kernel is not self:
+            raise InvalidArgument(f"{what}: thread {t.name} belongs to another L4 kernel")
+        if alive and not t.alive:
+            raise NotExistent(f"{what}: thread {t.name} is dead", "send")
+        return t
+
+    def check_task(self, task, what, alive=True):
+        """`task` must be a task of this kernel (and, with `alive`, not deleted)."""
+        if not isinstance(task, Task):
+            raise InvalidArgument(f"{what}: {task!r} is not a task (a Task from task_new)")
+        if task.kernel is not self:
+            raise InvalidArgument(f"{what}: task {task.name} belongs to another L4 kernel")
+        if alive and not task.alive:
+            raise NotExistent(f"{what}: task {task.name} was deleted", "send")
+        return task
+
+    def _check_user_va(self, va, n, what):
+        """[va, va + n) in the user range 0..KERNEL_BASE (integers), else L4_INVALID_ARGUMENT."""
+        if not (is_int(va) and is_int(n)) or va < 0 or n < 0 or va + n > KERNEL_BASE:
+            raise InvalidArgument(f"{what}: va {va!r} and size {n!r} must be integers >= 0 "
+                                  f"inside the user range 0..{KERNEL_BASE:#x}")
+        return int(va), int(n)
+
     def _as_thread(self, x, what):
-        if x is None or isinstance(x, Thread):
+        """A pager argument: None, a thread, or a Pager (its thread); alive."""
+        if x is None:
             return x
-        if hasattr(x, "thread") and isinstance(x.thread, Thread):
-            return x.thread                  # a Pager
-        raise InvalidArgument(f"{what}: {x!r} is not a thread or pager")
+        t = x if isinstance(x, Thread) else getattr(x, "thread", None)
+        if not isinstance(t, Thread):
+            raise InvalidArgument(f"{what}: pager {x!r} is not a thread or pager")
+        return self.check_thread(t, f"{what}: pager")
 
     def task_new(self, name, pager=None, program=None, small=False, small_size=None,
                  charge=True):
         """Create a task (address space) and its first thread; `pager` receives its page
         faults; `small` places it in a small space (if the region has room)."""
+        check_name(name, "task_new: name")
         pager = self._as_thread(pager, "task_new")
+        check_program(program, "task_new")
+        check_flag(small, f"task_new {name}: small")
         if small and not self.m.small_spaces:
             raise InvalidArgument(f"task_new {name}: this machine has no small spaces")
-        size = small_size or (4 << 20)
-        if small and (not isinstance(size, int) or size < (4 << 20) or size & (size - 1)):
+        size = 4 << 20 if small_size is None else small_size
+        region = self.m.profile["small_space_size"] if small else 1 << VA_BITS
+        if not is_int(size) or size < (4 << 20) or size & (size - 1) or size > region:
             raise InvalidArgument(f"task_new {name}: small_size {size!r} must be a power of "
-                                  "two >= 4 MB (S97 §3: 4 MB to 512 MB)")
+                                  f"two in 4 MB..{region >> 20} MB (S97 §3: 4 MB to 512 MB)")
+        size = int(size)
         if small:
             try:
                 sid = self.m.new_space(small=True, small_size=size)
@@ -185,14 +236,16 @@ class L4Kernel:
         return task
 
     def thread_new(self, task, name=None, program=None, pager=None, charge=True):
-        if not task.alive:
-            raise NotExistent(f"thread_new: task {task.name} was deleted", "send")
+        self.check_task(task, "thread_new")
+        if name is not None:
+            check_name(name, "thread_new: name")
+        check_program(program, "thread_new")
+        pager = self._as_thread(pager, "thread_new")
         if not self._slots:
             raise InvalidArgument(f"thread_new: all {self.max_threads} TCBs are in use")
         slot = heapq.heappop(self._slots)
         name = name or f"{task.name}.{len(task.threads)}"
-        t = Thread(self, self._next_tid, task, name, self._as_thread(pager, "thread_new"),
-                   program, slot)
+        t = Thread(self, self._next_tid, task, name, pager, program, slot)
         self._next_tid += 1
         task.threads.append(t)
         self.threads[t.tid] = t
@@ -205,6 +258,7 @@ class L4Kernel:
     def task_delete(self, task):
         """Delete a task: its threads die (their partners get L4_IPC_ENOT_EXISTENT), its
         mappings and everything derived from them are flushed, its tables freed."""
+        self.check_task(task, "task_delete", alive=False)
         if task.is_sigma0:
             raise InvalidArgument("task_delete: sigma0 owns physical memory and cannot go")
         if not task.alive:
@@ -226,6 +280,7 @@ class L4Kernel:
 
     def kill(self, t, reason):
         """Thread `t` ends: whoever waits for it gets L4_IPC_ENOT_EXISTENT."""
+        self.check_thread(t, "kill", alive=False)
         if not t.alive:
             return
         if t.state is ThreadState.SENDING and t in t.partner.senders:
@@ -249,6 +304,9 @@ class L4Kernel:
 
     def promote(self, task):
         """A small space that outgrows its size becomes a large one (S95 §4.1)."""
+        self.check_task(task, "promote")
+        if not task.small:
+            raise InvalidArgument(f"promote: task {task.name} is already in a large space")
         old = task.sid
         new = self.m.new_space()
         self.image.map_into(new)
@@ -266,6 +324,8 @@ class L4Kernel:
     # ------------------------------------------------------------------ running threads
     def step(self, t):
         """Resume program thread `t` with its pending result and perform what it yields."""
+        if t.__class__ is not Thread or t.kernel is not self:
+            self.check_thread(t, "step", alive=False)
         if not t.alive or t.blocked or t.sync:
             return
         self.dispatch(t)
@@ -307,13 +367,19 @@ class L4Kernel:
     def run(self, until=None, max_steps=1_000_000):
         """Run program threads until none can run (RunStatus.IDLE), cycle `until`, or
         `max_steps`.  A wait-for cycle among blocked threads raises IpcDeadlock."""
+        if until is not None:
+            check_number(until, "run: until (a cycle)")
+        check_int(max_steps, "run: max_steps", 0, 1 << 63)
         return self.sched.run(until, max_steps)
 
     def ipc(self, t, req):
         """Thread `t` (driven from Python, no program) makes IPC system call `req`; returns
         the received Message (None for a send) or raises the L4 IPC error."""
-        if not isinstance(t, Thread) or not t.alive:
-            raise NotExistent(f"ipc: thread {t!r} does not exist", "send")
+        self.check_thread(t, "ipc")
+        if not isinstance(req, Ipc):
+            raise InvalidArgument(f"ipc: {req!r} is not an IPC request (use ipc_call, ...)")
+        if req.dest is t:
+            raise InvalidArgument(f"{req.op}: thread {t.name} sends to itself")
         if t.has_program:
             raise InvalidArgument(f"ipc: thread {t.name} runs a program; it yields its IPCs")
         if t.blocked:
@@ -341,14 +407,21 @@ class L4Kernel:
         IPC to t's pager; once it has mapped the page the access is retried.
         `fault_handler(va, write)` replaces that IPC for a pager that drives its side of the
         protocol itself (the L4Linux server); it must make the page accessible or raise."""
-        if not t.alive:
-            raise NotExistent(f"execute: thread {t.name} is dead", "send")
+        if t.__class__ is not Thread or t.kernel is not self or t.state is DEAD:
+            self.check_thread(t, "execute")
+        if category not in C.INDEX:
+            raise InvalidArgument(f"execute: category {category!r}; allowed: "
+                                  f"{', '.join(C.NAMES)}")
+        if fault_handler is not None and not callable(fault_handler):
+            raise InvalidArgument(f"execute: fault_handler {fault_handler!r} is not callable")
+        plain = type(ops) is np.ndarray and ops.dtype == np.int64 and ops.ndim == 1
+        if not plain:
+            ops = self._op_batch(ops)
         self.dispatch(t)
         m = self.m
         # work that provably cannot fault (every page mapped with the rights it needs) is
         # held back with the kernel's paths: the same cycles, no engine call of its own
-        if type(ops) is np.ndarray and ops.dtype == np.int64 and ops.ndim == 1 \
-                and ops.shape[0] <= self.DEFER_OPS:
+        if plain and ops.shape[0] <= self.DEFER_OPS:
             key = ops.tobytes()
             b = self._user_batches.get(key)
             if b is None:
@@ -380,6 +453,28 @@ class L4Kernel:
         finally:
             m.set_mode(old)
 
+    @staticmethod
+    def _op_batch(ops):
+        """`ops` as an engine op batch (a 1-d integer array or a list of op words from
+        engine.ops), else L4_INVALID_ARGUMENT; the engine checks the words themselves."""
+        if isinstance(ops, (list, tuple)):
+            if all(is_int(w) for w in ops):
+                return np.asarray(ops, dtype=np.int64)
+        elif isinstance(ops, np.ndarray) and ops.ndim == 1 and ops.dtype.kind in "iu":
+            return ops
+        raise InvalidArgument(f"execute: ops {ops!r} is not an op batch (a 1-d integer array "
+                              "from engine.ops: ops.access, ops.concat, ...)")
+
+    def _check_fault(self, x, va, write, timeout, resume, what):
+        self.check_thread(x, what)
+        if not is_int(va) or not 0 <= va < KERNEL_BASE:
+            raise InvalidArgument(f"{what}: va {va!r}; allowed: an address in the user range "
+                                  f"0..{KERNEL_BASE:#x}")
+        check_flag(write, f"{what}: write")
+        check_timeout(timeout, f"{what}: timeout")
+        if resume is not None:
+            self.check_thread(resume, f"{what}: resume", alive=False)
+
     # ------------------------------------------------------------------ page faults
     def accessible(self, t, va, write):
         tr = self.m.translate(t.task.sid, va)
@@ -387,6 +482,7 @@ class L4Kernel:
 
     def resolve(self, t, va, write, timeout=NEVER, resume=None):
         """Make `va` accessible to `t` through its pager; None, or the error."""
+        self._check_fault(t, va, write, timeout, resume, "resolve")
         if self.accessible(t, va, write):
             return None
         err = self.page_fault_ipc(t, va, write, timeout, resume)
@@ -403,6 +499,7 @@ class L4Kernel:
         """The kernel turns x's page fault into an IPC call to x's pager (two words: the
         fault address with the write bit, the faulting ip) whose reply may carry a map item
         into x's whole space.  Returns None or the IPC error."""
+        self._check_fault(x, va, write, timeout, resume, "page_fault_ipc")
         pager = x.pager
         self.m.events.log("l4", "pagefault", thread=x.name, va=va, write=write,
                           pager=pager.name if pager else None)
@@ -442,6 +539,8 @@ class L4Kernel:
     def reflect_exception(self, t, vector=0x80):
         """A trap (int `vector`) in t's task goes to L4, which bounces it to the task's
         user-level exception handler in the same space (the L4Linux trampoline)."""
+        self.check_thread(t, "reflect_exception")
+        check_int(vector, "reflect_exception: vector", 0, 255)
         self.dispatch(t)
         self.run_kernel("exception_reflect", "entry_exit", threads=(t,), entry=True)
         self.dispatch(t)
@@ -483,7 +582,18 @@ class L4Kernel:
         """A map (or grant) item from a thread of `src_task` to one of `dst_task` that accepts
         it, as carried by an IPC that is charged elsewhere (e.g. the L4Linux server's reply):
         only the mapping work is charged here.  SendMapFailed if the mapper lacks a page."""
+        self.check_task(src_task, "map_fpage: source")
+        if not isinstance(fpage, Fpage):
+            raise InvalidArgument(f"map_fpage: {fpage!r} is not an Fpage")
+        self.check_task(dst_task, "map_fpage: destination")
+        check_flag(grant, "map_fpage: grant")
+        if grant and src_task.is_sigma0:
+            raise InvalidArgument("map_fpage: sigma0's pages are mapped, not granted")
         base = fpage.base if dst_base is None else dst_base
+        if not is_int(base) or base % fpage.size:
+            raise InvalidArgument(f"map_fpage: dst_base {base!r} must be an address aligned to "
+                                  f"the fpage's size {fpage.size:#x}")
+        base = int(base)
         dst_task.check_user_range(base, fpage.size, "map")
         nodes = self.db.owned(src_task, fpage)
         self.map_nodes(src_task, nodes, fpage, dst_task, base, grant)
@@ -491,8 +601,11 @@ class L4Kernel:
     def fpage_unmap(self, task, fpage, rights="rwx", own=False):
         """L4's flush: take `rights` from every mapping derived from the task's pages in
         `fpage`, recursively in every space (and from its own with `own`).  A system call."""
+        self.check_task(task, "fpage_unmap")
         if not isinstance(fpage, Fpage):
             raise InvalidArgument(f"fpage_unmap: {fpage!r} is not an Fpage")
+        check_flush_rights(rights, "fpage_unmap: rights")
+        check_flag(own, "fpage_unmap: own")
         self.run_kernel("fpage_unmap", "kernel", entry=True)
         affected = self.db.flush(task, fpage, rights, own)
         if affected:
@@ -504,6 +617,8 @@ class L4Kernel:
     flush = fpage_unmap
 
     def mappings(self, task):
+        """{va: (pa, rights)} of the task's pages (none for a deleted task)."""
+        self.check_task(task, "mappings", alive=False)
         return self.db.mappings(task)
 
     def _root_released(self, pa):
@@ -540,11 +655,19 @@ class L4Kernel:
 
     def load(self, t, va, n):
         """Thread `t` reads `n` bytes at `va` (charged as user accesses; faults to its pager)."""
+        self.check_thread(t, "load")
+        va, n = self._check_user_va(va, n, "load")
         self.execute(t, O.access("r", O.lines(va, n)))
         return self._bytes(t, va, n, None)
 
     def store(self, t, va, data):
+        """Thread `t` writes `data` (bytes) at `va` (user accesses; faults to its pager)."""
+        self.check_thread(t, "store")
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InvalidArgument(f"store: data {data!r} is not bytes (bytes, bytearray or "
+                                  "memoryview)")
         data = bytes(data)
+        va, _n = self._check_user_va(va, len(data), "store")
         self.execute(t, O.access("w", O.lines(va, len(data))))
         self._bytes(t, va, len(data), data)
 

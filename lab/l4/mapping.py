@@ -80,6 +80,8 @@ class MappingDatabase:
         old = self.lookup(dst_task, dst_va)
         if old is src:
             raise InvalidArgument(f"map: task {dst_task.name} maps 0x{dst_va:x} onto itself")
+        if grant and src.parent is None:              # checked before anything is removed
+            raise InvalidArgument("grant: sigma0's pages are mapped, not granted")
         if old is not None and old.pa == src.pa and old.parent is src and not grant:
             # mapping the same page again only extends the rights (L4's "upgrade")
             new = intersect(src.rights, "".join(sorted(set(old.rights) | set(rights))))
@@ -89,8 +91,6 @@ class MappingDatabase:
             return old, []
         removed = self.remove_subtree(old) if old is not None else []
         if grant:
-            if src.parent is None:
-                raise InvalidArgument("grant: sigma0's pages are mapped, not granted")
             self._detach_engine(src)
             del self.by_task[src.task.number][src.va]
             lost = "".join(x for x in "wx" if x in src.rights and x not in rights)

@@ -15,8 +15,24 @@ object riding along for the simulator only (e.g. which Linux system-call body to
 """
 from dataclasses import dataclass
 
+from lab.errors import KernelError
+
+from .args import WORD_MAX, as_tuple, check_int, is_int
 from .errors import InvalidArgument
 from .fpage import Fpage
+from .space import KERNEL_BASE
+
+
+def _check_range(item):
+    """A string or buffer lies in the user range 0..KERNEL_BASE (the copy faults there)."""
+    va, size = item.va, item.size
+    if not (is_int(va) and is_int(size)) or va < 0 or size < 0 or va + size > KERNEL_BASE:
+        raise InvalidArgument(f"{type(item).__name__}: va {va!r} and size {size!r} must be "
+                              f"integers >= 0 with va + size inside the user range "
+                              f"0..{KERNEL_BASE:#x}")
+    if type(va) is not int or type(size) is not int:        # numpy integers: plain ints
+        object.__setattr__(item, "va", int(va))
+        object.__setattr__(item, "size", int(size))
 
 
 @dataclass(frozen=True)
@@ -25,12 +41,18 @@ class StringItem:
     va: int
     size: int
 
+    def __post_init__(self):
+        _check_range(self)
+
 
 @dataclass(frozen=True)
 class StringBuffer:
     """A receive buffer for one string: `size` bytes at `va` in the receiver's space."""
     va: int
     size: int
+
+    def __post_init__(self):
+        _check_range(self)
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,9 @@ class MapItem:
     def __post_init__(self):
         if not isinstance(self.fpage, Fpage):
             raise InvalidArgument(f"{type(self).__name__}: {self.fpage!r} is not an Fpage")
+        if self.send_base is not None:
+            object.__setattr__(self, "send_base", check_int(
+                self.send_base, f"{type(self).__name__}: send_base"))
 
     @property
     def hot_spot(self):
@@ -59,17 +84,25 @@ class GrantItem(MapItem):
 class Message:
     def __init__(self, *words, strings=(), items=(), error=None, payload=None):
         for w in words:
-            if not isinstance(w, int):
-                raise InvalidArgument(f"message word {w!r} is not an integer")
+            if type(w) is not int or not 0 <= w <= WORD_MAX:
+                words = tuple(check_int(x, "message word") for x in words)
+                break
+        if type(strings) is not tuple:
+            strings = as_tuple(strings, "message strings")
         for s in strings:
-            if not isinstance(s, StringItem) or s.size < 0:
-                raise InvalidArgument(f"message string {s!r} must be a StringItem of size >= 0")
+            if not isinstance(s, StringItem):
+                raise InvalidArgument(f"message string {s!r} must be a StringItem")
+        if type(items) is not tuple:
+            items = as_tuple(items, "message items")
         for it in items:
             if not isinstance(it, MapItem):
                 raise InvalidArgument(f"message item {it!r} must be a MapItem or GrantItem")
-        self.words = tuple(words)
-        self.strings = tuple(strings)
-        self.items = tuple(items)
+        if error is not None and not isinstance(error, KernelError):
+            raise InvalidArgument(f"message error {error!r}; allowed: None or a KernelError "
+                                  "(a server's error reply)")
+        self.words = words
+        self.strings = strings
+        self.items = items
         self.error = error
         self.payload = payload
         self.sender = None          # set on delivery

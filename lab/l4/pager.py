@@ -19,6 +19,7 @@ from engine import ops as O
 
 from lab.errors import KernelError
 
+from .args import check_flag, check_int, check_name, check_number
 from .errors import InvalidArgument, IpcError
 from .fpage import Fpage, PAGE_SHIFT
 from .ipc import ipc_wait, ipc_reply_and_wait
@@ -31,6 +32,10 @@ class Pager:
     fault_instructions = 0           # user-level work per fault (subclasses set their own)
 
     def __init__(self, kernel, name="pager", pager=None, small=False):
+        from .kernel import L4Kernel         # (the kernel module loads sigma0, a pager)
+        if not isinstance(kernel, L4Kernel):
+            raise InvalidArgument(f"{type(self).__name__}: {kernel!r} is not an L4Kernel")
+        check_name(name, f"{type(self).__name__}: name")
         self.k = kernel
         self.name = name
         parent = kernel.sigma0 if pager is None else pager
@@ -78,13 +83,18 @@ class Pager:
     def acquire(self, va, npages=1, write=True):
         """Touch `npages` pages from `va` in the pager's own space: each faults to this
         pager's own pager (sigma0 for a first-level pager), which maps it."""
+        check_int(npages, f"{self.name}: acquire: npages", 1)
+        self.k._check_user_va(va, npages * PAGE, f"{self.name}: acquire")
+        check_flag(write, f"{self.name}: acquire: write")
         vas = [va + i * PAGE for i in range(npages)]
         self.k.execute(self.thread, O.access("w" if write else "r", vas), category="server")
 
     def has(self, va):
+        check_int(va, f"{self.name}: has: va")
         return self.k.db.lookup(self.task, va & ~(PAGE - 1)) is not None
 
     def work(self, instructions):
+        check_number(instructions, f"{self.name}: work: instructions")
         if instructions:
             self.k.m.instructions(instructions, "server")
 

@@ -39,17 +39,19 @@ from lab.kprofile import load_kernel_profile
 from .abi import (TEXT_BASE, TASK_SIZE, TASK_UNMAPPED_BASE, STACK_SIZE, PROT_READ, PROT_WRITE,
                   PROT_EXEC, MAP_PRIVATE, O_RDWR, SIGSEGV, signal_status)
 from .bcache import BufferCache, Disk
-from .errors import Deadlock, ENOSYS, ENAMETOOLONG, SegmentationFault
+from .errors import Deadlock, ENOSYS, ENAMETOOLONG, ESRCH, SegmentationFault
 from .fs import File, FileSystem
 from .mm import MemoryManager
 from .process import (ExecImage, Process, ProcessExited, ProcessTable, ProcState, VMA)
 from .programs import install, load_images
 from .sched import Scheduler, WaitQueue
 from .socket import Network
-from .syscalls import SYSCALLS
+from .syscalls import SYSCALLS, TABLE, check_args
 from .user import Libc
 
 PATH_MAX = 1024
+GONE = (ProcState.ZOMBIE, ProcState.DEAD)      # a process that makes no system call any more
+NO_CALL = (None, None)                          # TABLE's answer for an unknown name: ENOSYS
 COMPONENTS = ("fs", "pipe", "net", "mm")
 
 
@@ -234,9 +236,24 @@ class LinuxKernel:
 
     # ------------------------------------------------------------------ system calls
     def syscall(self, proc, name, *args):
-        """Enter Linux from `proc`: the platform's way in, dispatch, the call, the way out."""
+        """Enter Linux from `proc`: the platform's way in, dispatch, the call, the way out.
+        Arguments no register could carry (not integers where the call takes integers, a
+        wrong number of them) are refused before the trap, as the C library's stub would:
+        the errno, no event, no cycle (`syscalls.check_args`)."""
         self._check_up()
-        fn = SYSCALLS.get(name)
+        if proc.__class__ is not Process or proc.state in GONE:
+            raise ESRCH(f"{name}: caller {proc!r} is not a live process")
+        if name.__class__ is not str:
+            raise ENOSYS(f"system call {name!r} is not a name; have: {', '.join(SYSCALLS)}")
+        fn, nargs = TABLE.get(name, NO_CALL)
+        if nargs != len(args):                  # also: a prototype not all ints (-1)
+            if fn is not None:
+                args = check_args(name, args)
+        else:
+            for a in args:
+                if a.__class__ is not int:
+                    args = check_args(name, args)
+                    break
         if self.log_syscalls:
             self.log("syscall", pid=proc.pid, name=name)
         arch = self.arch

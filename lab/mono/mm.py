@@ -244,7 +244,7 @@ class MemoryManager:
 
     def check_area(self, proc, va, n, write):
         if n < 0 or va < 0 or va + n > self.k.task_size:
-            raise EFAULT(f"pid {proc.pid}: range 0x{va:x}+{n} outside user space")
+            raise EFAULT(f"pid {proc.pid}: range {va:#x}+{n} outside user space")
         end, kind = va + n, "w" if write else "r"
         a = va
         while a < end:
@@ -333,15 +333,15 @@ class MemoryManager:
         if length <= 0:
             raise EINVAL(f"mmap: length {length} must be > 0")
         if offset % p or addr % p:
-            raise EINVAL(f"mmap: address 0x{addr:x} and offset {offset} must be page-aligned")
+            raise EINVAL(f"mmap: address {addr:#x} and offset {offset} must be page-aligned")
         if not flags & (MAP_SHARED | MAP_PRIVATE) or (flags & MAP_SHARED and flags & MAP_PRIVATE):
-            raise EINVAL(f"mmap: flags 0x{flags:x} need exactly one of MAP_SHARED, MAP_PRIVATE")
+            raise EINVAL(f"mmap: flags {flags:#x} need exactly one of MAP_SHARED, MAP_PRIVATE")
         if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
-            raise EINVAL(f"mmap: prot 0x{prot:x}; allowed PROT_READ|PROT_WRITE|PROT_EXEC")
+            raise EINVAL(f"mmap: prot {prot:#x}; allowed PROT_READ|PROT_WRITE|PROT_EXEC")
         length = -(-length // p) * p
         if flags & MAP_FIXED:
             if addr + length > self.k.task_size:
-                raise EINVAL(f"mmap: [0x{addr:x}, +{length}) beyond TASK_SIZE "
+                raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "
                              f"0x{self.k.task_size:x}")
             self.munmap(proc, addr, length)
         else:
@@ -357,8 +357,8 @@ class MemoryManager:
     def munmap(self, proc, addr, length):
         """do_munmap: remove [addr, addr+length); unmapped pages go back."""
         p = self.page
-        if addr % p or length <= 0 or addr + length > self.k.task_size:
-            raise EINVAL(f"munmap: address 0x{addr:x} must be page-aligned, length {length} > 0")
+        if addr % p or addr < 0 or length <= 0 or addr + length > self.k.task_size:
+            raise EINVAL(f"munmap: address {addr:#x} must be page-aligned, length {length} > 0")
         end = addr + -(-length // p) * p
         for va, pte in proc.mm.present(addr, end):
             self._zap(proc, va, pte)

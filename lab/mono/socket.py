@@ -168,6 +168,8 @@ class Network:
             port = s.peer
             if port is None:
                 raise EDESTADDRREQ("send on an unconnected UDP socket")
+        elif not 0 <= port < 65536:
+            raise EINVAL(f"sendto: port {port!r} outside 0..65535")
         if n > UDP_MAX:
             raise EMSGSIZE(f"UDP datagram of {n} bytes > {UDP_MAX}")
         self._autobind(s)
@@ -222,6 +224,8 @@ class Network:
 
     def connect(self, proc, s, port):
         k = self.k
+        if not 0 <= port < 65536:               # sin_port has 16 bits
+            raise EINVAL(f"connect: port {port!r} outside 0..65535")
         if s.proto == "udp":
             s.peer = port
             self._autobind(s)

@@ -4,11 +4,19 @@ Each runs inside `arch.syscall(ctx, name, body)` after the platform's dispatch, 
 (`sys_<name>` in lab/profiles/linux.json) and does the work through the kernel's parts.  Buffers
 are user virtual addresses; results the C library would find in user memory (pipe's fds,
 wait4's status, stat's struct) are copied out to it *and* returned to the Python caller.
+
+`ARGS[name]` is each call's C prototype: what each argument is.  The C library's stub checks
+the arguments against it before the trap (`check_args`; no event, no cycle): a value no
+register can carry is refused there -- a file descriptor that is not an integer is EBADF, a
+pointer that is not one EFAULT, any other non-integer EINVAL, naming the call, the argument and
+the value.  Integers that are merely wrong (a closed fd, a negative count, an unmapped buffer)
+go to the kernel, which answers them as Linux does, after the trap.
 """
 import struct
+from numbers import Integral
 
 from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE, exit_status)
-from .errors import (EACCES, EBADF, ECHILD, EINVAL, ENOEXEC, ENOTSOCK, ENODEV)
+from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, ENOEXEC, ENOTSOCK, ENODEV)
 from .fs import InodeType, lseek as _lseek
 from .pipe import make_pipe
 from .process import ExecImage, Process, ProcState
@@ -180,6 +188,8 @@ def sys_exit(k, p, status):
 
 def sys_wait4(k, p, pid, status_va, options):
     _path(k, "sys_wait4")
+    if status_va:               # 2.0's sys_wait4 checks the status word before it waits
+        k.mm.check_area(p, status_va, 4, True)
     while True:
         kids = [c for c in p.children if pid in (-1, c.pid)]
         if not kids:
@@ -283,3 +293,83 @@ def sys_recvfrom(k, p, fd, buf, n):
 
 SYSCALLS = {name[4:]: fn for name, fn in sorted(globals().items())
             if name.startswith("sys_") and callable(fn)}
+
+
+# -- the arguments: kinds, and each call's prototype --
+FD = (EBADF, "a file descriptor (an int)")
+PTR = (EFAULT, "a user address (an int)")
+INT = (EINVAL, "an int")
+FUNC = (EINVAL, "a function child(p, *args)")
+ARGTUPLE = (EINVAL, "a tuple of the child's arguments")
+PTRS = (EFAULT, "a list of user addresses (ints)")
+PORT = (EINVAL, "a port (an int) or None")
+_INTS = (FD, PTR, INT)
+
+_PROTOTYPES = {
+    "getpid": (), "getppid": (), "sched_yield": (),
+    "read": (("fd", FD), ("buf", PTR), ("count", INT)),
+    "write": (("fd", FD), ("buf", PTR), ("count", INT)),
+    "open": (("path", PTR), ("flags", INT), ("mode", INT)),
+    "close": (("fd", FD),),
+    "lseek": (("fd", FD), ("offset", INT), ("whence", INT)),
+    "stat": (("path", PTR), ("buf", PTR)),
+    "fstat": (("fd", FD), ("buf", PTR)),
+    "dup": (("fd", FD),),
+    "pipe": (("fds", PTR),),
+    "fork": (("child", FUNC), ("args", ARGTUPLE)),
+    "execve": (("path", PTR), ("argv", PTRS)),
+    "exit": (("status", INT),),
+    "wait4": (("pid", INT), ("status", PTR), ("options", INT)),
+    "mmap": (("addr", INT), ("length", INT), ("prot", INT), ("flags", INT), ("fd", FD),
+             ("offset", INT)),
+    "munmap": (("addr", INT), ("length", INT)),
+    "brk": (("addr", INT),),
+    "socket": (("domain", INT), ("type", INT)),
+    "bind": (("fd", FD), ("port", INT)),
+    "listen": (("fd", FD), ("backlog", INT)),
+    "accept": (("fd", FD),),
+    "connect": (("fd", FD), ("port", INT)),
+    "sendto": (("fd", FD), ("buf", PTR), ("len", INT), ("port", PORT)),
+    "recvfrom": (("fd", FD), ("buf", PTR), ("len", INT)),
+}
+ARGS = dict(sorted(_PROTOTYPES.items()))
+if list(ARGS) != list(SYSCALLS):
+    raise AssertionError(f"syscalls: prototypes {list(ARGS)} != calls {list(SYSCALLS)}")
+# name -> (body, number of arguments if every one is a plain int, else -1): the stub's fast
+# path is one lookup, a length and a type() per argument
+TABLE = {name: (SYSCALLS[name], len(proto) if all(k in _INTS for _a, k in proto) else -1)
+         for name, proto in ARGS.items()}
+
+
+def _is_int(x):
+    return isinstance(x, Integral) and not isinstance(x, bool)
+
+
+def _check_arg(name, arg, kind, x):
+    """One argument of kind `kind`: the value to pass on, or the errno naming it."""
+    if kind in _INTS or kind is PORT:
+        if _is_int(x):
+            return int(x)                   # (numpy integers become plain ints)
+        if kind is PORT and x is None:
+            return x
+    elif kind is FUNC:
+        if callable(x):
+            return x
+    elif kind is ARGTUPLE:
+        if isinstance(x, (tuple, list)):
+            return tuple(x)
+    elif kind is PTRS:
+        if isinstance(x, (tuple, list)) and all(_is_int(a) for a in x):
+            return [int(a) for a in x]
+    err, allowed = kind
+    raise err(f"{name}: {arg} {x!r} is not {allowed}")
+
+
+def check_args(name, args):
+    """The arguments of system call `name` as its prototype wants them, or the errno of the
+    first bad one (EINVAL for a wrong number of them); before the trap."""
+    proto = ARGS[name]
+    if len(args) != len(proto):
+        raise EINVAL(f"{name} takes {len(proto)} argument(s) "
+                     f"({', '.join(a for a, _k in proto) or 'none'}); got {len(args)}")
+    return tuple(_check_arg(name, arg, kind, x) for (arg, kind), x in zip(proto, args))

@@ -14,16 +14,38 @@ fork runs a *function* in the child: `pid = p.fork(child, *args)` is C's
 execve does not return: the new image's `main(p, argv)` runs in its place.  Returning from a
 program is exit(status) with status = the returned int (0 for anything else; the value is kept
 in `Process.result` for experiments).
+
+Bad arguments get the errno a C program would see (EBADF, EFAULT, EINVAL, ...), naming the
+value: the system-call stubs through `syscalls.check_args`, the library's own helpers (malloc,
+string, store, load, touch, compute, run) by their own checks, before anything is touched.
 """
+from numbers import Integral, Real
+
 import numpy as np
 
 from engine import ops as O
 
 from .abi import O_RDONLY, PROT_READ, MAP_PRIVATE, SEEK_SET, AF_INET, SOCK_STREAM
-from .errors import ENOMEM, EINVAL, SegmentationFault
+from .errors import EFAULT, ENOMEM, EINVAL, SegmentationFault
 from .process import ExecImage
+from .syscalls import check_args
 
 LINE = 32
+
+
+def _int(x, what, err=EINVAL, lo=None):
+    """`x` as an int (>= lo), else `err` naming it."""
+    if type(x) is int or (isinstance(x, Integral) and not isinstance(x, bool)):
+        if lo is None or x >= lo:
+            return int(x)
+        raise err(f"{what} {x!r} must be >= {lo}")
+    raise err(f"{what} {x!r} is not an int")
+
+
+def _bytes(data, what):
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise EINVAL(f"{what}: data {data!r} is not bytes (bytes, bytearray or memoryview)")
 
 
 class Libc:
@@ -51,7 +73,9 @@ class Libc:
         return self._sys("getppid")
 
     def open(self, path, flags=O_RDONLY, mode=0o644):
-        return self._sys("open", self.string(path), flags, mode)
+        if type(flags) is not int or type(mode) is not int:     # before the path is stored
+            check_args("open", (0, flags, mode))
+        return self._sys("open", self.string(path, what="open: path"), flags, mode)
 
     def close(self, fd):
         return self._sys("close", fd)
@@ -66,7 +90,7 @@ class Libc:
         return self._sys("lseek", fd, offset, whence)
 
     def stat(self, path):
-        return self._sys("stat", self.string(path), self._scratch(64))
+        return self._sys("stat", self.string(path, what="stat: path"), self._scratch(64))
 
     def fstat(self, fd):
         return self._sys("fstat", fd, self._scratch(64))
@@ -83,10 +107,14 @@ class Libc:
         return self._sys("fork", child, args)
 
     def execve(self, path, argv=()):
+        if not isinstance(path, (str, bytes, bytearray, memoryview)):
+            raise EFAULT(f"execve: path {path!r} is not a string (str or bytes)")
+        if argv is not None and not isinstance(argv, (list, tuple)):
+            raise EFAULT(f"execve: argv {argv!r} is not a list of arguments")
         argv = [str(a) for a in (argv or (path,))]
         self._reset_args()
-        pva = self.string(path, keep=True)
-        avas = [self.string(a, keep=True) for a in argv]
+        pva = self.string(path, keep=True, what="execve: path")
+        avas = [self.string(a, keep=True, what="execve: argv") for a in argv]
         r = self._sys("execve", pva, avas)
         raise r if isinstance(r, ExecImage) else AssertionError(f"execve returned {r!r}")
 
@@ -140,8 +168,10 @@ class Libc:
     # ------------------------------------------------------------------ the C library's memory
     def malloc(self, n, align=16):
         """Heap memory from brk (pages arrive on first touch, zero-filled)."""
-        if n <= 0:
-            raise EINVAL(f"malloc: size {n} must be > 0")
+        n = _int(n, "malloc: size", lo=1)
+        align = _int(align, "malloc: align", lo=1)
+        if align & (align - 1):
+            raise EINVAL(f"malloc: align {align} must be a power of two")
         u, mm = self.proc.user, self.proc.mm
         top = u.get("heap", mm.brk)
         va = -(-top // align) * align
@@ -163,9 +193,14 @@ class Libc:
         """n bytes in the argument page for results the kernel copies out (status words)."""
         return self._argpage() + self.page - 64 * 2 - ((n + 15) // 16) * 16
 
-    def string(self, s, keep=False):
+    def string(self, s, keep=False, what="string: argument"):
         """Store a NUL-terminated string in the argument page; returns its address."""
-        data = s.encode() + b"\0" if isinstance(s, str) else bytes(s) + b"\0"
+        if isinstance(s, str):
+            data = s.encode() + b"\0"
+        elif isinstance(s, (bytes, bytearray, memoryview)):
+            data = bytes(s) + b"\0"
+        else:                                   # open(NULL, ...): a pointer to no string
+            raise EFAULT(f"{what} {s!r} is not a string (str or bytes)")
         u = self.proc.user
         off = u.get("args", 0) if keep else 0
         if off + len(data) > self.page - 256:
@@ -178,40 +213,77 @@ class Libc:
     # ------------------------------------------------------------------ user work
     def run(self, ops):
         """Run an engine op batch in this process (its work, its faults)."""
+        if not (type(ops) is np.ndarray and ops.ndim == 1 and ops.dtype.kind in "iu"):
+            if not (isinstance(ops, (list, tuple)) and all(
+                    isinstance(w, Integral) and not isinstance(w, bool) for w in ops)):
+                raise EINVAL(f"run: ops {ops!r} is not an op batch (a 1-d integer array from "
+                             "engine.ops: ops.access, ops.concat, ...)")
+            ops = np.asarray(ops, dtype=np.int64)
         self.k.arch.run_user(self.proc.ctx, ops)
 
     def compute(self, instructions, code_bytes=0, code_va=None):
         """`instructions` of user code, fetching `code_bytes` of text (from the text start)."""
+        t = type(instructions)
+        if (t is not int and t is not float) or not instructions >= 0:
+            if not isinstance(instructions, Real) or t is bool or not instructions >= 0:
+                raise EINVAL(f"compute: instructions {instructions!r} must be a number >= 0")
+        if type(code_bytes) is not int or code_bytes < 0:
+            code_bytes = _int(code_bytes, "compute: code_bytes", lo=0)
         parts = [O.charge("user", instructions * self.m.cpi)] if instructions else []
         if code_bytes:
             va = self.k.layout(self.proc)["text"][0] if code_va is None else code_va
+            va, _n = self._range(va, code_bytes, "compute", "x")
             parts.append(O.access("x", O.lines(va, code_bytes, LINE)))
         if parts:
             self.run(O.concat(*parts))
 
     def touch(self, va, nbytes, write=False, stride=LINE):
         """One reference per `stride` bytes of [va, va+nbytes)."""
+        if type(stride) is not int or stride < 1:
+            stride = _int(stride, "touch: stride", lo=1)
+        va, nbytes = self._range(va, nbytes, "touch", "w" if write else "r")
         if nbytes > 0:
             self.run(O.access("w" if write else "r",
                               np.arange(va - va % stride, va + nbytes, stride, dtype=np.int64)))
 
     def store(self, va, data):
         """Write bytes into the process's memory (the stores run through the MMU)."""
-        data = bytes(data)
+        data = _bytes(data, "store")
+        va, _n = self._range(va, len(data), "store", "w")
         if data:
             self.touch(va, len(data), write=True)
             self.k.mm.write_user(self.proc, va, data)
 
     def load(self, va, n):
         """Read n bytes of the process's memory (the loads run through the MMU)."""
-        if n <= 0:
+        va, n = self._range(va, n, "load", "r")
+        if n == 0:
             return b""
         self.touch(va, n)
         return self.k.mm.read_user(self.proc, va, n)
 
     def peek(self, va, n):
         """The experimenter's view of user memory: free, not a program action."""
+        va, n = self._range(va, n, "peek", None)
         return self.k.mm.read_user(self.proc, va, n)
+
+    def _range(self, va, n, what, kind):
+        """[va, va+n) of user memory: ints (EFAULT / EINVAL naming them), n >= 0, and inside
+        user space -- an access (`kind` "r"/"w") beyond it is the SIGSEGV the hardware would
+        raise, before anything is touched; for peek (kind None, no access) it is EFAULT."""
+        if type(va) is int and type(n) is int and va >= 0 and n >= 0 \
+                and va + n <= self.k.task_size:
+            return va, n
+        va = _int(va, f"{what}: address", EFAULT)
+        n = _int(n, f"{what}: size", lo=0)
+        if kind is None:
+            raise EFAULT(f"{what}: [{va:#x}, +{n}) is outside user space "
+                         f"0..{self.k.task_size:#x}")
+        p = self.proc
+        p.segv = True
+        self.k.log("segfault", pid=p.pid, va=va, kind=kind, reason="outside user space")
+        raise SegmentationFault(f"pid {p.pid}: {what} of {n} bytes at {va:#x}: outside user "
+                                f"space 0..{self.k.task_size:#x}")
 
     # ------------------------------------------------------------------ measuring
     def clock(self):
