@@ -58,6 +58,20 @@ def test_the_mono_examples_run_unchanged_on_each_platform(capsys):
     from lab.mono import examples
     examples.main(["--system", "linux", "--system", "l4linux"])
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out[1:]] == ["linux", "l4linux"]
-    native, l4 = (float(line.split()[1]) for line in out[1:])
+    assert out[0] == "CPU profile pentium-133, seed 1"
+    assert [line.split()[0] for line in out[2:]] == ["linux", "l4linux"]
+    native, l4 = (float(line.split()[1]) for line in out[2:])
     assert 0 < native < l4
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--system", "foo"], "argument --system: invalid choice: 'foo'"),
+    (["--profile", "foo"], "argument --profile: CPU profile 'foo' unknown"),
+    (["--seed", "-1"], "argument --seed: -1 is not allowed"),
+])
+def test_the_mono_examples_refuse_bad_options_in_one_line(argv, says, capsys):
+    from lab.mono import examples
+    with pytest.raises(SystemExit) as e:
+        examples.main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2 and len(err) == 1 and says in err[0]

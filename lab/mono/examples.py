@@ -56,19 +56,23 @@ def lat_pipe(p, n=100, size=4, timed=None):
 
 def main(argv=None):
     """Both programs, unchanged, on each of the five platforms (`lab.linux.boot`)."""
-    import argparse
+    from lab.cli import Parser, cpu_profile, natural
     from lab.linux import SYSTEMS, boot
-    ap = argparse.ArgumentParser(prog="python -m lab.mono.examples",
-                                 description="lmbench's write-to-/dev/null and pipe latency, "
-                                             "the same program on each Linux platform")
+    ap = Parser(prog="python -m lab.mono.examples",
+                description="lmbench's write-to-/dev/null and pipe latency, the same program "
+                            "on each Linux platform")
     ap.add_argument("--system", choices=SYSTEMS, action="append",
                     help="a platform (repeatable; default: all five)")
+    ap.add_argument("--profile", type=cpu_profile, default="pentium-133",
+                    help="CPU profile (default pentium-133)")
+    ap.add_argument("--seed", type=natural(0), default=1, help="machine seed (default 1)")
     args = ap.parse_args(argv)
+    print(f"CPU profile {args.profile}, seed {args.seed}")
     print(f"{'system':20} {'write /dev/null':>22} {'pipe round trip':>24}")
     for system in args.system or SYSTEMS:
         cells = []
         for program, n in ((lat_syscall, 100), (lat_pipe, 20)):
-            k = boot(system, log_syscalls=False)
+            k = boot(system, args.profile, seed=args.seed, log_syscalls=False)
             p = k.spawn(program, n)
             k.run()
             mhz = k.m.profile["clock_mhz"]
