@@ -351,7 +351,13 @@ class Machine(Deferral):
         the format, known op codes): for large trusted batches such as benchmarks."""
         if type(ops) is not np.ndarray or ops.ndim != 1 or ops.dtype != np.int64 \
                 or not ops.flags.c_contiguous:
-            ops = np.ascontiguousarray(ops, dtype=np.int64)
+            raw = np.asarray(ops)
+            # an op word is an integer: a float (truncated) or a scalar (a batch of one by
+            # accident) would run something nobody wrote
+            if raw.ndim != 1 or (raw.size and raw.dtype.kind not in "iu"):
+                raise ConfigError(f"run: ops must be a 1-d array of integer op words "
+                                  f"(engine.ops builds them); got {raw.dtype} of shape {raw.shape}")
+            ops = np.ascontiguousarray(raw, dtype=np.int64)
         if ops.ndim != 1:
             raise ConfigError(f"run: ops must be a 1-d array of int64 op words; got shape {ops.shape}")
         if check and self._check(ops, self.fmt.va_bits) >= 0:

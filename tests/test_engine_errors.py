@@ -184,6 +184,16 @@ def test_bad_categories_and_ops(m):
         m.step("q", 0)
 
 
+@pytest.mark.parametrize("ops", [np.array([1.7, 2.2]), [1.5], 5, np.zeros((2, 2), np.int64)])
+def test_ops_that_are_not_integer_op_words_are_refused(m, ops):
+    """An op batch is a 1-d array of integer op words: floats are not truncated into ops and a
+    scalar is not taken for a batch of one -- nothing runs that nobody wrote."""
+    before = m.cycles
+    with pytest.raises(ConfigError, match="ops must be a 1-d array of integer op words"):
+        m.run(ops)
+    assert m.cycles == before
+
+
 def test_small_space_bounds():
     """A small space holds only its size: mapping beyond it is refused."""
     m = small_machine(tagged=False, small_spaces=True)
