@@ -309,3 +309,26 @@ def test_fork_of_something_not_callable_makes_no_process():
     linux.run()
     assert "fork: child 'not a function' is not a function" in str(got["e"])
     assert not linux.m.events.find("fork", kernel="linux") and proc.exit_status == 0
+
+
+def test_touch_of_a_large_range_runs_in_bounded_batches(monkeypatch):
+    """touch() of a range larger than one batch makes the same references, in order, in
+    several engine calls (a huge range never builds one huge op array); nbytes 0 touches
+    nothing."""
+    from engine import ops as O
+    from lab.mono import user
+    from mono_helpers import run_program
+    monkeypatch.setattr(user, "TOUCH_BATCH", 4)
+    seen = []
+
+    def prog(p):
+        buf = p.malloc(8192)
+        real = p.run
+        p.run = lambda ops: (seen.append(ops.copy()), real(ops))[1]
+        p.touch(buf + 8, 10 * 32)          # 10 lines plus the first one's start: 11 references
+        p.touch(buf + 8, 0)
+        return buf
+    _k, proc = run_program(prog)
+    vas = [int(v) >> O.S for batch in seen for v in batch]
+    assert [len(b) for b in seen] == [4, 4, 3]
+    assert vas == list(range(proc.result, proc.result + 11 * 32, 32))

@@ -31,6 +31,7 @@ from .process import ExecImage
 from .syscalls import check_args
 
 LINE = 32
+TOUCH_BATCH = 1 << 20          # references per engine call in touch (8 MB of op words)
 
 
 def _int(x, what, err=EINVAL, lo=None):
@@ -242,9 +243,12 @@ class Libc:
         if type(stride) is not int or stride < 1:
             stride = _int(stride, "touch: stride", lo=1)
         va, nbytes = self._range(va, nbytes, "touch", "w" if write else "r")
-        if nbytes > 0:
-            self.run(O.access("w" if write else "r",
-                              np.arange(va - va % stride, va + nbytes, stride, dtype=np.int64)))
+        kind, end = "w" if write else "r", va + nbytes
+        # at most TOUCH_BATCH references per engine call: a 3 GB range must not build a
+        # 800 MB op array (the engine runs consecutive batches exactly as one)
+        step = TOUCH_BATCH * stride
+        for lo in range(va - va % stride, end if nbytes > 0 else va - va % stride, step):
+            self.run(O.access(kind, np.arange(lo, min(lo + step, end), stride, dtype=np.int64)))
 
     def store(self, va, data):
         """Write bytes into the process's memory (the stores run through the MMU)."""
