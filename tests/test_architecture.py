@@ -26,20 +26,43 @@ def test_engine_never_imports_lab():
     assert bad == []
 
 
+def _called_name(node):
+    """`njit` for `njit(...)` and `numba.njit(...)`."""
+    return getattr(node, "id", None) or getattr(node, "attr", None)
+
+
 def test_no_jitclass_and_every_njit_is_cached():
     """Numba jitclasses cannot be cached (seconds per process): the engine uses cached
-    @njit functions over arrays only."""
+    @njit functions over arrays only.  Checked on the source -- every njit(...) call, also one
+    bound to a name and used as a decorator (engine/core.py's `jit = njit(cache=True, ...)`),
+    has cache=True, and no bare @njit -- and on the compiled functions themselves: every
+    Numba dispatcher in engine/ caches to disk."""
+    import importlib
+    import pkgutil
+
+    import engine
+    from numba.core.dispatcher import Dispatcher
+
+    calls = 0
     for p in (ROOT / "engine").rglob("*.py"):
         src = p.read_text()
         assert "@jitclass" not in src and "import jitclass" not in src, p.name
-        tree = ast.parse(src)
-        for node in ast.walk(tree):
+        for node in ast.walk(ast.parse(src)):
+            if isinstance(node, ast.Call) and _called_name(node.func) in ("njit", "jit"):
+                kws = {k.arg: getattr(k.value, "value", None) for k in node.keywords}
+                assert kws.get("cache") is True, f"{p.name}:{node.lineno} lacks cache=True"
+                calls += 1
             if isinstance(node, ast.FunctionDef):
                 for d in node.decorator_list:
-                    if isinstance(d, ast.Call) and getattr(d.func, "id", "") == "njit":
-                        kws = {k.arg: getattr(k.value, "value", None) for k in d.keywords}
-                        assert kws.get("cache") is True, f"{p.name}:{node.name}"
-                    assert getattr(d, "id", "") != "njit", f"{p.name}:{node.name} lacks cache=True"
+                    assert _called_name(d) != "njit", f"{p.name}:{node.name} lacks cache=True"
+    assert calls > 0                    # the source check saw the engine's njit
+    jitted = [(mod.name, name, f) for mod in pkgutil.walk_packages(engine.__path__, "engine.")
+              for name, f in vars(importlib.import_module(mod.name)).items()
+              if isinstance(f, Dispatcher)]
+    assert jitted
+    uncached = [(mod, name) for mod, name, f in jitted
+                if type(f._cache).__name__ == "NullCache"]
+    assert uncached == []
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "engine" / "profiles").glob("*.json")), ids=lambda p: p.stem)

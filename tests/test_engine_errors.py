@@ -79,6 +79,8 @@ def test_unknown_profile_and_format():
 
 
 def test_bad_seed_and_memory():
+    """A negative seed or a memory size that is not a whole number of frames is a ConfigError
+    naming it."""
     with pytest.raises(ConfigError, match="seed -1"):
         small_machine(seed=-1)
     with pytest.raises(ConfigError, match="memory size 5000"):
@@ -101,6 +103,8 @@ def test_map_a_mapped_page(m):
 
 
 def test_unaligned_maps(m):
+    """map needs va and pa aligned to the page size (4 MB for a large page): the error names the
+    address and the size."""
     with pytest.raises(MappingError, match="va 0x7001 is not aligned to the page size 0x1000"):
         m.map(0, 0x7001, m.alloc_page())
     with pytest.raises(MappingError, match="pa 0x2010 is not aligned to the page size 0x1000"):
@@ -141,6 +145,7 @@ def test_addresses_out_of_range(m):
 
 
 def test_unmap_protect_unmapped(m):
+    """unmap and protect of a page that is not mapped name the call, the address and the space."""
     with pytest.raises(MappingError, match="unmap: va 0x5000 not mapped in space 2"):
         m.unmap(2, 0x5000)
     with pytest.raises(MappingError, match="protect: va 0x5000 not mapped in space 2"):
@@ -148,6 +153,8 @@ def test_unmap_protect_unmapped(m):
 
 
 def test_unknown_space_and_perms(m):
+    """A space id that does not exist and permissions outside r, rw, rx, rwx are refused by name,
+    in Python and in an op batch."""
     with pytest.raises(MappingError, match="map: space 9 does not exist"):
         m.map(9, 0x1000, m.alloc_page())
     with pytest.raises(MappingError, match="switch: space 9 does not exist"):
@@ -207,6 +214,8 @@ def test_small_space_bounds():
 
 
 def test_attach_space_checks_the_root():
+    """attach_space takes a page-aligned root inside physical memory: anything else is an
+    AddressError naming it."""
     m = small_machine()
     with pytest.raises(AddressError, match="root 0x1234 must be a page-aligned"):
         m.attach_space(0x1234)
@@ -226,6 +235,8 @@ def test_unresolved_fault_does_not_hang(m):
 
 
 def test_every_error_is_an_engine_error():
+    """Every engine error derives from EngineError, so a caller can catch the engine's errors as
+    one."""
     for cls in (ConfigError, ProfileError, MappingError, AddressError, engine.OutOfFrames,
                 engine.TraceError, engine.PageFault, engine.BusError):
         assert issubclass(cls, EngineError)

@@ -402,6 +402,7 @@ def test_execute_names_a_bad_category(w, category):
 
 
 def test_execute_names_a_handler_that_is_not_callable(w):
+    """execute's fault_handler is a callable: anything else is L4_INVALID_ARGUMENT naming it."""
     with pytest.raises(InvalidArgument, match="fault_handler 'x' is not callable"):
         w.k.execute(w.c.thread, O.access("r", [0x3000]), fault_handler="x")
 
@@ -463,6 +464,7 @@ def test_a_small_space_is_4_to_512_mb(small_size):
 
 @pytest.mark.parametrize("small", [None, 1, "yes"])
 def test_small_is_a_flag(small):
+    """task_new(small=...) is True or False: a truthy value is not taken for True."""
     k = L4Kernel(Machine("pentium-133", small_spaces=True))
     with pytest.raises(InvalidArgument, match=rf"small {R(small)}; allowed: True or False"):
         k.task_new("s", small=small)

@@ -235,6 +235,7 @@ def test_a_crashed_linux_server_fails_its_processes_and_others_run_on():
     c2 = arch2.create_process(7)
     assert linux2.getpid(c2)[0] == 7
     arch2.run_user(c2, O.access("w", [0x2000]))
+    assert m.translate(c2.space, 0x2000)[0] == linux2.frames[(7, 0x2000)]   # paged by it
 
 
 def test_a_panic_inside_the_server_kills_only_the_server():

@@ -16,7 +16,7 @@ from hypothesis import given, settings, strategies as st
 from engine import Machine, ops as O, core
 from engine.errors import ConfigError
 from engine.events import Event
-from engine.machine import RunResult
+from engine.machine import PageFault, RunResult
 
 CODE, DATA, FAULTS = 0x10000, 0x20000, 0x100000
 
@@ -56,7 +56,8 @@ def _play(actions, eager):
             b = batches[a[1]]
             try:
                 m.defer(b, mode=a[2])
-            except Exception as e:              # the write to code: a fault, at once
+            except PageFault as e:              # the write to code: a fault, at once
+                assert a[1] == 3, f"batch {a[1]} faulted: {e}"
                 results.append(type(e).__name__)
         elif kind == "charge":
             m.charge(a[1], a[2])

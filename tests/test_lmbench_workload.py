@@ -70,6 +70,7 @@ def test_the_mono_examples_run_unchanged_on_each_platform(capsys):
     (["--seed", "-1"], "argument --seed: -1 is not allowed"),
 ])
 def test_the_mono_examples_refuse_bad_options_in_one_line(argv, says, capsys):
+    """`python -m lab.mono.examples` with a bad option: one line naming it, exit status 2."""
     from lab.mono import examples
     with pytest.raises(SystemExit) as e:
         examples.main(argv)

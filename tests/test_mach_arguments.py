@@ -96,7 +96,9 @@ def test_every_call_taking_a_task_checks_it(k):
             assert str(e.value) == f"KERN_INVALID_TASK: {name}: {what}" + \
                 ("" if bad is dead else " (a Task from task_create)")
             assert (len(k.m.events), k.m.cycles) == (n, cycles), name
-    calls["task_terminate"](dead)                   # terminating twice: nothing happens
+    n = len(k.m.events)
+    calls["task_terminate"](dead)       # terminating twice: only the caller's trap is paid
+    assert len(k.m.events) == n and not dead.alive
 
 
 @pytest.mark.parametrize("bad", BAD)

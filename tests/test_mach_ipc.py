@@ -22,8 +22,9 @@ def test_null_rpc_runs_send_receive_and_two_space_switches():
     assert ops == [("msg_send", "client"), ("msg_receive", "server"),
                    ("msg_send", "server"), ("msg_receive", "client")]
     assert r.stats["cr3.loads"] == 2
+    assert r.by_category["space_switch"] == 2 * m.profile["page_table_switch_cycles"]
     assert r.by_category["entry_exit"] == 2 * m.profile["kernel_entry_exit_cycles"]
-    assert r.by_category["ipc"] > 0 and r.cycles == sum(r.by_category.values())
+    assert r.by_category["ipc"] > 0
 
 
 def test_inline_data_is_copied_bytes():

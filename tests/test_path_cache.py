@@ -5,6 +5,7 @@ be seen at once."""
 import pytest
 
 from engine import Machine, PageFault
+from engine.errors import MappingError
 from engine.pte import PERM_W
 from lab.image import KernelImage
 from lab.kprofile import load_kernel_profile
@@ -47,7 +48,7 @@ def test_translate_of_a_reused_space_id_is_the_new_spaces():
     b = m.new_space()
     assert b == a
     assert m.translate(b, 0x7000) is None
-    with pytest.raises(Exception):
+    with pytest.raises(MappingError, match=r"^translate: space 99 does not exist$"):
         m.translate(99, 0x7000)              # a space that does not exist is still an error
 
 

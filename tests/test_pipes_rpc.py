@@ -3,6 +3,7 @@ string copies, and mapping RPC that maps the data pages instead of copying them.
 import pytest
 
 from lab.l4 import ipc_wait, ReceiveTimeout
+from lab.mono.abi import PIPE_BUF
 from lab.results import published
 from lab.workloads import l4ipc
 from lab.workloads.l4ipc import (World, PipeState, BLOCK, PATTERN, CLIENT_BUF, REPLY_BUF,
@@ -73,7 +74,9 @@ def test_the_user_level_pipe_copies_every_byte_twice():
     clock, got = pipe_bandwidth(w, 2 * BLOCK)
     assert got == 2 * BLOCK
     moved = sum(e.args["string_bytes"] for e in _measured(w, clock, "ipc"))
-    assert moved == pytest.approx(2 * got, rel=0.1)      # in and out (the marks cut a chunk)
+    # in and out; the start mark may fall after the writer's next chunk went in (one chunk of
+    # at most the pipe's PIPE_BUF bytes outside the measured span), nothing else is missing
+    assert 2 * got - PIPE_BUF <= moved <= 2 * got
 
 
 def test_the_user_level_pipe_delivers_the_bytes_in_order():

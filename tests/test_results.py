@@ -122,6 +122,7 @@ def test_a_row_appears_once():
     with pytest.raises(ResultError, match="already has a row"):
         r.add_row("getpid", "linux", "cycles", 2.0, 223, "calibration")
     r.add_row("getpid", "linux", "us", 2.0, 1.68, "calibration")        # another unit is fine
+    assert [(row["unit"], row["simulated"]) for row in r.rows] == [("cycles", 1.0), ("us", 2.0)]
 
 
 @pytest.mark.parametrize("params, word", [
@@ -183,6 +184,7 @@ def test_package_copy_equals_the_shared_file():
 
 @pytest.mark.skipif(not SHARED.is_file(), reason="no ../shared beside the repository")
 def test_published_reads_the_shared_file(monkeypatch):
+    """Beside the repository, published() reads ../shared/reference/published.json itself."""
     monkeypatch.delenv(results.SHARED_ENV, raising=False)
     assert published() == json.loads(SHARED.read_text())
 
@@ -215,6 +217,7 @@ def test_published_returns_a_fresh_copy():
 
 
 def test_systems_are_the_papers_five_columns():
+    """systems() lists the five columns of S97's tables, in the papers' order."""
     assert systems() == ("linux", "l4linux", "l4linux_trampoline", "mklinux_in_kernel",
                          "mklinux_user")
 
@@ -231,6 +234,7 @@ def test_step_appends_one_line_per_step(tmp_path, monkeypatch):
 
 
 def test_step_outside_the_runner_does_nothing(tmp_path, monkeypatch):
+    """Without $MICROLAB_PROGRESS (outside the runner) step() writes no file anywhere."""
     monkeypatch.delenv(results.PROGRESS_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     step("anything")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from lab.cli import main
 from lab.results import published
@@ -144,6 +144,8 @@ def test_a_bad_parameters_cell_is_the_notebooks_fault(cell, word):
 
 
 def test_fake_notebooks_declare_their_parameters():
+    """read_parameters lists a notebook's parameters in the cell's order; a missing notebook is a
+    NotebookError."""
     assert list(read_parameters(NB / "02_getpid.ipynb")) == ["seed", "quick", "cpu_profile",
                                                              "rounds", "system"]
     with pytest.raises(NotebookError, match="does not exist"):
@@ -163,8 +165,14 @@ def test_values_go_only_to_notebooks_that_declare_them():
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(-10**6, 10**6))
+@given(st.one_of(st.integers(-10**6, 10**6), st.integers(-5, 1005)))
+@example(0)
+@example(1)
+@example(1000)
+@example(1001)
 def test_a_declared_range_accepts_exactly_its_values(n):
+    """`# range: 1..1000` accepts 1 and 1000 and everything between, nothing else (the
+    bounds are inclusive: the examples pin both edges, which random integers rarely hit)."""
     p = make_param("rounds", 100, "# range: 1..1000")
     if 1 <= n <= 1000:
         assert p.parse(str(n)) == n
@@ -175,6 +183,13 @@ def test_a_declared_range_accepts_exactly_its_values(n):
 
 @settings(max_examples=100, deadline=None)
 @given(st.integers(-100, 5000))
+@example(-1)
+@example(0)
+@example(1)
+@example(15)
+@example(16)
+@example(4096)
+@example(4097)
 def test_a_range_with_one_more_value_accepts_exactly_those(n):
     """`# range: 16..4096 or 0`: 0 means "the profile's"; 1..15 are refused before any run."""
     p = make_param("memory_mb", 0, "# range: 16..4096 or 0; machine memory in MB")
@@ -215,6 +230,8 @@ def test_a_value_a_quick_run_would_not_use_is_refused(tmp_path, argv, key):
     ["mach-memory-objects", "-p", "compile_units=0", "-p", "memory_sweep_mb=64,16"],
 ])
 def test_the_same_values_without_quick_are_passed_as_typed(tmp_path, argv):
+    """Without --quick, the values a quick run would set itself reach the notebook exactly as
+    typed."""
     jobs = _plan_real(tmp_path, *argv).jobs
     assert len(jobs) == 1
     typed = dict(a.split("=") for a in argv[2::2])
@@ -272,6 +289,7 @@ def test_bad_input_through_the_installed_command(tmp_path):
 
 
 def test_an_unwritable_out_is_a_usage_error(tmp_path):
+    """--out under a file (not a directory) is a usage error: exit 2, one line naming --out."""
     (tmp_path / "file").write_text("")
     rc, _, err = microlab("reproduce", "getpid", "--notebooks", NB, "--out", tmp_path / "file")
     assert rc == 2 and "--out" in err and len(err.splitlines()) == 1
@@ -344,6 +362,8 @@ def test_progress_steps_are_shown(first):
 
 
 def test_summary_json_holds_every_row_with_its_experiment(first):
+    """summary.json holds every row of every result.json, in order, each with its experiment
+    first."""
     out = first["out"]
     rows = load(out / "summary.json")["rows"]
     expected = [{"experiment": name, **r} for name in ("getpid", "lmbench")
@@ -397,6 +417,7 @@ def test_summary_md_order_of_the_five_systems(first):
 
 
 def test_summary_md_lists_the_failures(first):
+    """summary.md lists each failed experiment (missing, raising, timed out) with the reason."""
     md = (first["out"] / "summary.md").read_text()
     part = md.split("## Failed experiments\n", 1)[1].split("\n## ", 1)[0]
     assert [ln.split(":")[0] for ln in part.split("\n") if ln.startswith("- ")] == \
@@ -412,6 +433,7 @@ def test_same_seed_gives_byte_identical_results(first, second):
 
 
 def test_a_cell_timeout_is_reported(second):
+    """A cell running past --cell-timeout is reported as timed out, and the exit status is 1."""
     line = next(ln for ln in second["stdout"].splitlines() if "TIMED OUT" in ln)
     assert line.split()[0] == "aim" and "a cell ran longer than 2 s" in line
     assert second["rc"] == 1
@@ -442,13 +464,21 @@ def fake_outcome(name, factors, role="prediction"):
 def test_summary_is_deterministic_and_orders_ties():
     """Rendering is a pure function of the outcomes; paper ties are not an ordering claim."""
     factors = dict(zip(FIVE, (1.0, 1.1, 0.9, 1.2, 1.3)))
-    outcomes = [fake_outcome("getpid", factors), Outcome("vm", Status.FAILED, "ValueError: x")]
-    assert render_markdown(outcomes) == render_markdown(outcomes)
+
+    def make():
+        return [fake_outcome("getpid", factors), Outcome("vm", Status.FAILED, "ValueError: x")]
+    outcomes = make()
+    md = render_markdown(outcomes)
+    assert outcomes == make()                       # the outcomes are read, never changed
+    assert render_markdown(make()) == md            # equal outcomes, the same text
+    assert "| getpid | ok | 5 |" in md and "- vm: failed: ValueError: x" in md
     (check,) = order_checks([{"experiment": "getpid", **r} for r in outcomes[0].result["rows"]])
     assert check[3] == " = ".join(FIVE) and check[5] == []
 
 
 def test_accuracy_counts_only_predictions_with_a_paper_value():
+    """accuracy() scores prediction rows that have a paper value; calibration rows and rows without
+    a paper do not count."""
     rows = [{"experiment": "e", **r} for r in fake_outcome("e", {"linux": 2.0}).result["rows"]]
     rows += [{"experiment": "e", **r} for r in fake_outcome("e", {"l4linux": 8.0}, "calibration")
              .result["rows"]]
@@ -463,10 +493,15 @@ def test_accuracy_counts_only_predictions_with_a_paper_value():
                                      (14710.0, "14710"), (5.26, "5.260"), (0.083, "0.08300"),
                                      (0.0, "0"), (2.5e8, "2.500e+08")])
 def test_numbers_have_a_fixed_format(x, text):
+    """Numbers in the summary: ints as they are; floats to 4 significant digits, but never
+    fewer than their integer digits, and in exponent form beyond 1e7 or below 1e-3; None as a
+    dash."""
     assert fmt(x) == text
 
 
 def test_progress_tail_waits_for_whole_lines(tmp_path):
+    """The progress file is read in whole lines: a partial last line waits until its newline
+    arrives."""
     path = tmp_path / "p"
     tail = ProgressTail(path)
     assert tail.new_lines() == []                  # not yet created
@@ -478,6 +513,7 @@ def test_progress_tail_waits_for_whole_lines(tmp_path):
 
 
 def test_plain_display_prints_one_line_per_event():
+    """Without a terminal the display prints one line per start, step and finish."""
     s = io.StringIO()
     d = Display(s, total=1, live=False)
     d.started("vm")
@@ -527,6 +563,7 @@ def test_a_notebook_must_leave_a_valid_result(tmp_path, setup, message):
 
 
 def test_a_result_for_another_experiment_is_refused(tmp_path):
+    """A result.json whose experiment is not the notebook's is refused by name."""
     from lab.results import Result, ResultError
     from lab.runner.execute import check_outputs
     Result("vm", "t", "S97 Table 5", {"seed": 1, "quick": False, "cpu_profile": "pentium-133"}) \
@@ -562,6 +599,8 @@ def test_out_dir_is_passed_to_notebooks_that_declare_it(tmp_path):
     (["getpid", "lmbench", "vm", "--jobs", "1"], 8, 1),
 ])
 def test_jobs_default_to_the_usable_cpus(argv, cpus, workers, tmp_path, monkeypatch):
+    """--jobs defaults to one notebook per usable CPU, never more workers than notebooks; auto and
+    a number are honoured."""
     import argparse
     from lab.runner import cli
     monkeypatch.setattr(cli, "usable_cpus", lambda: cpus)
@@ -572,6 +611,7 @@ def test_jobs_default_to_the_usable_cpus(argv, cpus, workers, tmp_path, monkeypa
 
 
 def test_an_out_that_is_a_file_is_a_usage_error(tmp_path):
+    """--out naming an existing file is a usage error: exit 2, one line, nothing on stdout."""
     f = tmp_path / "results"
     f.write_text("not a directory")
     rc, out, err = microlab("reproduce", "getpid", "--notebooks", NB, "--out", f)
@@ -579,6 +619,8 @@ def test_an_out_that_is_a_file_is_a_usage_error(tmp_path):
 
 
 def test_a_missing_notebook_directory_is_a_usage_error(tmp_path):
+    """--notebooks naming a directory that does not exist is a usage error, before any output
+    directory is made."""
     rc, _, err = microlab("reproduce", "getpid", "--notebooks", tmp_path / "nowhere",
                           "--out", tmp_path / "r")
     assert rc == 2 and "nowhere does not exist" in err and not (tmp_path / "r").exists()

@@ -148,12 +148,25 @@ def test_the_live_view_builds():
     """The view is built once from snapshots; picking a configuration only recolours it."""
     snaps = {c.label: T.round_trip_snapshots(c, 2) for c in (LARGE, SMALL)}
     v = T.round_trip_view(snaps)
-    pick = v.children[0]
+    pick, slider = v.children[0], v.children[1].children[1]
+    fig, caption = v.children[2], v.children[3]
+    (heat,) = fig.marks
     assert list(pick.options) == [LARGE.label, SMALL.label]
-    pick.value = SMALL.label
+    assert np.array_equal(heat.color, snaps[LARGE.label][0][1])
+    phase = 1                                       # "server has the message"
+    assert not np.array_equal(snaps[LARGE.label][phase][1], snaps[LARGE.label][0][1])
+    slider.value = phase                            # a phase ...
+    assert np.array_equal(heat.color, snaps[LARGE.label][phase][1])
+    pick.value = SMALL.label                        # ... then the other configuration
+    name, owners, misses = snaps[SMALL.label][phase]
+    assert fig.marks == [heat]                      # the same mark, recoloured
+    assert np.array_equal(heat.color, owners)
+    assert name in caption.value and f"{misses} TLB misses" in caption.value
 
 
 def test_bad_parameters_are_named():
+    """Bad parameters (negative page count, unknown operation, zero rounds) are ValueErrors naming
+    the value."""
     with pytest.raises(ValueError, match="pages -1"):
         T.RoundTrip(LARGE, -1)
     with pytest.raises(ValueError, match="'fork' unknown"):
