@@ -88,17 +88,29 @@ def test_an_unknown_system_is_refused_with_the_allowed_names():
         boot("linux", warp_speed=True)
 
 
-def test_breakdown_reports_a_missing_platform_in_one_line():
-    """The getpid breakdown prints a line for a platform that is not written yet instead of
-    crashing, and the paper's Table 2 beside the simulated total."""
+def test_breakdown_reports_a_failed_platform_in_one_line(monkeypatch, capsys):
+    """The getpid breakdown prints one line for a platform that fails (here: cannot be
+    imported) instead of crashing, exits 1 so that nothing is silently missing, and prints
+    the paper's Table 2 beside the simulated totals."""
     from lab.linux.breakdown import format_table, paper_getpid
     paper = paper_getpid()
     table = format_table({"linux": ("ok", {"entry/exit": 82, "IPC": 0, "switch": 0,
                                            "TLB walk": 0, "cache miss": 0, "emulation": 0,
                                            "work": 141, "other": 0, "total": 223}),
-                          "l4linux": ("unavailable", "No module named 'lab.linux.l4linux'")},
+                          "l4linux": ("failed", "ModuleNotFoundError: No module named 'x'")},
                          paper)
     lines = table.splitlines()
     assert "paper" in lines[0] and "simulated" in lines[0]
     assert lines[1].split()[-3:] == ["223", str(paper.get("linux", "-")), "1.00" if paper else "-"]
-    assert lines[2] == "l4linux: not available: No module named 'lab.linux.l4linux'"
+    assert lines[2] == "l4linux: failed: ModuleNotFoundError: No module named 'x'"
+    from lab.linux import breakdown
+    real = breakdown.measure
+
+    def measure(system, *a):
+        if system == "l4linux":
+            raise ModuleNotFoundError("No module named 'x'")
+        return real(system, *a)
+    monkeypatch.setattr(breakdown, "measure", measure)
+    assert breakdown.main([]) == 1
+    out = capsys.readouterr().out
+    assert "l4linux: failed: ModuleNotFoundError: No module named 'x'" in out
