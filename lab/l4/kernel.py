@@ -485,7 +485,7 @@ class L4Kernel:
         self._check_fault(t, va, write, timeout, resume, "resolve")
         if self.accessible(t, va, write):
             return None
-        err = self.page_fault_ipc(t, va, write, timeout, resume)
+        err = self._page_fault_ipc(t, va, write, timeout, resume)   # (checked above)
         if err is not None:
             return err
         if not self.accessible(t, va, write):
@@ -500,6 +500,9 @@ class L4Kernel:
         fault address with the write bit, the faulting ip) whose reply may carry a map item
         into x's whole space.  Returns None or the IPC error."""
         self._check_fault(x, va, write, timeout, resume, "page_fault_ipc")
+        return self._page_fault_ipc(x, va, write, timeout, resume)
+
+    def _page_fault_ipc(self, x, va, write, timeout, resume):
         pager = x.pager
         self.m.events.log("l4", "pagefault", thread=x.name, va=va, write=write,
                           pager=pager.name if pager else None)
