@@ -329,9 +329,16 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
 
     def _kernel_copy(self, thread, src_task, src, dst_task, dst, n):
         """The kernel copies between two tasks' memory through physical addresses (vm_write)."""
-        i = 0
+        chunks, i = [], 0
         while i < n:
             k = min(n - i, self.page - (src + i) % self.page, self.page - (dst + i) % self.page)
+            chunks.append((i, k))
+            i += k
+        if src_task is dst_task and src < dst < src + n:
+            # vm_write's data is taken whole (it travels in a message): an overlapping
+            # destination above the source is copied from the end, as memmove does
+            chunks.reverse()
+        for i, k in chunks:
             spa = self._fault_in(thread, src_task, src + i, "r") + (src + i) % self.page
             self._busy.add(self._trunc(spa))
             try:
@@ -344,7 +351,6 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
             with self.m.mode("copy"):
                 self.m.run(O.concat(O.physical("r", O.lines(spa, k, line)),
                                     O.physical("w", O.lines(dpa, k, line))), check=False)
-            i += k
 
     # -- inspection (the simulator's, not Mach calls: charge nothing) ----------------------
     def peek(self, task, va, n):

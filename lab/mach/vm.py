@@ -180,7 +180,10 @@ class VMCalls:
                     self.pmaps.protect(task.space, va, VMProt(prot) & ~VMProt.WRITE)
             self._object_ref(obj)
             return obj, e.offset, True
-        return self._copy_delayed(obj), e.offset, False
+        # the copy object is needs_copy for its holder too (Mach: vm_object_copy_strategically,
+        # COPY_DELAY sets dst_needs_copy): older copies read through it, so the holder's own
+        # writes must go to a shadow, never into the copy object itself
+        return self._copy_delayed(obj), e.offset, True
 
     def _copy_delayed(self, obj):
         new = self._object_create(obj.size, shadow=obj, shadow_offset=0)
@@ -201,16 +204,31 @@ class VMCalls:
         start, end = self._trunc(address), self._round(address + size)
         copy = VMCopy(end - start, address - start)
         for e in task.map.clip(start, end, self._object_ref):
+            # move steals the entry only where the memory is the task's own: memory it
+            # shares (VM_INHERIT_SHARE, a memory object) is copied, then deallocated --
+            # out-of-line data is a copy (Mach: vm_map_copyin with src_destroy)
+            steal = move and (e.needs_copy or e.object.physical or not self._shared(task, e))
+            if not steal:
+                obj, off, nc = self._cow_source(task, e)
+                copy.entries.append(CopyEntry(obj, off, e.end - e.start, nc))
             if move:
                 for va in sorted(self.pmaps.range(task.space, e.start, e.end)):
                     self.image.run("pmap_remove", "kernel")
                     self.pmaps.remove(task.space, va)
                 task.map.remove(e)
-                copy.entries.append(CopyEntry(e.object, e.offset, e.end - e.start, e.needs_copy))
-            else:
-                obj, off, nc = self._cow_source(task, e)
-                copy.entries.append(CopyEntry(obj, off, e.end - e.start, nc))
+                if steal:
+                    copy.entries.append(CopyEntry(e.object, e.offset, e.end - e.start,
+                                                  e.needs_copy))
+                else:
+                    self._object_release(e.object)
         return copy
+
+    def _shared(self, task, e):
+        """Whether entry `e`'s memory is seen elsewhere: a memory object's (its manager and
+        any later map), or an object another task's map holds (VM_INHERIT_SHARE)."""
+        obj = e.object
+        return obj.external or any(x.object is obj for t in self.tasks.values()
+                                   if t is not task and t.alive for x in t.map.entries)
 
     def _copyout_region(self, task, copy, address=None, prot=VMProt.DEFAULT):
         start = task.map.find_space(copy.size) if address is None else address
@@ -257,18 +275,20 @@ class VMCalls:
                 e.inheritance = inheritance
 
     def vm_protect(self, task, address, size, set_max, protection, caller=None):
-        """Set the current (or, with set_max, the maximum) protection.  Raising the current
-        protection beyond the maximum fails with KERN_PROTECTION_FAILURE, nothing changed."""
+        """Set the current (or, with set_max, the maximum) protection.  A protection beyond
+        the maximum -- raising the current one, or the maximum itself -- fails with
+        KERN_PROTECTION_FAILURE, nothing changed."""
         self._check_task(task, "vm_protect")
         prot = check_prot(protection, "vm_protect: protection")
         with self._kcall(caller or task, "vm_protect"):
             start, end = self._vm_check(task, address, size, "vm_protect")
-            if not set_max:
-                for e in task.map.overlapping(start, end):
-                    if prot & ~e.max_protection:
-                        raise KernProtectionFailure(
-                            f"vm_protect: {prot.text() or '-'} exceeds the maximum protection "
-                            f"{VMProt(e.max_protection).text() or '-'} of 0x{e.start:x}-0x{e.end:x}")
+            # current and maximum alike: the maximum can only be lowered (Mach's
+            # vm_map_protect checks new_prot against max_protection before set_max)
+            for e in task.map.overlapping(start, end):
+                if prot & ~e.max_protection:
+                    raise KernProtectionFailure(
+                        f"vm_protect: {prot.text() or '-'} exceeds the maximum protection "
+                        f"{VMProt(e.max_protection).text() or '-'} of 0x{e.start:x}-0x{e.end:x}")
             for e in task.map.clip(start, end, self._object_ref):
                 if set_max:
                     e.max_protection = prot
