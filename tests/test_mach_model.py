@@ -26,7 +26,8 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, invariant, initiali
 
 from lab.mach import (MachError, Message, OOLItem, MsgOption, Pager, VMProt, VMInherit,
                       VM_MIN_ADDRESS, KernInvalidAddress, KernProtectionFailure, KernNoSpace,
-                      KernInvalidArgument, SendInvalidMemory, RcvTimedOut)
+                      KernInvalidArgument, SendInvalidMemory, SendTimedOut, RcvTimedOut,
+                      PORT_BACKLOG_DEFAULT)
 from mach_helpers import kernel
 
 PAGE = 4096
@@ -400,15 +401,20 @@ class MachVMModel(RuleBasedStateMachine):
         """msg_send with out-of-line memory: the message carries a copy of the pages as
         they are at the send (later writes by the sender do not reach it); with deallocate
         the pages also leave the sender.  Memory the sender cannot read (unallocated, or
-        without VM_PROT_READ): SEND_INVALID_MEMORY, nothing sent, nothing changed."""
+        without VM_PROT_READ): SEND_INVALID_MEMORY, nothing sent, nothing changed.  A full
+        queue (the port's backlog) with SEND_TIMEOUT 0: SEND_TIMED_OUT, nothing changed."""
         s, r = self.task(who), self.task(to)
         dest = self._send_name(s, r)
         a = self.addr(p, s) + off
         msg = Message(remote_port=dest, id=7, ool=[OOLItem(a, n, deallocate=dealloc)])
-        if self.first_bad(s, a, a + n, VMProt.READ):
-            raises(SendInvalidMemory, lambda: self.k.msg_send(s, msg))
+        send = lambda: self.k.msg_send(s, msg, MsgOption.SEND_TIMEOUT, 0)  # noqa: E731
+        if len(self.pending.get(r, ())) >= PORT_BACKLOG_DEFAULT:
+            raises(SendTimedOut, send)          # the queue is full: no waiting, no change
             return
-        self.k.msg_send(s, msg)
+        if self.first_bad(s, a, a + n, VMProt.READ):
+            raises(SendInvalidMemory, send)
+            return
+        send()
         start, end = trunc(a), rnd(a + n)
         self.pending.setdefault(r, []).append((a % PAGE, n, self.snapshot(s, start, end)))
         if dealloc:
@@ -620,3 +626,58 @@ def test_vm_protect_cannot_raise_the_maximum_protection():
     raises(KernProtectionFailure, lambda: k.vm_protect(t, a, PAGE, True, VMProt.ALL))
     assert k.vm_regions(t) == before
     raises(KernProtectionFailure, lambda: k.user_write(t, a, b"x"))
+
+
+def test_vm_copy_overwrites_shared_memory_in_place():
+    """vm_copy overwrites the destination's memory: where it is shared with another task
+    (VM_INHERIT_SHARE) that task sees the new contents, and the sharing goes on (writes
+    afterwards are seen by both) -- the destination is not replaced by a private copy."""
+    m, k = kernel(16)
+    p = k.task_create(name="p")
+    s, d = k.vm_allocate(p, 0, PAGE), k.vm_allocate(p, 0, PAGE)
+    k.user_write(p, s, b"S")
+    k.user_write(p, d, b"D")
+    k.vm_inherit(p, d, PAGE, VMInherit.SHARE)
+    c = k.task_create(parent=p, inherit_memory=True, name="c")
+    k.vm_copy(p, s, PAGE, d)
+    assert k.user_read(p, d, 1) == b"S" and k.user_read(c, d, 1) == b"S"
+    k.user_write(c, d, b"C")
+    assert k.user_read(p, d, 1) == b"C" and k.user_read(p, s, 1) == b"S"
+
+
+def _shared_over_a_cow_page(k):
+    """A page p wrote, then forked COPY (so it sits copy-on-write below p's entry), then
+    made VM_INHERIT_SHARE and shared with a second child: returns (p, cow child, sharer, a)."""
+    p = k.task_create(name="p")
+    a = k.vm_allocate(p, 0, PAGE)
+    k.user_write(p, a, b"a")
+    c1 = k.task_create(parent=p, inherit_memory=True, name="c1")
+    k.vm_inherit(p, a, PAGE, VMInherit.SHARE)
+    c2 = k.task_create(parent=p, inherit_memory=True, name="c2")
+    return p, c1, c2, a
+
+
+def test_write_to_shared_memory_reaches_a_sharer_that_read_it_before():
+    """Memory shared by VM_INHERIT_SHARE is one memory: after one sharer writes a page that
+    was still copy-on-write below the shared object, the other sharer reads the new bytes
+    even though it had the old page mapped (its translation of the old frame is removed,
+    as Mach's vm_fault flushes the old page after a copy)."""
+    m, k = kernel(16)
+    p, c1, c2, a = _shared_over_a_cow_page(k)
+    assert k.user_read(p, a, 1) == b"a"           # p maps the old frame read-only
+    k.user_write(c2, a, b"2")
+    assert k.user_read(p, a, 1) == b"2"
+    assert k.user_read(c1, a, 1) == b"a"
+
+
+def test_copy_of_shared_memory_keeps_its_contents_when_a_sharer_writes():
+    """VM_INHERIT_COPY of memory that is shared gives a copy as of the task creation
+    (R87 §3): when a sharer's write copies a page up into the shared object, the copy
+    object first gets the old contents."""
+    m, k = kernel(16)
+    p, c1, c2, a = _shared_over_a_cow_page(k)
+    k.vm_inherit(p, a, PAGE, VMInherit.COPY)
+    c3 = k.task_create(parent=p, inherit_memory=True, name="c3")
+    k.user_write(c2, a, b"2")
+    assert k.user_read(c3, a, 1) == b"a"
+    assert k.user_read(p, a, 1) == b"2"

@@ -244,7 +244,13 @@ class Faults:
             return False
         if need & VMProt.WRITE:
             if obj is not first:
+                old = page
+                c = first.copy
+                if c is not None and off not in c.pages and off not in c.paged_out:
+                    # `first` has a copy object: it keeps what `first` showed before the write
+                    self._copy_page(old, c, off)
                 page = self._copy_page(page, first, off)
+                self._unmap_through(first, off, old, task.space, page_va)
                 obj = first
                 self.stats["cow_faults"] += 1
                 task.stats["cow_faults"] += 1
@@ -267,6 +273,24 @@ class Faults:
         if page.pa in self.resident:
             self.resident.move_to_end(page.pa)
         return True
+
+    def _unmap_through(self, first, off, old, sid0, va0):
+        """A copy-on-write put a new page at `off` of `first`: other maps that read the old
+        frame through `first` (it is shared: VM_INHERIT_SHARE) must now see the new page,
+        so their translations of the old frame go (Mach's vm_fault flushes the old page's
+        mappings after the copy).  The faulting map's own is replaced by pmap_enter."""
+        for sid, va in self.pmaps.mappings(old.pa):
+            task = self.task_by_space.get(sid)
+            e = task.map.lookup(va) if task is not None and (sid, va) != (sid0, va0) else None
+            if e is None:
+                continue
+            obj, o = e.object, e.offset + (va - e.start)
+            while obj is not None and obj is not first and o not in obj.pages:
+                o += obj.shadow_offset
+                obj = obj.shadow
+            if obj is first and o == off:
+                self.image.run("pmap_remove", "kernel")
+                self.pmaps.remove(sid, va)
 
     def _page_lookup(self, first, off, need, thread):
         """(page, object holding it), asking managers and zero-filling; None: retry."""

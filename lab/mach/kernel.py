@@ -328,25 +328,20 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         return bytes(out)
 
     def _kernel_copy(self, thread, src_task, src, dst_task, dst, n):
-        """The kernel copies between two tasks' memory through physical addresses (vm_write)."""
+        """The kernel copies between two tasks' memory through physical addresses (vm_write).
+        The source is taken whole before the destination is written (vm_write's data travels
+        as out-of-line memory): a destination that overlaps it, or is the same memory under
+        another address, gets the source as it was."""
         chunks, i = [], 0
         while i < n:
             k = min(n - i, self.page - (src + i) % self.page, self.page - (dst + i) % self.page)
-            chunks.append((i, k))
-            i += k
-        if src_task is dst_task and src < dst < src + n:
-            # vm_write's data is taken whole (it travels in a message): an overlapping
-            # destination above the source is copied from the end, as memmove does
-            chunks.reverse()
-        for i, k in chunks:
             spa = self._fault_in(thread, src_task, src + i, "r") + (src + i) % self.page
-            self._busy.add(self._trunc(spa))
-            try:
-                dpa = self._fault_in(thread, dst_task, dst + i, "w") + (dst + i) % self.page
-            finally:
-                self._busy.discard(self._trunc(spa))
-            self.m.memory.write(dpa, self.m.memory.read(spa, k))
-            line = self.image.line
+            chunks.append((i, k, spa, self.m.memory.read(spa, k)))
+            i += k
+        line = self.image.line
+        for i, k, spa, data in chunks:
+            dpa = self._fault_in(thread, dst_task, dst + i, "w") + (dst + i) % self.page
+            self.m.memory.write(dpa, data)
             self.m.charge("copy", -(-k // self.m.profile["copy_bytes_per_cycle"]))
             with self.m.mode("copy"):
                 self.m.run(O.concat(O.physical("r", O.lines(spa, k, line)),

@@ -324,9 +324,10 @@ class VMCalls:
             self._kernel_copy(th, th.task, data_address, task, address, count)
 
     def vm_copy(self, task, source_address, count, dest_address, caller=None):
-        """Copy a range to another range of the same task, copy-on-write (page aligned)."""
+        """Copy a range to another range of the same task, copy-on-write (page aligned).
+        The destination keeps its attributes; where its memory is shared it is overwritten."""
         self._check_task(task, "vm_copy")
-        with self._kcall(caller or task, "vm_copy"):
+        with self._kcall(caller or task, "vm_copy") as th:
             for a in (source_address, dest_address, count):
                 if not isinstance(a, int):
                     raise KernInvalidArgument(f"vm_copy: {a!r} is not an address or a size")
@@ -337,18 +338,30 @@ class VMCalls:
                                     need_write=True)
             if s0 < d1 and d0 < s1:
                 raise KernInvalidArgument("vm_copy: source and destination overlap")
-            pieces = [(e.start, e.end, e.protection, e.max_protection, e.inheritance)
-                      for e in task.map.clip(d0, d1, self._object_ref)]
+            pieces = [(e.start, e.end, e.protection, e.max_protection, e.inheritance,
+                       self._shared(task, e)) for e in task.map.clip(d0, d1, self._object_ref)]
+            for (ps, pe, prot, mx, inh, shared) in pieces:
+                if shared:
+                    # memory other maps see is overwritten in place, not replaced: they must
+                    # see the new contents (Mach's vm_map_copy_overwrite copies physically
+                    # into a shared destination)
+                    self._kernel_copy(th, task, s0 + (ps - d0), task, ps, pe - ps)
             copy = self._copyin_region(task, s0, count)
-            self._map_delete(task, d0, d1)
+            if not any(p[5] for p in pieces):
+                self._map_delete(task, d0, d1)
+            else:
+                for (ps, pe, prot, mx, inh, shared) in pieces:
+                    if not shared:
+                        self._map_delete(task, ps, pe)
             pos, k, used = d0, 0, 0
-            for (ps, pe, prot, mx, inh) in pieces:
+            for (ps, pe, prot, mx, inh, shared) in pieces:
                 while pos < pe:
                     ce = copy.entries[k]
                     take = min(pe, pos + ce.size - used) - pos
-                    self._object_ref(ce.object)
-                    self._map_enter(task, pos, take, ce.object, ce.offset + used, prot, mx, inh,
-                                    ce.needs_copy)
+                    if not shared:
+                        self._object_ref(ce.object)
+                        self._map_enter(task, pos, take, ce.object, ce.offset + used, prot, mx,
+                                        inh, ce.needs_copy)
                     pos += take
                     used += take
                     if used == ce.size:
