@@ -681,3 +681,24 @@ def test_copy_of_shared_memory_keeps_its_contents_when_a_sharer_writes():
     k.user_write(c2, a, b"2")
     assert k.user_read(c3, a, 1) == b"a"
     assert k.user_read(p, a, 1) == b"2"
+
+
+def test_vm_copy_between_two_maps_of_one_memory_object():
+    """vm_copy takes the source as it is at the call: when source and destination are the
+    same memory under different addresses (two maps of one memory object), every
+    destination page gets the source's old contents, whichever page is written first."""
+    m, k = kernel(16)
+    pg = StorePager(k, name="pager")
+    mo = pg.create_memory_object("mo")
+    for j in range(3):
+        pg.store[(mo, j * PAGE)] = bytes([65 + j]) * PAGE       # pages "A", "B", "C"
+    t = k.task_create(name="t")
+    name = pg.give(mo, t)
+    a = k.vm_allocate_with_pager(t, 0, 2 * PAGE, True, name, 0)            # pages 0 1
+    b = k.vm_allocate_with_pager(t, 0, PAGE, True, name, PAGE)             # page 1
+    c = k.vm_allocate_with_pager(t, 0, PAGE, True, name, 2 * PAGE)         # page 2
+    assert (b, c) == (a + 2 * PAGE, a + 3 * PAGE)
+    k.vm_copy(t, a, 2 * PAGE, b)        # page 1 := old page 0, page 2 := old page 1
+    assert k.user_read(t, b, 1) == b"A" and k.user_read(t, a + PAGE, 1) == b"A"
+    assert k.user_read(t, c, 1) == b"B"
+    assert k.user_read(t, a, 1) == b"A"

@@ -332,12 +332,20 @@ class MachKernel(Scheduler, PortCalls, IPC, VMCalls, Faults, MemoryObjects):
         The source is taken whole before the destination is written (vm_write's data travels
         as out-of-line memory): a destination that overlaps it, or is the same memory under
         another address, gets the source as it was."""
+        self._copy_put(thread, dst_task, dst, self._copy_take(thread, src_task, src, dst, n))
+
+    def _copy_take(self, thread, src_task, src, dst, n):
+        """The source half of `_kernel_copy`: [(offset, length, frame address, bytes)], in
+        pieces that stay within a page at both ends."""
         chunks, i = [], 0
         while i < n:
             k = min(n - i, self.page - (src + i) % self.page, self.page - (dst + i) % self.page)
             spa = self._fault_in(thread, src_task, src + i, "r") + (src + i) % self.page
             chunks.append((i, k, spa, self.m.memory.read(spa, k)))
             i += k
+        return chunks
+
+    def _copy_put(self, thread, dst_task, dst, chunks):
         line = self.image.line
         for i, k, spa, data in chunks:
             dpa = self._fault_in(thread, dst_task, dst + i, "w") + (dst + i) % self.page

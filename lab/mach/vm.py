@@ -340,13 +340,14 @@ class VMCalls:
                 raise KernInvalidArgument("vm_copy: source and destination overlap")
             pieces = [(e.start, e.end, e.protection, e.max_protection, e.inheritance,
                        self._shared(task, e)) for e in task.map.clip(d0, d1, self._object_ref)]
-            for (ps, pe, prot, mx, inh, shared) in pieces:
-                if shared:
-                    # memory other maps see is overwritten in place, not replaced: they must
-                    # see the new contents (Mach's vm_map_copy_overwrite copies physically
-                    # into a shared destination)
-                    self._kernel_copy(th, task, s0 + (ps - d0), task, ps, pe - ps)
+            # memory other maps see is overwritten in place, not replaced: they must see the
+            # new contents (Mach's vm_map_copy_overwrite copies physically into a shared
+            # destination).  The source is taken first, whole: it may be the same memory.
+            taken = [(ps, self._copy_take(th, task, s0 + (ps - d0), ps, pe - ps))
+                     for (ps, pe, prot, mx, inh, shared) in pieces if shared]
             copy = self._copyin_region(task, s0, count)
+            for ps, chunks in taken:
+                self._copy_put(th, task, ps, chunks)
             if not any(p[5] for p in pieces):
                 self._map_delete(task, d0, d1)
             else:
