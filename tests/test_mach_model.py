@@ -94,11 +94,14 @@ who_st = st.integers(0, MAX_TASKS - 1)
 class MachVMModel(RuleBasedStateMachine):
 
     # -- set-up ----------------------------------------------------------------------------
+    resident = None                     # the kernel's max_resident_pages (None: all memory)
+
     @initialize()
     def boot(self):
-        self.m, self.k = kernel(16)
+        self.m, self.k = kernel(16, max_resident_pages=self.resident)
         self.free0 = self.m.memory.free_frames
         self.frames0 = self.k.object_frames()
+        self.pager_held0 = self._default_pager_frames()
         self.tasks = []                 # live kernel Tasks, in creation order
         self.model = {}                 # task -> {page va: MPage}
         self.port = {}                  # receiver task -> port name (its receive right)
@@ -526,25 +529,53 @@ class MachVMModel(RuleBasedStateMachine):
                     assert pg.pa not in owners, f"frame 0x{pg.pa:x} in two objects"
                     owners.add(pg.pa)
 
+    def _default_pager_frames(self):
+        """(frames of the default pager's own memory, its page tables): a system task that
+        stays, whose message buffers appear the first time it is sent a page."""
+        k = self.k
+        dp = k.default_pager.task
+        objs = {id(e.object): e.object for e in dp.map.entries}
+        mem = sum(1 for o in objs.values() for p in o.pages.values() if p.owned)
+        return mem, len(k.pmaps.tables.known.get(dp.space, ()))
+
     def teardown(self):
         """No frame lost: with every task, the pager and its ports gone, the free frame
-        count is back at its value before the first task."""
+        count is back at its value before the first task (less what the default pager,
+        which stays, now holds for its own message buffers)."""
         if not hasattr(self, "k"):
             return
         k = self.k
+        if currently_in_test_context():
+            event(f"pageouts {min(k.stats['pageouts'], 1)}, pageins {min(k.stats['pageins'], 1)}")
         for t in list(self.tasks):
             k.task_terminate(t)
         k.run()                          # the pager takes write-backs of dirty object pages
         if self.pager is not None:
             k.task_terminate(self.pager.task)
             k.run()
-        assert k.object_frames() == self.frames0
-        assert self.m.memory.free_frames == self.free0
+        mem, tables = self._default_pager_frames()
+        mem0, tables0 = self.pager_held0
+        held = {o.id: (sorted(o.pages), o.ref_count, o.state.value,
+                       [(t.name, hex(e.start)) for t in k.tasks.values() for e in t.map.entries
+                        if e.object is o])
+                for o in k.objects.values() if any(p.owned for p in o.pages.values())}
+        assert k.object_frames() - mem == self.frames0 - mem0, held
+        assert self.m.memory.free_frames + (mem - mem0) + (tables - tables0) == self.free0
 
 
-MachVMModel.TestCase.settings = settings(max_examples=40, stateful_step_count=30,
+class MachVMModelPaging(MachVMModel):
+    """The same rules with physical memory as a small cache (M87 §4): pages are evicted
+    all the time -- temporary memory to the default pager, memory-object pages back to
+    their manager -- and paged in again; what every task reads must not change."""
+    resident = 16
+
+
+MachVMModel.TestCase.settings = settings(max_examples=300, stateful_step_count=80,
                                          deadline=None, derandomize=True)
+MachVMModelPaging.TestCase.settings = settings(max_examples=200, stateful_step_count=80,
+                                               deadline=None, derandomize=True)
 test_mach_vm_model = MachVMModel.TestCase
+test_mach_vm_model_paging = MachVMModelPaging.TestCase
 
 
 # -- regressions found by the model ------------------------------------------------------------
