@@ -25,9 +25,9 @@ from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, rule, invariant, initialize, precondition
 
 from lab.mach import (MachError, Message, OOLItem, MsgOption, Pager, VMProt, VMInherit,
-                      VM_MIN_ADDRESS, KernInvalidAddress, KernProtectionFailure, KernNoSpace,
-                      KernInvalidArgument, SendInvalidMemory, SendTimedOut, RcvTimedOut,
-                      PORT_BACKLOG_DEFAULT)
+                      VM_MIN_ADDRESS, PORT_BACKLOG_DEFAULT, KernInvalidAddress,
+                      KernProtectionFailure, KernNoSpace, KernInvalidArgument, KernInvalidTask,
+                      SendInvalidMemory, SendTimedOut, RcvTimedOut, PortDead)
 from mach_helpers import kernel
 
 PAGE = 4096
@@ -112,6 +112,8 @@ class MachVMModel(RuleBasedStateMachine):
         self.mo_cells = {}              # (mo index, offset) -> Cell: the object's memory
         self.mo_names = {}              # (task, mo index) -> send right name in task
         self.seq = 0
+        self.dead = []                  # terminated tasks (calls on them: KERN_INVALID_TASK)
+        self.dead_names = []            # (task, name of a send right whose port died)
         self._new_task()
 
     def _new_task(self, parent=None):
@@ -285,6 +287,17 @@ class MachVMModel(RuleBasedStateMachine):
         for va in range(a, a + n, PAGE):
             self.model[t][va].inh = inh
 
+    @rule(who=who_st)
+    def vm_regions(self, who):
+        """vm_regions reports, region by region, the protection, maximum protection and
+        inheritance the model holds for every page -- and no page the model lacks."""
+        t = self.task(who)
+        seen = {}
+        for r in self.k.vm_regions(t):
+            for va in range(r.address, r.address + r.size, PAGE):
+                seen[va] = (r.protection, r.max_protection, r.inheritance)
+        assert seen == {va: (mp.prot, mp.maxp, mp.inh) for va, mp in self.model[t].items()}
+
     # -- tasks -----------------------------------------------------------------------------
     @precondition(lambda self: len(self.tasks) < MAX_TASKS)
     @rule(who=who_st)
@@ -311,13 +324,36 @@ class MachVMModel(RuleBasedStateMachine):
         t = self.task(who)
         self.k.task_terminate(t)
         self.tasks.remove(t)
+        self.dead.append(t)
         del self.model[t]
         self.pending.pop(t, None)
         self.port.pop(t, None)
         for key in [key for key in self.send if t in key]:
+            if key[0] is not t:             # the sender's right to t's port is a dead name
+                self.dead_names.append((key[0], self.send[key]))
             del self.send[key]
+        self.dead_names = [(s, n) for s, n in self.dead_names if s is not t]
         for key in [key for key in self.mo_names if key[0] is t]:
             del self.mo_names[key]
+
+    @rule(who=who_st, p=pages_st, which=st.integers(0, 5))
+    def bad_arguments(self, who, p, which):
+        """A call with a malformed argument is KERN_INVALID_ARGUMENT (a size of 0, an
+        inheritance or protection outside the allowed values, an unaligned vm_copy), and a
+        call on a terminated task KERN_INVALID_TASK: nothing changes."""
+        t = self.task(who)
+        a = self.addr(p, t)
+        k = self.k
+        if which == 5 and self.dead:
+            d = self.dead[p % len(self.dead)]
+            raises(KernInvalidTask, lambda: k.vm_allocate(d, 0, PAGE))
+            return
+        call = [lambda: k.vm_allocate(t, 0, 0),
+                lambda: k.vm_inherit(t, a, PAGE, "share"),
+                lambda: k.vm_protect(t, a, PAGE, False, 8),
+                lambda: k.vm_copy(t, a + 1, PAGE, a + 8 * PAGE),
+                lambda: k.vm_deallocate(t, a, 0)][which % 5]
+        raises(KernInvalidArgument, call)
 
     # -- vm_copy / vm_read / vm_write ------------------------------------------------------
     @rule(who=who_st, src=pages_st, dst=pages_st, npages=npages_st)
@@ -423,6 +459,16 @@ class MachVMModel(RuleBasedStateMachine):
         if dealloc:
             for va in range(start, end, PAGE):
                 del self.model[s][va]
+
+    @precondition(lambda self: self.dead_names)
+    @rule(i=st.integers(0, 20), p=pages_st, dealloc=st.booleans())
+    def msg_send_to_dead_port(self, i, p, dealloc):
+        """A send right whose port's receiver terminated is a dead name: msg_send fails with
+        PORT_DEAD and its out-of-line memory stays with the sender (nothing moved)."""
+        s, name = self.dead_names[i % len(self.dead_names)]
+        a = self.addr(p, s)
+        msg = Message(remote_port=name, id=7, ool=[OOLItem(a, PAGE, deallocate=dealloc)])
+        raises(PortDead, lambda: self.k.msg_send(s, msg, MsgOption.SEND_TIMEOUT, 0))
 
     @rule(to=who_st)
     def msg_receive_ool(self, to):
