@@ -7,7 +7,17 @@ page address -> MPage(cell, protection, max protection, inheritance), and a `Cel
 bytes of one page of memory.  Two pages that are *the same memory* (VM_INHERIT_SHARE, two
 maps of one memory object) hold the same Cell; every copy (VM_INHERIT_COPY, vm_copy,
 vm_read, out-of-line data) is an eager copy into new Cells.  Copy-on-write must be
-indistinguishable from that (R87 §3: "copy-on-write ... the semantics of a copy").
+indistinguishable from that (R87: a copy-on-write copy is a lazy copy, invisible to tasks).
+Where memory is shared, vm_copy and vm_write overwrite it in place (every sharer sees it);
+out-of-line data with deallocate still gives the receiver a copy.
+
+Rules: vm_allocate (anywhere, fixed), vm_deallocate, user loads and stores (through the
+MMU and vm_fault), vm_protect (current and maximum), vm_inherit, task_create with inherited
+memory, task_terminate, vm_copy, vm_read, vm_write, msg_send / msg_receive of out-of-line
+memory (with and without deallocate, queued while the sender keeps writing), mapping the
+memory objects of a user-level pager, vm_regions, malformed arguments, dead tasks and
+dead ports.  `MachVMModelPaging` runs the same rules with 16 resident pages, so the default
+pager and the user-level pager page out and in.
 
 After every step the invariants compare the kernel with the model: the map's entries
 (protection, maximum, inheritance, page by page), the bytes behind every page (found
@@ -543,7 +553,8 @@ class MachVMModel(RuleBasedStateMachine):
                 for va in range(e.start, e.end, PAGE):
                     seen[va] = (VMProt(e.protection), VMProt(e.max_protection), e.inheritance)
             want = {va: (mp.prot, mp.maxp, mp.inh) for va, mp in model.items()}
-            assert seen == want, f"{t.name}: map {sorted(seen.items())} model {sorted(want.items())}"
+            assert seen == want, f"{t.name}: map {sorted(seen.items())} model " \
+                f"{sorted(want.items())}"
 
     @invariant()
     def bytes_match_the_model(self):
