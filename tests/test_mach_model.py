@@ -790,3 +790,26 @@ def test_vm_copy_between_two_maps_of_one_memory_object():
     assert k.user_read(t, b, 1) == b"A" and k.user_read(t, a + PAGE, 1) == b"A"
     assert k.user_read(t, c, 1) == b"B"
     assert k.user_read(t, a, 1) == b"A"
+
+
+def test_evicted_zero_fill_page_of_a_copy_still_reads_zero():
+    """A copy keeps its contents through page replacement (M87: physical memory is only a
+    cache): a page zero-filled in a copy object by a read hides what the source writes
+    later, so evicting it must page it out, not drop it -- after the eviction the copy
+    still reads zeros, not the source's later data."""
+    m, k = kernel(16, max_resident_pages=16)
+    p = k.task_create(name="p")
+    a = k.vm_allocate(p, 0, PAGE)
+    k.vm_inherit(p, a, PAGE, VMInherit.SHARE)
+    sharer = k.task_create(parent=p, inherit_memory=True, name="sharer")
+    k.vm_inherit(p, a, PAGE, VMInherit.COPY)
+    copy = k.task_create(parent=p, inherit_memory=True, name="copy")   # a delayed copy
+    assert k.user_read(copy, a, 1) == b"\0"          # zero-filled in the copy object
+    k.user_write(p, a, b"P")                          # the source gets its own page
+    other = k.task_create(name="other")
+    b = k.vm_allocate(other, 0, 40 * PAGE)
+    for i in range(40):                               # memory pressure: evict everything old
+        k.user_write(other, b + i * PAGE, b"x")
+    assert k.stats["pageouts"] > 0
+    assert k.user_read(copy, a, 1) == b"\0"
+    assert k.user_read(sharer, a, 1) == b"P"

@@ -47,7 +47,8 @@ class Faults:
     def _evictable(self):
         for pa, (obj, off) in self.resident.items():
             page = obj.pages.get(off)
-            stuck = page is not None and obj.internal and page.dirty and obj.pager is None \
+            stuck = page is not None and self._must_page_out(obj, off, page) \
+                and obj.internal and obj.pager is None \
                 and self.default_pager is None          # nowhere to page it to
             if obj.pageable and not obj.wired and pa not in self._busy and not stuck:
                 return obj, off
@@ -133,7 +134,18 @@ class Faults:
         self._evict(*victim)
         return True
 
+    @staticmethod
+    def _must_page_out(obj, off, page):
+        """Whether page `off` of `obj` cannot simply be dropped: it is dirty, or it is a
+        zero-filled page of an object that shadows another -- it hides what the objects
+        below hold (or will hold, before their copy-push sees it), so it cannot be rebuilt
+        by a later fault."""
+        return page.dirty or (obj.internal and obj.shadow is not None
+                              and off not in obj.paged_out)
+
     def _evict(self, obj, off):
+        if self._must_page_out(obj, off, obj.pages[off]):
+            obj.pages[off].dirty = True
         page = obj.pages.pop(off)
         self.resident.pop(page.pa, None)
         self.image.run("pageout", "kernel")
