@@ -280,10 +280,19 @@ class MkLinuxArch(LinuxArch):
             self._glue("server_fault_glue")
             self._glue("server_lock")
             try:
+                if ctx.fault_error is not None:     # refused already (an unlock, below)
+                    raise ctx.fault_error
                 self.linux.page_fault(ctx, off, kind)
             except KernelError as e:
                 ctx.fault_error = e
-                self.mach.pager_data_error(self._sthread(), ctx.request, off, length)
+                if msg.id == P.PAGER_DATA_UNLOCK:
+                    # pager_data_error answers only data requests: an unlock Linux refuses
+                    # (a write to a read-only page) would leave the thread waiting until
+                    # the pager timeout.  Flush the page: the fault retries as a request,
+                    # which is refused with the error kept above.
+                    self.mach.pager_flush_request(self._sthread(), ctx.request, off, length)
+                else:
+                    self.mach.pager_data_error(self._sthread(), ctx.request, off, length)
             return None
         return None
 
