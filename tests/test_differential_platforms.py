@@ -525,6 +525,9 @@ def programs(depth=0):
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(prog=programs())
+@example(prog=(("pipe_self", 1, 0, 1), ("fork", 0, (("pipe_self", 1, 0, 1),)),
+               ("pipe_self", 1, 0, 1)))            # cow reuse in a fork child (L4, Mach)
+@example(prog=(("segv_child", "write_ro_anon", False),))     # refused unlock (MkLinux)
 def test_a_random_program_gives_the_same_trace_on_every_platform(prog):
     """S97 §4: Linux's architecture-independent part runs unchanged on each platform, so a
     program sees the same return values, errnos, bytes, statuses and memory contents on all
@@ -557,3 +560,55 @@ def test_fixed_programs_give_the_same_trace_on_every_platform(prog):
     assert status == 0
     flat = [r for t in traces.values() for _n, r in t]
     assert all(r[0] in ("ok", "error") for r in flat)
+
+
+# ---------------------------------------------------------------------- regressions
+def _on_every_platform(program):
+    """{system: (result, exit status)} of `program` run alone on each platform."""
+    out = {}
+    for system in SYSTEMS:
+        k = boot(system)
+        proc = k.spawn(program)
+        k.run()
+        out[system] = (proc.result, proc.exit_status)
+    return out
+
+
+def _reuse_in_child(p):
+    buf = p.malloc(64)
+    p.store(buf, b"parent")
+
+    def child(c):
+        c.store(buf, b"child!")
+        return 3 if c.load(buf, 6) == b"child!" else 4
+    pid = p.fork(child)
+    p.store(buf, b"parnt2")             # the parent copies first: the child's page is its own
+    return p.wait4(pid)[1], p.load(buf, 6)
+
+
+def test_a_fork_child_writing_a_page_it_alone_still_holds_gets_it_mapped():
+    """do_wp_page: a write to a copy-on-write page whose other sharers are gone reuses the
+    frame (Linux only makes its PTE writable).  A fork child on L4Linux or MkLinux never had
+    that page in its L4 task / Mach memory object (the child faults its pages in), so the
+    fault's answer must map it from Linux's logical page table -- before the fix L4 raised
+    L4_SIM_PF_UNRESOLVED and Mach timed the request out (RCV_TIMED_OUT)."""
+    out = _on_every_platform(_reuse_in_child)
+    assert set(out.values()) == {((3 << 8, b"parnt2"), 0)}, out
+
+
+def _write_read_only(p):
+    def child(c):
+        va = c.mmap(0, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS)
+        c.load(va, 4)                   # present now (the zero page), read-only
+        c.store(va, b"x")               # SIGSEGV
+        return 7
+    return p.wait4(p.fork(child))[1]
+
+
+def test_a_write_to_a_present_read_only_page_kills_with_sigsegv_on_every_platform():
+    """A write to a present page whose VMA forbids writing is SIGSEGV (wait status 11).  On
+    MkLinux the page is write-locked in Mach's object, so the write comes to the server as
+    pager_data_unlock; Linux refuses it -- and pager_data_error answers only data requests, so
+    the refusal must not leave the thread waiting until the pager timeout (RCV_TIMED_OUT)."""
+    out = _on_every_platform(_write_read_only)
+    assert set(out.values()) == {(11, 11 << 8)}, out        # the parent exits with it

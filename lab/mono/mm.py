@@ -127,6 +127,15 @@ class MemoryManager:
     def _perms(self, vma, writable):
         return ("rw" if writable else "r") + ("x" if vma.prot & PROT_EXEC else "")
 
+    def user_page(self, proc, va):
+        """(frame, perms) of the page at `va` in Linux's table: what a platform maps when a
+        fault left Linux's PTE usable without a map_user (do_wp_page's reuse of a page the
+        platform never had); None if Linux has no page there."""
+        pte, vma = proc.mm.pte(va - va % self.page), proc.mm.find_vma(va)
+        if pte is None or vma is None:
+            return None
+        return pte.pa, self._perms(vma, pte.writable)
+
     def _set_pte(self, proc, va, vma, pa, writable):
         self._pte_table(proc.mm, va)
         proc.mm.ptes[va // self.page] = PTE(pa, writable)
