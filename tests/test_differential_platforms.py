@@ -25,7 +25,7 @@ from lab.errors import KernelError
 from lab.linux import SYSTEMS, boot
 from lab.mono.abi import (AF_INET, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDONLY,
                           O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, SEEK_END, SEEK_SET,
-                          SOCK_DGRAM, TEXT_BASE)
+                          SOCK_DGRAM, SOCK_STREAM, TEXT_BASE)
 
 PAGE = 4096
 FILES = ("/tmp/a", "/tmp/b")
@@ -343,7 +343,67 @@ def op_udp(p, c, n, seed, port):
         p.close(b)
 
 
-OPS = {f.__name__[3:]: f for f in (op_getpid, op_heap, op_brk, op_fork, op_wait, op_pipe_self,
+def _sharer(p, va, n, seed):
+    for i in range(n):
+        p.store(va + i * PAGE + 8, _data(seed + 50 + i, 4))
+    return 0
+
+
+def op_share_child(p, c, npages, shared, seed):
+    """A region written before fork, written again by the child: MAP_SHARED shows the
+    child's stores to the parent, MAP_PRIVATE (copy-on-write) does not."""
+    va = p.mmap(0, npages * PAGE, PROT_READ | PROT_WRITE,
+                (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS)
+    c.regions.append((va, npages))
+    for i in range(0, npages, 2):                    # some pages present at fork, some not
+        p.store(va + i * PAGE + 8, _data(seed + i, 4))
+    pid = p.fork(_sharer, va, npages, seed)
+    st = p.wait4(pid)
+    return st, tuple(p.load(va + i * PAGE + 8, 4) for i in range(npages))
+
+
+def _tcp_client(p, port, n, seed):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.connect(s, port)
+    buf = _buf(p, n)
+    p.store(buf, _data(seed, n))
+    sent = p.send(s, buf, n)
+    p.close(s)
+    return sent & 0xFF
+
+
+def op_tcp(p, c, n, seed, port):
+    ls = p.socket(AF_INET, SOCK_STREAM)
+    try:
+        p.bind(ls, port)
+        p.listen(ls)
+        pid = p.fork(_tcp_client, port, n, seed)
+        s = p.accept(ls)
+        buf = _buf(p, n)
+        total = 0
+        while True:
+            got = p.recv(s, buf + total, n - total) if total < n else 0
+            if got == 0:
+                break
+            total += got
+        p.close(s)
+        return total, p.load(buf, total), p.wait4(pid)
+    finally:
+        p.close(ls)
+
+
+def op_dup(p, c, seed):
+    r, w = p.pipe()
+    w2 = p.dup(w)
+    p.close(w)
+    buf = _buf(p, 4)
+    p.store(buf, _data(seed, 4))
+    out = (w2, p.write(w2, buf, 4), p.read(r, buf, 8))
+    p.close(w2)
+    return out + (p.read(r, buf, 8),)
+
+
+OPS = {f.__name__[3:]: f for f in (op_share_child, op_tcp, op_dup, op_getpid, op_heap, op_brk, op_fork, op_wait, op_pipe_self,
                                    op_pipe_child, op_epipe, op_bad_fd, op_file, op_open_err,
                                    op_mmap_anon, op_mmap_file, op_segv_child, op_munmap,
                                    op_touch_regions, op_exec_child, op_udp)}
@@ -509,6 +569,9 @@ def leaf_ops():
         st.tuples(st.just("touch_regions"), seeds),
         st.tuples(st.just("exec_child"), st.integers(0, len(EXECS) - 1)),
         st.tuples(st.just("udp"), st.integers(1, 1400), seeds, st.integers(1000, 1003)),
+        st.tuples(st.just("share_child"), st.integers(1, 4), st.booleans(), seeds),
+        st.tuples(st.just("tcp"), st.integers(1, 20000), seeds, st.integers(2000, 2002)),
+        st.tuples(st.just("dup"), seeds),
     )
 
 
@@ -547,6 +610,8 @@ FIXED = [
      ("segv_child", "after_munmap", True)),
     tuple(("segv_child", how, False) for how in SEGV),
     tuple(("exec_child", i) for i in range(len(EXECS))),
+    (("share_child", 3, True, 1), ("share_child", 3, False, 2), ("tcp", 9000, 3, 2000),
+     ("dup", 4)),
     (("pipe_child", 9000, 1), ("epipe", 5), ("bad_fd", "read_closed"), ("brk", 3),
      ("udp", 100, 2, 1000), ("munmap", "unaligned"), ("open_err", "missing")),
 ]
