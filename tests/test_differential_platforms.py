@@ -428,6 +428,7 @@ def run_ops(p, c, prog):
         except KernelError as e:         # typed errors only: anything else escapes the run
             r = ("error", e.code)
         trace.append((name, r))
+        c.violations.extend(check_views(p))
     for pid in c.kids:                   # reap what the program forked and did not wait for
         try:
             p.wait4(pid)
@@ -498,9 +499,24 @@ def run_everywhere(prog):
         k.run()                                  # raises what a program did not catch
         assert not k.procs.live(), (system, k.ps())
         assert violations == [], violations
+        assert _platform_leftovers(k) == [], (system, _platform_leftovers(k))
         lost = _allocated(k) - before - _kept(k)
         out[system] = (traces, proc.exit_status, lost)
     return out
+
+
+def _platform_leftovers(k):
+    """What the platform still holds for processes that have all exited: L4 tasks, Mach
+    tasks and the server's per-process contexts."""
+    arch = k.arch
+    if arch.name.startswith("l4linux"):
+        return sorted(t.name for t in arch.k.tasks.values()
+                      if t.alive and t.name.startswith("linux-") and t is not arch.server_task)
+    if arch.name.startswith("mklinux"):
+        return sorted(arch.contexts) + sorted(
+            t.name for t in arch.mach.tasks.values() if t.alive and t.name.startswith("linux")
+            and t is not arch.server)
+    return []
 
 
 def _allocated(k):
