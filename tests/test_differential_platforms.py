@@ -74,15 +74,16 @@ def op_brk(p, c, npages):
     return cur, new, got, back
 
 
-def _child_run(p, c, prog, status):
+def _child_run(p, c, regions, prog, status):
     sub = Ctx(c.traces, c.violations, c.depth + 1)
+    sub.regions = list(regions)         # fork copies the mappings (copy-on-write)
     trace = run_ops(p, sub, prog)
     c.traces[p.getpid()] = trace
     return status
 
 
 def op_fork(p, c, status, prog):
-    pid = p.fork(_child_run, c, prog, status)
+    pid = p.fork(_child_run, c, tuple(c.regions), prog, status)
     c.kids.append(pid)
     return pid
 
@@ -206,7 +207,7 @@ def op_open_err(p, c, how):
 def op_mmap_anon(p, c, npages, writable, shared, seed):
     prot = PROT_READ | (PROT_WRITE if writable else 0)
     va = p.mmap(0, npages * PAGE, prot, (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS)
-    c.regions.append((va, npages))
+    c.regions.append((va, npages, writable))
     if writable:
         for i in range(npages):
             p.store(va + i * PAGE + seed % 64, _data(seed + i, 4))
@@ -283,12 +284,12 @@ def op_segv_child(p, c, how, catch):
 
 def op_munmap(p, c, how):
     if how == "region" and c.regions:
-        va, n = c.regions.pop(0)
+        va, n, _w = c.regions.pop(0)
         return p.munmap(va, n * PAGE)
     if how == "half" and c.regions:
-        va, n = c.regions[0]
+        va, n, w = c.regions[0]
         if n > 1:
-            c.regions[0] = (va + PAGE, n - 1)
+            c.regions[0] = (va + PAGE, n - 1, w)
         else:
             c.regions.pop(0)
         return p.munmap(va, PAGE)
@@ -299,12 +300,15 @@ def op_munmap(p, c, how):
     return p.munmap(0x70000000, 3 * PAGE)        # nothing there: not an error in Linux
 
 
-def op_touch_regions(p, c, seed):
-    """Loads and stores in every region still mapped (what stays must stay)."""
+def op_touch_regions(p, c, seed, write):
+    """Loads (and stores, in writable regions) in every region still mapped: what stays must
+    stay, a write after fork copies."""
     out = []
-    for va, n in c.regions:
+    for va, n, writable in c.regions:
         for i in range(n):
             a = va + i * PAGE + seed % 128
+            if write and writable:
+                p.store(a, _data(seed + i, 2))
             out.append(p.load(a, 2))
     return tuple(out)
 
@@ -354,7 +358,7 @@ def op_share_child(p, c, npages, shared, seed):
     child's stores to the parent, MAP_PRIVATE (copy-on-write) does not."""
     va = p.mmap(0, npages * PAGE, PROT_READ | PROT_WRITE,
                 (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS)
-    c.regions.append((va, npages))
+    c.regions.append((va, npages, True))
     for i in range(0, npages, 2):                    # some pages present at fork, some not
         p.store(va + i * PAGE + 8, _data(seed + i, 4))
     pid = p.fork(_sharer, va, npages, seed)
@@ -582,7 +586,7 @@ def leaf_ops():
         st.tuples(st.just("segv_child"), st.sampled_from(SEGV), st.booleans()),
         st.tuples(st.just("munmap"), st.sampled_from(["region", "half", "unaligned",
                                                       "zero_length", "nothing"])),
-        st.tuples(st.just("touch_regions"), seeds),
+        st.tuples(st.just("touch_regions"), seeds, st.booleans()),
         st.tuples(st.just("exec_child"), st.integers(0, len(EXECS) - 1)),
         st.tuples(st.just("udp"), st.integers(1, 1400), seeds, st.integers(1000, 1003)),
         st.tuples(st.just("share_child"), st.integers(1, 4), st.booleans(), seeds),
@@ -620,9 +624,9 @@ FIXED = [
      ("wait", "any"), ("wait", "any")),
     (("file", 0, 5000, 9, 4090, 100, False), ("mmap_file", 0, 5000, True, 3, 0),
      ("mmap_file", 1, 300, False, 4, 0)),
-    (("mmap_anon", 2, True, False, 7), ("fork", 0, (("touch_regions", 3),
+    (("mmap_anon", 2, True, False, 7), ("fork", 0, (("touch_regions", 3, True),
                                                     ("munmap", "half"))),
-     ("wait", "last"), ("touch_regions", 3), ("munmap", "region"),
+     ("wait", "last"), ("touch_regions", 3, False), ("munmap", "region"),
      ("segv_child", "after_munmap", True)),
     tuple(("segv_child", how, False) for how in SEGV),
     tuple(("exec_child", i) for i in range(len(EXECS))),
