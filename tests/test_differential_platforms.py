@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from lab.errors import KernelError
 from lab.linux import SYSTEMS, boot
 from lab.mono.errors import ERRNO
-from lab.mono.abi import (AF_INET, MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDONLY,
+from lab.mono.abi import (AF_INET, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDONLY,
                           O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, SEEK_END, SEEK_SET,
                           SOCK_DGRAM, SOCK_STREAM, TEXT_BASE)
 
@@ -409,7 +409,64 @@ def op_dup(p, c, seed):
     return out + (p.read(r, buf, 8),)
 
 
-OPS = {f.__name__[3:]: f for f in (op_share_child, op_tcp, op_dup, op_getpid, op_heap, op_brk, op_fork, op_wait, op_pipe_self,
+def op_pipe_region(p, c, idx, seed, into, n):
+    """The kernel copies into or out of a region (maybe never touched, maybe shared
+    copy-on-write with a parent or child): read() into it breaks the sharing, write() from
+    it sees what the process sees."""
+    if not c.regions:
+        return None
+    va, npages, writable = c.regions[idx % len(c.regions)]
+    a = va + (seed * 53) % (npages * PAGE - n + 1)
+    r, w = p.pipe()
+    try:
+        if into:
+            src = _buf(p, n)
+            p.store(src, _data(seed, n))
+            p.write(w, src, n)
+            got = p.read(r, a, n)            # EFAULT into a read-only region
+            return got, p.load(a, n)
+        sent = p.write(w, a, n)
+        dst = _buf(p, n)
+        return sent, p.read(r, dst, n), p.load(dst, n) == p.load(a, n)
+    finally:
+        p.close(r)
+        p.close(w)
+
+
+def op_mmap_fixed(p, c, idx, npages, seed):
+    """MAP_FIXED over (part of) a region replaces what was there with zero-fill memory."""
+    if not c.regions:
+        return None
+    va, n, _w = c.regions.pop(idx % len(c.regions))
+    got = p.mmap(va, npages * PAGE, PROT_READ | PROT_WRITE,
+                 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)
+    c.regions.append((got, npages, True))
+    if n > npages:
+        c.regions.append((va + npages * PAGE, n - npages, _w))
+    before = p.load(got + seed, 4)
+    p.store(got + seed, _data(seed, 4))
+    return got, before, p.load(got + seed, 4)
+
+
+def op_map_file(p, c, name, n, shared, writable, seed):
+    """A file mapping kept as a region (file pages from the cache, shared or private)."""
+    fd = p.open(FILES[name], O_CREAT | O_RDWR | O_TRUNC)
+    buf = _buf(p, n)
+    p.store(buf, _data(seed, n))
+    p.write(fd, buf, n)
+    va = p.mmap(0, n, PROT_READ | (PROT_WRITE if writable else 0),
+                MAP_SHARED if shared else MAP_PRIVATE, fd, 0)
+    p.close(fd)
+    c.regions.append((va, -(-n // PAGE), writable))
+    return va, p.load(va + n - 1, 1)
+
+
+def op_orphan(p, c, prog, status):
+    """A child nobody waits for: it may outlive its parent (init adopts it)."""
+    return p.fork(_child_run, c, tuple(c.regions), prog, status)
+
+
+OPS = {f.__name__[3:]: f for f in (op_map_file, op_pipe_region, op_mmap_fixed, op_orphan, op_share_child, op_tcp, op_dup, op_getpid, op_heap, op_brk, op_fork, op_wait, op_pipe_self,
                                    op_pipe_child, op_epipe, op_bad_fd, op_file, op_open_err,
                                    op_mmap_anon, op_mmap_file, op_segv_child, op_munmap,
                                    op_touch_regions, op_exec_child, op_udp)}
@@ -596,6 +653,11 @@ def leaf_ops():
         st.tuples(st.just("share_child"), st.integers(1, 4), st.booleans(), seeds),
         st.tuples(st.just("tcp"), st.integers(1, 20000), seeds, st.integers(2000, 2002)),
         st.tuples(st.just("dup"), seeds),
+        st.tuples(st.just("pipe_region"), st.integers(0, 3), seeds, st.booleans(),
+                  st.integers(1, PAGE)),
+        st.tuples(st.just("map_file"), st.integers(0, 1), st.integers(1, 3 * PAGE),
+                  st.booleans(), st.booleans(), seeds),
+        st.tuples(st.just("mmap_fixed"), st.integers(0, 3), st.integers(1, 3), seeds),
     )
 
 
@@ -605,6 +667,8 @@ def programs(depth=0):
         ops.append(st.tuples(st.just("fork"), st.integers(0, 255),
                              st.deferred(lambda: programs(depth + 1))))
         ops.append(st.tuples(st.just("wait"), st.sampled_from(["any", "last", "bogus"])))
+        ops.append(st.tuples(st.just("orphan"), st.deferred(lambda: programs(depth + 1)),
+                             st.integers(0, 255)))
     return st.lists(st.one_of(*ops), min_size=1, max_size=6 if depth == 0 else 3).map(tuple)
 
 
