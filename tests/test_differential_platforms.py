@@ -679,6 +679,8 @@ def programs(depth=0):
 @example(prog=(("pipe_self", 1, 0, 1), ("fork", 0, (("pipe_self", 1, 0, 1),)),
                ("pipe_self", 1, 0, 1)))            # cow reuse in a fork child (L4, Mach)
 @example(prog=(("segv_child", "write_ro_anon", False),))     # refused unlock (MkLinux)
+@example(prog=(("map_file", 0, 1, False, False, 0), ("mmap_file", 0, 1, False, 0, 0)))
+# (O_TRUNC of a mapped file: vmtruncate)
 def test_a_random_program_gives_the_same_trace_on_every_platform(prog):
     """S97 §4: Linux's architecture-independent part runs unchanged on each platform, so a
     program sees the same return values, errnos, bytes, statuses and memory contents on all
@@ -803,3 +805,27 @@ def test_a_write_to_a_present_read_only_page_kills_with_sigsegv_on_every_platfor
     the refusal must not leave the thread waiting until the pager timeout (RCV_TIMED_OUT)."""
     out = _on_every_platform(_write_read_only)
     assert set(out.values()) == {(11, 11 << 8)}, out        # the parent exits with it
+
+
+def _truncate_mapped(p):
+    fd = p.open("/tmp/t", O_CREAT | O_RDWR)
+    buf = p.malloc(PAGE)
+    p.store(buf, b"abc")
+    p.write(fd, buf, PAGE)
+    va = p.mmap(0, PAGE, PROT_READ, MAP_PRIVATE, fd, 0)
+    first = p.load(va, 3)                        # the cache's frame is mapped now
+    p.close(p.open("/tmp/t", O_RDWR | O_TRUNC))
+
+    def child(c):
+        c.load(va, 1)                            # beyond the end of the file now
+        return 0
+    return first, p.wait4(p.fork(child))[1], p.fstat(fd)["size"]
+
+
+def test_truncating_a_mapped_file_takes_its_pages_from_the_mappings():
+    """open(O_TRUNC) of a file a process has mapped: Linux 2.0's vmtruncate zaps the mapped
+    pages before the cache drops them, and a later access beyond the new end of the file is
+    SIGBUS (here SIGSEGV's status).  Before the fix the cache found its frame still mapped and
+    the kernel stopped with a bare AssertionError, on every platform."""
+    out = _on_every_platform(_truncate_mapped)
+    assert set(out.values()) == {((b"abc", 11, 0), 0)}, out

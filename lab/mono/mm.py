@@ -335,6 +335,19 @@ class MemoryManager:
         if not unmap:                           # exit (exec keeps them: see the docstring)
             self._free_tables(proc.mm)
 
+    def vmtruncate(self, inode, size):
+        """A file shrinks to `size` bytes: every process mapping it loses its pages beyond the
+        new end (Linux 2.0 vmtruncate: zap_page_range on each VMA of the inode), so the cache
+        can drop them and a later access faults (SIGBUS, beyond the end of the file)."""
+        first = -(-size // self.page)                   # first page index that goes
+        for proc in self.k.procs:
+            for vma in proc.mm.vmas:
+                if vma.inode is not inode:
+                    continue
+                lo = max(vma.start, vma.start + first * self.page - vma.offset)
+                for va, pte in proc.mm.present(lo, vma.end):
+                    self._zap(proc, va, pte)
+
     # ------------------------------------------------------------------ mmap, munmap, brk
     def mmap(self, proc, addr, length, prot, flags, inode, offset, name=""):
         """do_mmap: returns the address of the new VMA (page-aligned)."""
