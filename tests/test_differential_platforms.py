@@ -673,14 +673,14 @@ def programs(depth=0):
 
 
 # ---------------------------------------------------------------------- the tests
-@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(prog=programs())
 @example(prog=(("pipe_self", 1, 0, 1), ("fork", 0, (("pipe_self", 1, 0, 1),)),
                ("pipe_self", 1, 0, 1)))            # cow reuse in a fork child (L4, Mach)
 @example(prog=(("segv_child", "write_ro_anon", False),))     # refused unlock (MkLinux)
-@example(prog=(("map_file", 0, 1, False, False, 0), ("mmap_file", 0, 1, False, 0, 0)))
-# (O_TRUNC of a mapped file: vmtruncate)
+@example(prog=(("map_file", 0, 1, False, False, 0),
+               ("mmap_file", 0, 1, False, 0, 0)))          # O_TRUNC of a mapped file
 def test_a_random_program_gives_the_same_trace_on_every_platform(prog):
     """S97 §4: Linux's architecture-independent part runs unchanged on each platform, so a
     program sees the same return values, errnos, bytes, statuses and memory contents on all
