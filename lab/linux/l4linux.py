@@ -446,6 +446,13 @@ class L4LinuxArch(LinuxArch):
                 self._map(ctx, page, e[0], e[1])         # present in Linux's page table
             else:
                 self.linux.page_fault(ctx, va, "w" if write else "r")
+                if not k.accessible(t, va, write):
+                    # do_wp_page reused the page (protect_user) but this task never had it
+                    # (a fork child's) or lost it to a flush: the reply maps it from the
+                    # logical page table
+                    got = self.linux.mm.user_page(self.linux.procs.get(ctx.pid), page)
+                    if got is not None:
+                        self.map_user(ctx, page, *got)
         except Panic as e:
             self.crash(e)
             raise NotExistent(f"page fault: the Linux server crashed ({e})", "receive") from e

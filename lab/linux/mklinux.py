@@ -280,10 +280,26 @@ class MkLinuxArch(LinuxArch):
             self._glue("server_fault_glue")
             self._glue("server_lock")
             try:
+                if ctx.fault_error is not None:     # refused already (an unlock, below)
+                    raise ctx.fault_error
                 self.linux.page_fault(ctx, off, kind)
+                if msg.id == P.PAGER_DATA_REQUEST and self._object_page(ctx, off) is None:
+                    # do_wp_page reused the page (protect_user: a lock change) but Mach's
+                    # object never had it (a fork child's): supply it from Linux's table,
+                    # or the request waits until the pager timeout
+                    got = self.linux.mm.user_page(self.linux.procs.get(ctx.pid), off)
+                    if got is not None:
+                        self.map_user(ctx, off, *got)
             except KernelError as e:
                 ctx.fault_error = e
-                self.mach.pager_data_error(self._sthread(), ctx.request, off, length)
+                if msg.id == P.PAGER_DATA_UNLOCK:
+                    # pager_data_error answers only data requests: an unlock Linux refuses
+                    # (a write to a read-only page) would leave the thread waiting until
+                    # the pager timeout.  Flush the page: the fault retries as a request,
+                    # which is refused with the error kept above.
+                    self.mach.pager_flush_request(self._sthread(), ctx.request, off, length)
+                else:
+                    self.mach.pager_data_error(self._sthread(), ctx.request, off, length)
             return None
         return None
 
@@ -367,6 +383,14 @@ class MkLinuxArch(LinuxArch):
             m.charge("copy", math.ceil(nbytes / m.profile["copy_bytes_per_cycle"]))
             with m.mode("copy"):
                 m.run(O.concat(kern, *refs), check=False)
+
+    @staticmethod
+    def _object_page(ctx, va):
+        """The page of the process's memory object at page `va` (None: Mach lacks it)."""
+        e = ctx.task.map.lookup(va)
+        if e is None or e.object is None:
+            return None
+        return e.object.pages.get(e.offset + (va - e.start))
 
     def _presupply(self, ctx, va, nbytes, to_user):
         """Before the server touches a process's pages, Mach's cache must hold them: a page

@@ -210,6 +210,7 @@ class FileSystem:
         return bytes(out[:ino.size])
 
     def _truncate(self, ino):
+        self.k.mm.vmtruncate(ino, 0)        # mapped pages go first: the cache drops them
         for b in ino.blocks:
             self.k.bcache.invalidate(b)
             self.k.disk.release(b)

@@ -127,6 +127,15 @@ class MemoryManager:
     def _perms(self, vma, writable):
         return ("rw" if writable else "r") + ("x" if vma.prot & PROT_EXEC else "")
 
+    def user_page(self, proc, va):
+        """(frame, perms) of the page at `va` in Linux's table: what a platform maps when a
+        fault left Linux's PTE usable without a map_user (do_wp_page's reuse of a page the
+        platform never had); None if Linux has no page there."""
+        pte, vma = proc.mm.pte(va - va % self.page), proc.mm.find_vma(va)
+        if pte is None or vma is None:
+            return None
+        return pte.pa, self._perms(vma, pte.writable)
+
     def _set_pte(self, proc, va, vma, pa, writable):
         self._pte_table(proc.mm, va)
         proc.mm.ptes[va // self.page] = PTE(pa, writable)
@@ -325,6 +334,19 @@ class MemoryManager:
         proc.mm.brk_start = proc.mm.brk = 0
         if not unmap:                           # exit (exec keeps them: see the docstring)
             self._free_tables(proc.mm)
+
+    def vmtruncate(self, inode, size):
+        """A file shrinks to `size` bytes: every process mapping it loses its pages beyond the
+        new end (Linux 2.0 vmtruncate: zap_page_range on each VMA of the inode), so the cache
+        can drop them and a later access faults (SIGBUS, beyond the end of the file)."""
+        first = -(-size // self.page)                   # first page index that goes
+        for proc in self.k.procs:
+            for vma in proc.mm.vmas:
+                if vma.inode is not inode:
+                    continue
+                lo = max(vma.start, vma.start + first * self.page - vma.offset)
+                for va, pte in proc.mm.present(lo, vma.end):
+                    self._zap(proc, va, pte)
 
     # ------------------------------------------------------------------ mmap, munmap, brk
     def mmap(self, proc, addr, length, prot, flags, inode, offset, name=""):
