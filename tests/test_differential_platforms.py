@@ -829,3 +829,32 @@ def test_truncating_a_mapped_file_takes_its_pages_from_the_mappings():
     the kernel stopped with a bare AssertionError, on every platform."""
     out = _on_every_platform(_truncate_mapped)
     assert set(out.values()) == {((b"abc", 11, 0), 0)}, out
+
+
+def _map_more_than_the_cache(p):
+    fd = p.open("/tmp/big", O_CREAT | O_RDWR)
+    buf = p.malloc(PAGE)
+    for i in range(12):
+        p.store(buf, bytes([i + 1]))
+        p.write(fd, buf, PAGE)
+
+    def child(c):
+        va = c.mmap(0, 12 * PAGE, PROT_READ, MAP_SHARED, fd, 0)
+        return sum(c.load(va + i * PAGE, 1)[0] for i in range(12))     # 8 buffers: killed
+    status = p.wait4(p.fork(child))[1]
+    return status, p.getpid() == p.pid         # the parent runs on after its child's death
+
+
+def test_a_page_fault_that_finds_no_memory_kills_the_process_with_sigkill():
+    """A page fault that needs a cache buffer when every buffer is mapped has no error to
+    return to a memory access: Linux 2.0's oom() kills the faulting process with SIGKILL
+    (wait status 9) and the rest of the system runs on.  Before the fix the ENOMEM escaped
+    the process and stopped the whole simulation (`run()` raised)."""
+    out = {}
+    for system in SYSTEMS:
+        k = boot(system, buffer_cache_pages=8)
+        proc = k.spawn(_map_more_than_the_cache)
+        k.run()
+        out[system] = (proc.result, proc.exit_status)
+        assert k.m.events.find("oom", kernel="linux"), system
+    assert set(out.values()) == {((9, True), 0)}, out

@@ -2,7 +2,8 @@
 
 A system call that fails raises one of these in the caller (the C library would return -1 and
 set `errno`).  Each is a `lab.errors.KernelError`, so views and the CLI catch one type.
-`SegmentationFault` is not an errno but the signal a bad user access earns (SIGSEGV);
+`SegmentationFault` and `OutOfMemoryKill` are not errnos but the signals that kill a process
+(`FatalSignal`): SIGSEGV for a bad user access, SIGKILL when a page fault finds no memory;
 `Deadlock` is raised by the scheduler when processes wait and nobody can run.
 """
 from lab.errors import KernelError, Panic  # noqa: F401  (Panic re-exported: the monolithic crash)
@@ -60,11 +61,26 @@ class Deadlock(EDEADLK):
     """Every live process sleeps and none can wake another: the simulation would hang."""
 
 
-class SegmentationFault(KernelError):
+class FatalSignal(KernelError):
+    """A signal the kernel sends that kills the process (this lab's programs install no
+    handlers): the parent's wait4 sees termination by `signal`."""
+    code = "FATAL_SIGNAL"
+    signal = 0
+
+
+class SegmentationFault(FatalSignal):
     """SIGSEGV: a user access outside the process's mappings (or against their protection).
     Linux kills the process with the signal; the parent's wait4 sees termination by signal 11."""
     code = "SIGSEGV"
     signal = 11
+
+
+class OutOfMemoryKill(FatalSignal):
+    """SIGKILL from the page-fault path: the fault needs a frame or a cache buffer and none
+    can be had.  Linux 2.0 (mm/memory.c, oom()) prints "Out of memory" and kills the
+    faulting process; a memory access has no error return to give."""
+    code = "SIGKILL"
+    signal = 9
 
 
 ERRNO = {c.code: c for c in LinuxError.__subclasses__()}

@@ -37,9 +37,9 @@ from lab.errors import Panic
 from lab.kprofile import load_kernel_profile
 
 from .abi import (TEXT_BASE, TASK_SIZE, TASK_UNMAPPED_BASE, STACK_SIZE, PROT_READ, PROT_WRITE,
-                  PROT_EXEC, MAP_PRIVATE, O_RDWR, SIGSEGV, signal_status)
+                  PROT_EXEC, MAP_PRIVATE, O_RDWR, signal_status)
 from .bcache import BufferCache, Disk
-from .errors import Deadlock, ENOSYS, ENAMETOOLONG, ESRCH, SegmentationFault
+from .errors import Deadlock, ENOSYS, ENAMETOOLONG, ESRCH, FatalSignal
 from .fs import File, FileSystem
 from .mm import MemoryManager
 from .process import (ExecImage, Process, ProcessExited, ProcessTable, ProcState, VMA)
@@ -130,10 +130,10 @@ class LinuxKernel:
                     break
                 except ExecImage as x:
                     main, args = x.main, x.args
-        except SegmentationFault:
-            self.do_exit(proc, signal_status(SIGSEGV))
-        if proc.segv:                       # the program caught SIGSEGV: it dies anyway
-            self.do_exit(proc, signal_status(SIGSEGV))
+        except FatalSignal as e:
+            self.do_exit(proc, signal_status(e.signal))
+        if proc.fatal_signal:               # the program caught the signal: it dies anyway
+            self.do_exit(proc, signal_status(proc.fatal_signal))
         proc.result = ret
         libc.exit(ret if isinstance(ret, int) and not isinstance(ret, bool) else 0)
 

@@ -28,9 +28,11 @@ MkLinux servers keep them as their own book-keeping, cleared here.  Exec keeps t
 clear_page_tables frees them and the new image's faults take new ones: the same few clears on
 every platform, not modelled).
 """
+from engine.errors import OutOfFrames
+
 from .abi import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED,
                   MAP_ANONYMOUS, TASK_UNMAPPED_BASE)
-from .errors import EFAULT, EINVAL, SegmentationFault
+from .errors import EFAULT, EINVAL, ENOMEM, OutOfMemoryKill, SegmentationFault
 from .process import MM, PTE, VMA
 
 ANON, CACHE, ZERO = "anon", "cache", "zero"
@@ -165,19 +167,27 @@ class MemoryManager:
         mm, page_va = proc.mm, va - va % self.page
         vma = mm.find_vma(va)
         if vma is None or not vma.allows(kind):
-            proc.segv = True
+            proc.fatal_signal = SegmentationFault.signal
             k.log("segfault", pid=proc.pid, va=va, kind=kind,
                   reason="no mapping" if vma is None else "protection")
             raise SegmentationFault(f"pid {proc.pid}: {kind} access at 0x{va:x} "
                                     f"({'no VMA' if vma is None else 'VMA forbids it'})")
         pte = mm.ptes.get(page_va // self.page)
-        if pte is None:
-            how = self._no_page(proc, page_va, vma, kind)
-        elif kind == "w" and not pte.writable:
-            how = self._wp_page(proc, page_va, vma, pte)
-        else:
-            how = "remap"
-            k.arch.map_user(proc.ctx, page_va, pte.pa, self._perms(vma, pte.writable))
+        try:
+            if pte is None:
+                how = self._no_page(proc, page_va, vma, kind)
+            elif kind == "w" and not pte.writable:
+                how = self._wp_page(proc, page_va, vma, pte)
+            else:
+                how = "remap"
+                k.arch.map_user(proc.ctx, page_va, pte.pa, self._perms(vma, pte.writable))
+        except (ENOMEM, OutOfFrames) as e:
+            # no frame, or every cache buffer mapped: Linux 2.0's oom() kills the faulting
+            # process (an access has no error to return); the allocators changed nothing
+            proc.fatal_signal = OutOfMemoryKill.signal
+            k.log("oom", pid=proc.pid, va=page_va, kind=kind, reason=str(e))
+            raise OutOfMemoryKill(f"pid {proc.pid}: the page fault at 0x{va:x} found no "
+                                  f"memory ({e}): killed by SIGKILL") from e
         k.log("page_fault", pid=proc.pid, va=page_va, kind=kind, type=how,
               exception=exception)
         return True
@@ -197,7 +207,7 @@ class MemoryManager:
         k.arch.run_path("filemap_nopage")           # file page from the cache
         index = vma.file_offset(va) // self.page
         if index >= len(vma.inode.blocks):
-            proc.segv = True
+            proc.fatal_signal = SegmentationFault.signal
             k.log("segfault", pid=proc.pid, va=va, kind=kind, reason="beyond end of file")
             raise SegmentationFault(f"pid {proc.pid}: 0x{va:x} lies beyond the end of the "
                                     "mapped file (SIGBUS)")

@@ -191,7 +191,7 @@ class Process:
     result: object = None           # what the program returned (for experiments)
     wchan: str = ""                 # what it sleeps on
     killed: bool = False
-    segv: bool = False
+    fatal_signal: int = 0           # the signal that killed it (SIGSEGV, SIGKILL), once sent
     thread: object = None
     baton: object = None
     child_exit: object = None       # wait queue of wait4 (wait_chldexit)

@@ -26,7 +26,7 @@ import numpy as np
 from engine import ops as O
 
 from .abi import O_RDONLY, PROT_READ, MAP_PRIVATE, SEEK_SET, AF_INET, SOCK_STREAM
-from .errors import EFAULT, ENOMEM, EINVAL, SegmentationFault
+from .errors import EFAULT, ENOMEM, EINVAL, OutOfMemoryKill, SegmentationFault
 from .process import ExecImage
 from .syscalls import check_args
 
@@ -58,8 +58,10 @@ class Libc:
 
     # ------------------------------------------------------------------ system calls
     def _sys(self, name, *args):
-        if self.proc.segv:
-            raise SegmentationFault(f"pid {self.proc.pid} was killed by SIGSEGV")
+        sig = self.proc.fatal_signal
+        if sig:
+            raise (SegmentationFault if sig == SegmentationFault.signal else OutOfMemoryKill)(
+                f"pid {self.proc.pid} was killed by signal {sig}")
         return self.k.syscall(self.proc, name, *args)
 
     @property
@@ -284,7 +286,7 @@ class Libc:
             raise EFAULT(f"{what}: [{va:#x}, +{n}) is outside user space "
                          f"0..{self.k.task_size:#x}")
         p = self.proc
-        p.segv = True
+        p.fatal_signal = SegmentationFault.signal
         self.k.log("segfault", pid=p.pid, va=va, kind=kind, reason="outside user space")
         raise SegmentationFault(f"pid {p.pid}: {what} of {n} bytes at {va:#x}: outside user "
                                 f"space 0..{self.k.task_size:#x}")

@@ -446,7 +446,7 @@ def _run(key, name, program, system, cpu_profile, seed, boot_options):
     k.run()
     if proc.result is None:     # the program died (a signal): its number would be meaningless
         raise RuntimeError(f"lmbench {key} on {system}: the benchmark process ended without a "
-                           f"result (exit status {proc.exit_status}, segv={proc.segv})")
+                           f"result (exit status {proc.exit_status}, killed by signal {proc.fatal_signal})")
     return proc.result, k.m.profile["clock_mhz"]
 
 
