@@ -1,0 +1,562 @@
+"""A model-based test of L4's IPC and mapping database (S95 §3, L4 x86 reference manual).
+
+A hypothesis state machine drives three tasks of two threads each and keeps a plain-Python
+REFERENCE MODEL beside the kernel:
+
+  (a) IPC: every thread is ready, sending to X (in X's FIFO sender queue) or receiving from X
+      or anybody, with a deadline; the messages in flight are the blocked senders' requests;
+  (b) the mapping tree: which (task, page) holds which frame with which rights, derived from
+      which parent mapping, sigma0's frames as the roots.
+
+Rules: send / receive / wait / call / reply_and_wait with timeouts 0, finite and never; short
+and long messages (extra words, one string item, receive buffers that may be too small: both
+sides get L4_IPC_xxMSGCUT and nothing moves); map and grant items with every right (a page the
+sender does not have: L4_IPC_xxMAPFAILED, nothing mapped; no receive window: the same);
+simulated time advancing so finite timeouts expire (L4_IPC_SETIMEOUT / RETIMEOUT); flush
+(fpage_unmap) of derived or own mappings, of all rights or of write only; pages from sigma0
+(its ANY_PAGE protocol); user loads and stores through the MMU, which succeed or fault exactly
+as the model says (the tasks have no pager: a fault is L4_IPC_ENOT_EXISTENT); task_delete (its
+threads' partners get L4_IPC_ENOT_EXISTENT, its mappings and all derived from them vanish).
+
+Invariants after every step: each thread's state, partner, deadline and sender queue match the
+model; every completed IPC returned exactly the model's outcome (the delivered words, strings,
+mapped fpages and sender, or the specific error and phase) -- so no message is lost, duplicated
+or delivered twice; every page of every task translates (page tables, without side effects) to
+the model's frame with its rights, and every frame holds the model's bytes; the mapping
+database is a forest rooted at sigma0 with each child's rights within its parent's.  At the
+end every task is deleted and every frame is free again.
+
+The test plays the scheduler for its threads: they have no program and enter the kernel's IPC
+path directly (`kernel.ipc_path.syscall`), so several can be blocked at once; a blocked
+thread's result arrives in `thread.result` when the kernel wakes it.
+
+Time: the model counts units of T cycles.  A finite timeout of n units is n*T - T/2 cycles
+and the clock after an advance sits at T/2 past a unit boundary; every step's own cycles stay
+far below T/2 (checked), so a timeout of n units expires exactly when n units have passed.
+"""
+from hypothesis import settings, strategies as st
+from hypothesis.stateful import (RuleBasedStateMachine, rule, invariant, precondition,
+                                 initialize)
+
+from engine import Machine
+from lab.l4 import (L4Kernel, Message, StringItem, StringBuffer, MapItem, GrantItem, Fpage,
+                    ipc_send, ipc_receive, ipc_wait, ipc_call, ipc_reply_and_wait, NEVER,
+                    ANY_PAGE, ThreadState, NotExistent)
+from lab.l4.ipc import BLOCKED
+
+PAGE = 4096
+VBASE = 0x10000                  # every task's four pages: VBASE + slot * PAGE
+SLOTS = 4
+WINDOW = Fpage(VBASE, 14, "rwx")  # a receive window over the four pages (slot i lands at slot i)
+T = 10 ** 8                      # cycles per model time unit
+H = T // 2
+NTASKS, NTHREADS = 3, 2
+
+
+def _inter(a, b):
+    return "r" + "".join(c for c in "wx" if c in a and c in b)
+
+
+def _sub(a, removed):
+    if "r" in removed:
+        return None
+    return "r" + "".join(c for c in "wx" if c in a and c not in removed)
+
+
+class MNode:
+    """A model mapping: (task, va) holds frame `frame` with `rights`, derived from `parent`
+    (another MNode, or None for a page sigma0 mapped)."""
+
+    def __init__(self, task, va, frame, rights, parent):
+        self.task, self.va, self.frame, self.rights, self.parent = task, va, frame, rights, parent
+        self.children = []
+
+
+class MThread:
+    def __init__(self, name, task):
+        self.name, self.task = name, task
+        self.state = "ready"        # ready | sending | receiving | dead
+        self.partner = None
+        self.deadline = None        # model time unit, None: never
+        self.req = None             # the model request in progress
+        self.senders = []           # FIFO of MThreads polling to send here
+
+
+class MReq:
+    """A request as the model sees it."""
+
+    def __init__(self, op, dest, words, string, item, src, receive, snd_to, rcv_to, window,
+                 buf):
+        self.op, self.dest, self.words, self.string, self.item = op, dest, words, string, item
+        self.src, self.receive, self.snd_to, self.rcv_to = src, receive, snd_to, rcv_to
+        self.window, self.buf = window, buf
+
+
+def _cycles(units):
+    return NEVER if units is None else (0 if units == 0 else units * T - H)
+
+
+TIMEOUTS = st.sampled_from([0, 1, 2, None])      # None: never
+RIGHTS = st.sampled_from(["r", "rw", "rx", "rwx"])
+
+
+class L4Model(RuleBasedStateMachine):
+
+    @initialize()
+    def setup(self):
+        self.m = m = Machine("pentium-133")
+        self.k = k = L4Kernel(m)
+        self.free0 = m.memory.free_frames
+        self.tasks, self.ktasks = [], []
+        self.threads, self.kthreads = [], []
+        for i in range(NTASKS):
+            kt = k.task_new(f"T{i}")
+            self.ktasks.append(kt)
+            self.tasks.append({"alive": True, "pages": {}})       # va -> MNode
+            for j in range(NTHREADS):
+                th = kt.thread if j == 0 else k.thread_new(kt, name=f"T{i}.{j}")
+                self.kthreads.append(th)
+                self.threads.append(MThread(th.name, i))
+        self.frames = {}          # pa -> bytearray (the model's contents of frames in use)
+        self.roots = {}           # pa -> [MNode] (sigma0's children)
+        self.now = 0
+        self.base = m.cycles - H
+        self.serial = 0
+        self.outstanding = set()  # thread indices blocked in the kernel
+        self.expected = {}        # this step's completions: thread index -> outcome
+        self.got = {}
+
+    # ------------------------------------------------------------------ model: mappings
+    def _remove_subtree(self, n):
+        for c in list(n.children):
+            self._remove_subtree(c)
+        del self.tasks[n.task]["pages"][n.va]
+        sib = n.parent.children if n.parent is not None else self.roots[n.frame]
+        sib.remove(n)
+        if n.parent is None and not sib:
+            del self.roots[n.frame]
+            del self.frames[n.frame]
+
+    def _revoke(self, n, rights):
+        left = _sub(n.rights, rights)
+        if left is None:
+            self._remove_subtree(n)
+            return
+        n.rights = left
+        for c in list(n.children):
+            self._revoke(c, rights)
+
+    def _map(self, src, dtask, dva, rights, grant):
+        rights = _inter(src.rights, rights)
+        pages = self.tasks[dtask]["pages"]
+        old = pages.get(dva)
+        if old is not None and old.frame == src.frame and old.parent is src and not grant:
+            old.rights = _inter(src.rights, "".join(sorted(set(old.rights) | set(rights))))
+            return
+        if old is not None:
+            self._remove_subtree(old)
+        if grant:
+            del self.tasks[src.task]["pages"][src.va]
+            lost = "".join(x for x in "wx" if x in src.rights and x not in rights)
+            src.task, src.va, src.rights = dtask, dva, rights
+            node = src
+            if lost:
+                for c in list(node.children):
+                    self._revoke(c, lost)
+        else:
+            node = MNode(dtask, dva, src.frame, rights, src)
+            src.children.append(node)
+        pages[dva] = node
+
+    # ------------------------------------------------------------------ model: IPC
+    def _transfer(self, si, sreq, ri, rreq):
+        """(sender outcome, receiver outcome) of moving s's message into r."""
+        s, r = self.threads[si], self.threads[ri]
+        if sreq.string is not None and (rreq.buf is None or sreq.string[2] > rreq.buf[2]):
+            return ("err", "L4_IPC_SEMSGCUT", "send"), ("err", "L4_IPC_REMSGCUT", "receive")
+        node = None
+        if sreq.item is not None:
+            kind, slot, rights = sreq.item
+            node = self.tasks[s.task]["pages"].get(VBASE + slot * PAGE)
+            if rreq.window is None or node is None:
+                return ("err", "L4_IPC_SEMAPFAILED", "send"), \
+                    ("err", "L4_IPC_REMAPFAILED", "receive")
+        strings = ()
+        if sreq.string is not None:
+            sslot, soff, size = sreq.string
+            bslot, boff, _bsize = rreq.buf
+            sn = self.tasks[s.task]["pages"].get(VBASE + sslot * PAGE)
+            rn = self.tasks[r.task]["pages"].get(VBASE + bslot * PAGE)
+            if size and sn is None:
+                return ("err", "L4_IPC_SESNDPFTO", "send"), ("err", "L4_IPC_RESNDPFTO", "receive")
+            if size and (rn is None or "w" not in rn.rights):
+                return ("err", "L4_IPC_SERCVPFTO", "send"), ("err", "L4_IPC_RERCVPFTO", "receive")
+            if size:
+                data = bytes(self.frames[sn.frame][soff:soff + size])
+                self.frames[rn.frame][boff:boff + size] = data
+            strings = ((VBASE + bslot * PAGE + boff, size),)
+        mapped = ()
+        if node is not None:
+            kind, slot, rights = sreq.item
+            va = VBASE + slot * PAGE
+            self._map(node, r.task, va, rights, kind == "grant")
+            mapped = ((va, (va, 12, rights)),)
+        return ("ok",), ("msg", s.name, sreq.words, strings, mapped)
+
+    def _complete(self, i, outcome):
+        t = self.threads[i]
+        t.state, t.partner, t.deadline, t.req = "ready", None, None, None
+        assert i not in self.expected
+        self.expected[i] = outcome
+
+    def _send(self, i, req):
+        d = self.threads[req.dest]
+        if d.state == "dead":
+            return ("err", "L4_IPC_ENOT_EXISTENT", "send")
+        if d.state == "receiving" and d.partner in (None, i):
+            so, ro = self._transfer(i, req, req.dest, d.req)
+            self._complete(req.dest, ro)
+            return so if so[0] == "err" else None
+        if req.snd_to == 0:
+            return ("err", "L4_IPC_SETIMEOUT", "send")
+        t = self.threads[i]
+        t.state, t.partner, t.req = "sending", req.dest, req
+        t.deadline = None if req.snd_to is None else self.now + req.snd_to
+        d.senders.append(i)
+        return BLOCKED
+
+    def _receive(self, i, req):
+        t = self.threads[i]
+        if req.src is not None and self.threads[req.src].state == "dead":
+            return ("err", "L4_IPC_ENOT_EXISTENT", "receive")
+        for s in list(t.senders):
+            if req.src is None or s == req.src:
+                t.senders.remove(s)
+                sreq = self.threads[s].req
+                so, ro = self._transfer(s, sreq, i, req)
+                self._send_done(s, so)
+                return ro
+        if req.rcv_to == 0:
+            return ("err", "L4_IPC_RETIMEOUT", "receive")
+        t.state, t.partner, t.req = "receiving", req.src, req
+        t.deadline = None if req.rcv_to is None else self.now + req.rcv_to
+        return BLOCKED
+
+    def _send_done(self, s, so):
+        sreq = self.threads[s].req
+        if so[0] == "err" or not sreq.receive:
+            self._complete(s, so)
+            return
+        t = self.threads[s]
+        t.state, t.partner, t.deadline = "ready", None, None
+        r = self._receive(s, sreq)
+        if r is not BLOCKED:
+            self._complete(s, r)
+
+    def _syscall(self, i, req):
+        if req.dest is not None:
+            r = self._send(i, req)
+            if r is not None:
+                return r
+        if not req.receive:
+            return ("ok",)
+        return self._receive(i, req)
+
+    # ------------------------------------------------------------------ driving the kernel
+    def _outcome(self, r):
+        if isinstance(r, BaseException):
+            return ("err", r.code, r.phase)
+        if r is None:
+            return ("ok",)
+        mapped = tuple((b, (f.base, f.log2size, f.rights)) for b, f in r.mapped)
+        return ("msg", r.sender.name, tuple(r.words), tuple(r.strings), mapped)
+
+    def _collect(self):
+        for i in sorted(self.outstanding):
+            kt = self.kthreads[i]
+            if kt.state is ThreadState.READY:
+                self.outstanding.discard(i)
+                self.got[i] = self._outcome(kt.result)
+                kt.result = None
+
+    def _begin(self):
+        self.expected, self.got = {}, {}
+
+    def _end(self):
+        self._collect()
+        assert self.got == self.expected
+
+    def _ready(self, i):
+        return self.threads[i].state == "ready" and self.tasks[self.threads[i].task]["alive"]
+
+    # ------------------------------------------------------------------ rules
+    @rule(op=st.sampled_from(["send", "receive", "wait", "call", "reply_and_wait"]),
+          i=st.integers(0, NTASKS * NTHREADS - 1), j=st.integers(0, NTASKS * NTHREADS - 1),
+          snd_to=TIMEOUTS, rcv_to=TIMEOUTS, extra=st.integers(0, 4),
+          string=st.none() | st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
+                                       st.integers(0, 48)),
+          item=st.none() | st.tuples(st.sampled_from(["map", "grant"]),
+                                     st.integers(0, SLOTS - 1), RIGHTS),
+          buf=st.none() | st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
+                                    st.integers(0, 48)),
+          window=st.booleans())
+    def ipc(self, op, i, j, snd_to, rcv_to, extra, string, item, buf, window):
+        if not self._ready(i) or i == j:
+            return
+        ti, tj = self.threads[i], self.threads[j]
+        if item is not None and ti.task == tj.task:
+            item = None                  # a page mapped onto itself: not a message to send
+        self.serial += 1
+        words = (self.serial,) + tuple(range(100, 100 + extra))
+        sends = op in ("send", "call", "reply_and_wait")
+        receives = op != "send"
+        if not sends:
+            string = item = None
+        if not receives:
+            buf, window = None, False
+        if op == "reply_and_wait":
+            snd_to = 0
+        src = j if op in ("receive", "call") else None
+        mreq = MReq(op, j if sends else None, words, string, item, src, receives, snd_to,
+                    rcv_to, WINDOW if window else None, buf)
+        kmsg = None
+        if sends:
+            strings = () if string is None else \
+                (StringItem(VBASE + string[0] * PAGE + string[1], string[2]),)
+            items = ()
+            if item is not None:
+                cls = GrantItem if item[0] == "grant" else MapItem
+                items = (cls(Fpage(VBASE + item[1] * PAGE, 12, item[2])),)
+            kmsg = Message(*words, strings=strings, items=items)
+        bufs = () if buf is None else (StringBuffer(VBASE + buf[0] * PAGE + buf[1], buf[2]),)
+        w = WINDOW if window else None
+        kj = self.kthreads[j]
+        if op == "send":
+            req = ipc_send(kj, kmsg, timeout=_cycles(snd_to))
+        elif op == "receive":
+            req = ipc_receive(kj, timeout=_cycles(rcv_to), window=w, buffers=bufs)
+        elif op == "wait":
+            req = ipc_wait(timeout=_cycles(rcv_to), window=w, buffers=bufs)
+        elif op == "call":
+            req = ipc_call(kj, kmsg, timeout=_cycles(snd_to), rcv_timeout=_cycles(rcv_to),
+                           window=w, buffers=bufs)
+        else:
+            req = ipc_reply_and_wait(kj, kmsg, timeout=_cycles(rcv_to), window=w, buffers=bufs)
+        self._begin()
+        r = self._syscall(i, mreq)
+        if r is not BLOCKED:
+            self._complete(i, r)
+        kt = self.kthreads[i]
+        self.k.dispatch(kt)
+        kr = self.k.ipc_path.syscall(kt, req)
+        if kr is BLOCKED:
+            self.outstanding.add(i)
+        else:
+            self.got[i] = self._outcome(kr)
+        self._end()
+
+    @rule(units=st.integers(1, 2))
+    def advance(self, units):
+        """Simulated time passes: finite timeouts that are due expire."""
+        self._begin()
+        self.now += units
+        target = self.base + self.now * T + H
+        gap = target - self.m.cycles
+        assert gap > T // 2, "a step used more than half a time unit"
+        self.m.charge("idle", gap)
+        self.k.sched.expire()
+        for i, t in enumerate(self.threads):
+            if t.state in ("sending", "receiving") and t.deadline is not None \
+                    and t.deadline <= self.now:
+                if t.state == "sending":
+                    self.threads[t.partner].senders.remove(i)
+                    self._complete(i, ("err", "L4_IPC_SETIMEOUT", "send"))
+                else:
+                    self._complete(i, ("err", "L4_IPC_RETIMEOUT", "receive"))
+        self._end()
+
+    @rule(task=st.integers(0, NTASKS - 1), slot=st.integers(0, SLOTS - 1))
+    def acquire(self, task, slot):
+        """A task asks sigma0 for any free page (sigma0's ANY_PAGE protocol) at a slot."""
+        idx = [i for i in range(NTASKS * NTHREADS) if self.threads[i].task == task
+               and self._ready(i)]
+        if not idx or len(self.frames) >= 8:
+            return
+        self._begin()
+        kt = self.kthreads[idx[0]]
+        va = VBASE + slot * PAGE
+        reply = self.k.ipc(kt, ipc_call(self.k.sigma0.thread, Message(ANY_PAGE),
+                                        window=Fpage(va, 12, "rwx")))
+        assert reply.mapped and reply.mapped[0][0] == va
+        pa = self.m.translate(self.ktasks[task].sid, va)[0]
+        assert pa not in self.roots, "sigma0 handed out a frame in use"
+        old = self.tasks[task]["pages"].get(va)
+        if old is not None:
+            self._remove_subtree(old)
+        n = MNode(task, va, pa, "rwx", None)
+        self.roots[pa] = [n]
+        self.frames[pa] = bytearray(self.m.memory.read(pa, PAGE))
+        assert self.frames[pa] == bytearray(PAGE), "a fresh frame from sigma0 is zeroed"
+        self.tasks[task]["pages"][va] = n
+        self._end()
+
+    @rule(i=st.integers(0, NTASKS * NTHREADS - 1), slot=st.integers(0, SLOTS - 1),
+          off=st.integers(0, PAGE - 16), write=st.booleans(), data=st.binary(min_size=1, max_size=8))
+    def access(self, i, slot, off, write, data):
+        """A user load or store through the MMU: succeeds iff the model has the page with the
+        right; a fault goes to the (nonexistent) pager: L4_IPC_ENOT_EXISTENT, nothing moves."""
+        if not self._ready(i):
+            return
+        t = self.threads[i]
+        va = VBASE + slot * PAGE + off
+        n = self.tasks[t.task]["pages"].get(va - off)
+        ok = n is not None and (not write or "w" in n.rights)
+        kt = self.kthreads[i]
+        self._begin()
+        try:
+            if write:
+                self.k.store(kt, va, data)
+            else:
+                got = self.k.load(kt, va, len(data))
+        except NotExistent as e:
+            assert not ok, f"access at {va:#x} faulted: {e}"
+        else:
+            assert ok, f"access at {va:#x} succeeded; the model has {n and n.rights}"
+            if write:
+                self.frames[n.frame][off:off + len(data)] = data
+            else:
+                assert got == bytes(self.frames[n.frame][off:off + len(data)])
+        self._end()
+
+    @rule(task=st.integers(0, NTASKS - 1), slot=st.integers(0, SLOTS),
+          rights=st.sampled_from(["w", "rwx", "wx", "x"]), own=st.booleans())
+    def flush(self, task, slot, rights, own):
+        """fpage_unmap of one page (or of all four: slot == SLOTS)."""
+        if not self.tasks[task]["alive"]:
+            return
+        fp = WINDOW if slot == SLOTS else Fpage(VBASE + slot * PAGE)
+        self._begin()
+        self.k.fpage_unmap(self.ktasks[task], fp, rights, own)
+        pages = self.tasks[task]["pages"]
+        for va in sorted(v for v in pages if fp.contains(v)):
+            n = pages.get(va)
+            if n is None:
+                continue
+            if own:
+                self._revoke(n, rights)
+            else:
+                for c in list(n.children):
+                    self._revoke(c, rights)
+        self._end()
+
+    @rule(task=st.integers(0, NTASKS - 1))
+    def delete(self, task):
+        """task_delete: its threads die (partners: L4_IPC_ENOT_EXISTENT), its mappings and all
+        derived from them vanish, sigma0 takes back frames nobody maps."""
+        if not self.tasks[task]["alive"] or sum(t["alive"] for t in self.tasks) <= 2:
+            return
+        self._begin()
+        self.k.task_delete(self.ktasks[task])
+        self._model_delete(task)
+        self._end()
+
+    def _model_delete(self, task):
+        dying = [i for i, t in enumerate(self.threads) if t.task == task]
+        for i in dying:                  # a dying thread gets no result of its own
+            t = self.threads[i]
+            if t.state == "sending" and i in self.threads[t.partner].senders:
+                self.threads[t.partner].senders.remove(i)
+            t.state, t.partner, t.deadline, t.req = "dead", None, None, None
+            self.outstanding.discard(i)
+        for i in dying:
+            t = self.threads[i]
+            while t.senders:
+                s = t.senders.pop(0)
+                if self.threads[s].state != "dead":
+                    self._complete(s, ("err", "L4_IPC_ENOT_EXISTENT", "send"))
+            for x, u in enumerate(self.threads):
+                if u.state == "receiving" and u.partner == i:
+                    self._complete(x, ("err", "L4_IPC_ENOT_EXISTENT", "receive"))
+        self.tasks[task]["alive"] = False
+        for va in sorted(self.tasks[task]["pages"]):
+            n = self.tasks[task]["pages"].get(va)
+            if n is not None:
+                self._remove_subtree(n)
+
+    # ------------------------------------------------------------------ invariants
+    @invariant()
+    def threads_match(self):
+        for i, (t, kt) in enumerate(zip(self.threads, self.kthreads)):
+            assert kt.state.value == t.state, (t.name, kt.state, t.state)
+            if t.state in ("sending", "receiving"):
+                kp = kt.partner
+                assert (kp.name if kp else None) == \
+                    (self.threads[t.partner].name if t.partner is not None else None), t.name
+                assert (kt.deadline is None) == (t.deadline is None), t.name
+            if t.state != "dead":
+                assert [s.name for s in kt.senders] == \
+                    [self.threads[s].name for s in t.senders], t.name
+
+    @invariant()
+    def memory_matches(self):
+        k, m = self.k, self.m
+        for ti, (task, kt) in enumerate(zip(self.tasks, self.ktasks)):
+            if not task["alive"]:
+                continue
+            db = k.mappings(kt)
+            want = {va: (n.frame, n.rights) for va, n in task["pages"].items()}
+            assert db == want, (kt.name, db, want)
+            for s in range(SLOTS):
+                va = VBASE + s * PAGE
+                tr = m.translate(kt.sid, va)
+                n = task["pages"].get(va)
+                if n is None:
+                    assert tr is None, (kt.name, hex(va))
+                else:
+                    assert tr is not None and tr[0] == n.frame
+                    assert bool(tr[1] & 2) == ("w" in n.rights), (kt.name, hex(va))
+        for pa, data in self.frames.items():
+            assert m.memory.read(pa, PAGE) == bytes(data), hex(pa)
+        assert sorted(k.db.roots) == sorted(self.roots)
+
+    @invariant()
+    def database_is_a_forest(self):
+        k = self.k
+        for ti, kt in enumerate(self.ktasks):
+            if not self.tasks[ti]["alive"]:
+                continue
+            for n in k.db.nodes_of(kt):
+                p = n.parent
+                assert p is not None and n in p.children
+                if p.parent is None:
+                    assert p.task is k.sigma0.task and p.pa == n.pa
+                else:
+                    assert set(n.rights) <= set(p.rights) and p.pa == n.pa
+                    assert k.db.lookup(p.task, p.va) is p
+                mn = self.tasks[ti]["pages"][n.va]
+                if mn.parent is None:
+                    assert p.parent is None
+                else:
+                    assert (p.task.name, p.va) == (self.ktasks[mn.parent.task].name,
+                                                   mn.parent.va)
+                r = n
+                while r.parent is not None:
+                    r = r.parent
+                assert r.task is k.sigma0.task
+
+    def teardown(self):
+        if not hasattr(self, "k"):
+            return
+        for ti, task in enumerate(self.tasks):
+            if task["alive"]:
+                self._begin()
+                self.k.task_delete(self.ktasks[ti])
+                self._model_delete(ti)
+                self._end()
+        assert self.k.db.roots == {} and self.k.sigma0.allocated == set()
+        assert self.m.memory.free_frames == self.free0
+
+
+L4Model.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
+                                     derandomize=True)
+TestL4Model = L4Model.TestCase
