@@ -34,6 +34,10 @@ Time: the model counts units of T cycles.  A finite timeout of n units is n*T - 
 and the clock after an advance sits at T/2 past a unit boundary; every step's own cycles stay
 far below T/2 (checked), so a timeout of n units expires exactly when n units have passed.
 """
+import os
+import sys
+from collections import Counter
+
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, rule, invariant, precondition,
                                  initialize)
@@ -51,6 +55,7 @@ WINDOW = Fpage(VBASE, 14, "rwx")  # a receive window over the four pages (slot i
 T = 10 ** 8                      # cycles per model time unit
 H = T // 2
 NTASKS, NTHREADS = 3, 2
+STATS = Counter()                # what the runs exercised (printed with -s and L4MODEL_STATS=1)
 
 
 def _inter(a, b):
@@ -96,7 +101,7 @@ def _cycles(units):
     return NEVER if units is None else (0 if units == 0 else units * T - H)
 
 
-TIMEOUTS = st.sampled_from([0, 1, 2, None])      # None: never
+TIMEOUTS = st.sampled_from([1, None, 0, 2])      # None: never
 RIGHTS = st.sampled_from(["r", "rw", "rx", "rwx"])
 
 
@@ -125,6 +130,9 @@ class L4Model(RuleBasedStateMachine):
         self.outstanding = set()  # thread indices blocked in the kernel
         self.expected = {}        # this step's completions: thread index -> outcome
         self.got = {}
+        for task in range(NTASKS):          # each task starts with two pages from sigma0
+            for slot in range(2):
+                self.acquire(task, slot)
 
     # ------------------------------------------------------------------ model: mappings
     def _remove_subtree(self, n):
@@ -285,22 +293,35 @@ class L4Model(RuleBasedStateMachine):
     def _end(self):
         self._collect()
         assert self.got == self.expected
+        STATS["steps"] += 1
+        STATS["rule:" + sys._getframe(2 if sys._getframe(1).f_code.co_name == "_ipc"
+                                     else 1).f_code.co_name] += 1
+        for o in self.got.values():
+            STATS[o[1] if o[0] == "err" else o[0] + ("" if o[0] != "msg" else
+                                                     "+string" * bool(o[3]) +
+                                                     "+map" * bool(o[4]))] += 1
 
     def _ready(self, i):
         return self.threads[i].state == "ready" and self.tasks[self.threads[i].task]["alive"]
 
     # ------------------------------------------------------------------ rules
+    MSG = st.fixed_dictionaries(dict(snd_to=TIMEOUTS, rcv_to=TIMEOUTS, extra=st.integers(0, 4),
+               string=st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
+                                st.integers(0, 48)) | st.none(),
+               item=st.tuples(st.sampled_from(["map", "grant"]),
+                              st.integers(0, SLOTS - 1), RIGHTS) | st.none(),
+               buf=st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
+                             st.sampled_from([64, 48, 8])) | st.none(),
+               window=st.sampled_from([True, False])))
+
     @rule(op=st.sampled_from(["send", "receive", "wait", "call", "reply_and_wait"]),
           i=st.integers(0, NTASKS * NTHREADS - 1), j=st.integers(0, NTASKS * NTHREADS - 1),
-          snd_to=TIMEOUTS, rcv_to=TIMEOUTS, extra=st.integers(0, 4),
-          string=st.none() | st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
-                                       st.integers(0, 48)),
-          item=st.none() | st.tuples(st.sampled_from(["map", "grant"]),
-                                     st.integers(0, SLOTS - 1), RIGHTS),
-          buf=st.none() | st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
-                                    st.integers(0, 48)),
-          window=st.booleans())
-    def ipc(self, op, i, j, snd_to, rcv_to, extra, string, item, buf, window):
+          msg=MSG)
+    def ipc(self, op, i, j, msg):
+        """Any IPC between any two threads (many fail: the specific error is checked)."""
+        self._ipc(op, i, j, **msg)
+
+    def _ipc(self, op, i, j, snd_to, rcv_to, extra, string, item, buf, window):
         if not self._ready(i) or i == j:
             return
         ti, tj = self.threads[i], self.threads[j]
@@ -355,6 +376,43 @@ class L4Model(RuleBasedStateMachine):
             self.got[i] = self._outcome(kr)
         self._end()
 
+    @rule(n=st.integers(0, 5), closed=st.booleans(), msg=MSG)
+    def serve(self, n, closed, msg):
+        """A ready thread with polling senders receives (the first one, or its first)."""
+        cand = [i for i, t in enumerate(self.threads) if self._ready(i) and t.senders]
+        if cand:
+            i = cand[n % len(cand)]
+            s = self.threads[i].senders[-1 if n % 2 else 0]
+            self._ipc("receive" if closed else "wait", i, s, **msg)
+
+    @rule(n=st.integers(0, 5), op=st.sampled_from(["send", "call", "reply_and_wait"]), msg=MSG)
+    def answer(self, n, op, msg):
+        """A ready thread sends to a thread that waits for it (or for anybody)."""
+        cand = [(i, j) for j, t in enumerate(self.threads) if t.state == "receiving"
+                for i in range(len(self.threads)) if self._ready(i) and i != j
+                and t.partner in (None, i)]
+        if cand:
+            i, j = cand[n % len(cand)]
+            self._ipc(op, i, j, **msg)
+
+    @rule(i=st.integers(0, NTASKS * NTHREADS - 1), j=st.integers(0, NTASKS * NTHREADS - 1),
+          closed=st.booleans(), op=st.sampled_from(["send", "call", "reply_and_wait"]),
+          msg=MSG)
+    def exchange(self, i, j, closed, op, msg):
+        """A rendezvous: thread j starts to receive (from i, or from anybody), then i sends to
+        it: the message (words, string, map or grant item) moves or fails as a whole."""
+        if i == j or not (self._ready(i) and self._ready(j)):
+            return
+        rcv = dict(msg, rcv_to=None)
+        self._ipc("receive" if closed else "wait", j, i, **rcv)
+        if self._ready(i):
+            self._ipc(op, i, j, **msg)
+
+    def _timed(self):
+        return any(t.deadline is not None for t in self.threads
+                   if t.state in ("sending", "receiving"))
+
+    @precondition(lambda self: self._timed())
     @rule(units=st.integers(1, 2))
     def advance(self, units):
         """Simulated time passes: finite timeouts that are due expire."""
@@ -375,12 +433,13 @@ class L4Model(RuleBasedStateMachine):
                     self._complete(i, ("err", "L4_IPC_RETIMEOUT", "receive"))
         self._end()
 
+    @precondition(lambda self: len(self.frames) < 10)
     @rule(task=st.integers(0, NTASKS - 1), slot=st.integers(0, SLOTS - 1))
     def acquire(self, task, slot):
         """A task asks sigma0 for any free page (sigma0's ANY_PAGE protocol) at a slot."""
         idx = [i for i in range(NTASKS * NTHREADS) if self.threads[i].task == task
                and self._ready(i)]
-        if not idx or len(self.frames) >= 8:
+        if not idx or len(self.frames) >= 10:
             return
         self._begin()
         kt = self.kthreads[idx[0]]
@@ -449,6 +508,7 @@ class L4Model(RuleBasedStateMachine):
                     self._revoke(c, rights)
         self._end()
 
+    @precondition(lambda self: sum(t["alive"] for t in self.tasks) > 2)
     @rule(task=st.integers(0, NTASKS - 1))
     def delete(self, task):
         """task_delete: its threads die (partners: L4_IPC_ENOT_EXISTENT), its mappings and all
@@ -555,8 +615,11 @@ class L4Model(RuleBasedStateMachine):
                 self._end()
         assert self.k.db.roots == {} and self.k.sigma0.allocated == set()
         assert self.m.memory.free_frames == self.free0
+        STATS["examples"] += 1
+        if os.environ.get("L4MODEL_STATS") and STATS["examples"] % 50 == 0:
+            print(dict(sorted(STATS.items())))
 
 
-L4Model.TestCase.settings = settings(max_examples=60, stateful_step_count=40, deadline=None,
+L4Model.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None,
                                      derandomize=True)
 TestL4Model = L4Model.TestCase
