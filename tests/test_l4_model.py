@@ -161,6 +161,23 @@ class L4Model(RuleBasedStateMachine):
         if old is not None and old.frame == src.frame and old.parent is src and not grant:
             old.rights = _inter(src.rights, "".join(sorted(set(old.rights) | set(rights))))
             return
+        anc = src.parent
+        while anc is not None and anc is not old:
+            anc = anc.parent
+        if old is not None and anc is old:
+            # onto the mapping src derives from: it has the page with at least src's rights;
+            # a map changes nothing, a grant gives src back (its children now hang off old)
+            if grant:
+                del self.tasks[src.task]["pages"][src.va]
+                src.parent.children.remove(src)
+                lost = "".join(x for x in "wx" if x in src.rights and x not in rights)
+                for c in list(src.children):
+                    c.parent = old
+                    old.children.append(c)
+                    if lost:
+                        self._revoke(c, lost)
+                src.children = []
+            return
         if old is not None:
             self._remove_subtree(old)
         if grant:
@@ -623,3 +640,52 @@ class L4Model(RuleBasedStateMachine):
 L4Model.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None,
                                      derandomize=True)
 TestL4Model = L4Model.TestCase
+
+
+# -- regressions found by the model ------------------------------------------------------------
+
+def _two_tasks_sharing_a_page():
+    """A got a page from sigma0 and mapped it to B (rw) at the same address."""
+    k = L4Kernel(Machine("pentium-133"))
+    free0 = k.m.memory.free_frames
+    a, b = k.task_new("A"), k.task_new("B")
+    k.ipc(a.thread, ipc_call(k.sigma0.thread, Message(ANY_PAGE), window=Fpage(VBASE, 12, "rwx")))
+    k.store(a.thread, VBASE, b"page")
+    k.map_fpage(a, Fpage(VBASE, 12, "rw"), b, VBASE)
+    return k, a, b, free0
+
+
+def test_mapping_a_page_back_onto_the_mapping_it_derives_from_changes_nothing():
+    """S95 §3.2: a mapping derived from another has at most its rights, so when B maps its page
+    back to A at the very place A holds the page B's derives from, A already has it: nothing
+    changes.  (Replacing A's mapping would flush B's too -- the source of the map -- and leave
+    A with a frame sigma0 took back: the frame would be freed while still mapped.)"""
+    k, a, b, free0 = _two_tasks_sharing_a_page()
+    pa = k.mappings(a)[VBASE][0]
+    k.map_fpage(b, Fpage(VBASE, 12, "r"), a, VBASE)
+    assert k.mappings(a) == {VBASE: (pa, "rwx")} and k.mappings(b) == {VBASE: (pa, "rw")}
+    assert pa in k.db.roots and pa in k.sigma0.allocated
+    assert k.db.tree(pa)["children"][0]["children"][0]["task"] == "B"
+    assert k.load(b.thread, VBASE, 4) == b"page"
+    k.task_delete(b)
+    k.task_delete(a)
+    assert k.m.memory.free_frames == free0
+
+
+def test_granting_a_page_back_onto_the_mapping_it_derives_from_returns_it():
+    """A grant moves the granter's mapping to the receiver (S95 §3.2); granted back onto the
+    mapping it derives from, B's page goes back into A's (which already has it) and B loses
+    it; what B had mapped on now derives from A's page.  Nothing is freed while mapped."""
+    k, a, b, free0 = _two_tasks_sharing_a_page()
+    c = k.task_new("C")
+    pa = k.mappings(a)[VBASE][0]
+    k.map_fpage(b, Fpage(VBASE, 12, "rw"), c, VBASE)
+    k.map_fpage(b, Fpage(VBASE, 12, "r"), a, VBASE, grant=True)
+    assert k.mappings(a) == {VBASE: (pa, "rwx")} and k.mappings(b) == {}
+    assert k.mappings(c) == {VBASE: (pa, "r")}       # only what was granted is passed on
+    tree = k.db.tree(pa)["children"][0]
+    assert tree["task"] == "A" and [x["task"] for x in tree["children"]] == ["C"]
+    assert k.load(c.thread, VBASE, 4) == b"page"
+    for t in (c, b, a):
+        k.task_delete(t)
+    assert k.m.memory.free_frames == free0 and k.db.roots == {}

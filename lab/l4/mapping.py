@@ -89,6 +89,8 @@ class MappingDatabase:
                 old.rights = new
                 self.m.protect(dst_task.sid, dst_va, new)
             return old, []
+        if old is not None and old.pa == src.pa and self._derives(src, old):
+            return self._onto_ancestor(src, old, rights, grant)
         removed = self.remove_subtree(old) if old is not None else []
         if grant:
             self._detach_engine(src)
@@ -105,6 +107,35 @@ class MappingDatabase:
         self.by_task.setdefault(dst_task.number, {})[dst_va] = node
         self.m.map(dst_task.sid, dst_va, node.pa, node.rights)
         return node, removed
+
+    @staticmethod
+    def _derives(node, ancestor):
+        n = node.parent
+        while n is not None and n is not ancestor:
+            n = n.parent
+        return n is ancestor
+
+    def _onto_ancestor(self, src, old, rights, grant):
+        """Map or grant `src` onto `old`, a mapping it derives from.  Replacing `old` would
+        flush `src` itself (and free the frame while the new node still maps it).  `old`
+        already has at least src's rights: a map changes nothing; a grant gives src's page
+        back -- the granter loses it, and what was derived from it now derives from `old`
+        (with at most the granted rights)."""
+        if not grant:
+            return old, []
+        self._detach_engine(src)
+        del self.by_task[src.task.number][src.va]
+        src.parent.children.remove(src)
+        kids, src.children, src.parent = src.children, [], None
+        for c in kids:
+            c.parent = old
+            old.children.append(c)
+        removed = [src]
+        lost = "".join(x for x in "wx" if x in src.rights and x not in rights)
+        if lost:
+            for c in kids:
+                removed += self._revoke(c, lost)
+        return old, removed
 
     # -- flush --
     def flush(self, task, fpage, rights="rwx", own=False):
