@@ -45,7 +45,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, rule, invariant, precond
 from engine import Machine
 from lab.l4 import (L4Kernel, Message, StringItem, StringBuffer, MapItem, GrantItem, Fpage,
                     ipc_send, ipc_receive, ipc_wait, ipc_call, ipc_reply_and_wait, NEVER,
-                    ANY_PAGE, ThreadState, NotExistent)
+                    ANY_PAGE, ThreadState, NotExistent, SendMapFailed)
 from lab.l4.ipc import BLOCKED
 
 PAGE = 4096
@@ -103,6 +103,7 @@ def _cycles(units):
 
 TIMEOUTS = st.sampled_from([1, None, 0, 2])      # None: never
 RIGHTS = st.sampled_from(["r", "rw", "rx", "rwx"])
+SLOT = st.sampled_from([0, 1, 2, 3])             # (0 and 1 start with pages)
 
 
 class L4Model(RuleBasedStateMachine):
@@ -323,11 +324,10 @@ class L4Model(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
     MSG = st.fixed_dictionaries(dict(snd_to=TIMEOUTS, rcv_to=TIMEOUTS, extra=st.integers(0, 4),
-               string=st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
-                                st.integers(0, 48)) | st.none(),
-               item=st.tuples(st.sampled_from(["map", "grant"]),
-                              st.integers(0, SLOTS - 1), RIGHTS) | st.none(),
-               buf=st.tuples(st.integers(0, SLOTS - 1), st.integers(0, 64),
+               string=st.tuples(SLOT, st.integers(0, 64),
+                                st.sampled_from([16, 48, 1, 0])) | st.none(),
+               item=st.tuples(st.sampled_from(["map", "grant"]), SLOT, RIGHTS) | st.none(),
+               buf=st.tuples(SLOT, st.integers(0, 64),
                              st.sampled_from([64, 48, 8])) | st.none(),
                window=st.sampled_from([True, False])))
 
@@ -424,6 +424,49 @@ class L4Model(RuleBasedStateMachine):
         self._ipc("receive" if closed else "wait", j, i, **rcv)
         if self._ready(i):
             self._ipc(op, i, j, **msg)
+
+    @rule(src=st.integers(0, NTASKS - 1), dst=st.integers(0, NTASKS - 1), slot=SLOT,
+          dslot=SLOT, rights=RIGHTS, grant=st.booleans())
+    def map_direct(self, src, dst, slot, dslot, rights, grant):
+        """A map or grant item carried by an IPC charged elsewhere (kernel.map_fpage, as the
+        L4Linux server's replies): also between pages of one task, at another address."""
+        if not (self.tasks[src]["alive"] and self.tasks[dst]["alive"]) or \
+                (src == dst and slot == dslot):
+            return
+        va, dva = VBASE + slot * PAGE, VBASE + dslot * PAGE
+        node = self.tasks[src]["pages"].get(va)
+        self._begin()
+        try:
+            self.k.map_fpage(self.ktasks[src], Fpage(va, 12, rights), self.ktasks[dst], dva,
+                             grant=grant)
+        except SendMapFailed:
+            assert node is None
+        else:
+            assert node is not None
+            STATS["map_direct:" + ("grant" if grant else "map")] += 1
+            self._map(node, dst, dva, rights, grant)
+        self._end()
+
+    @rule(n=st.integers(0, 7), up=st.integers(0, 2), rights=RIGHTS, grant=st.booleans())
+    def map_up(self, n, up, rights, grant):
+        """A derived page mapped (or granted) back onto one of the mappings it derives from:
+        the destination already has the page, with at least its rights."""
+        derived = [(t, va) for t, task in enumerate(self.tasks) if task["alive"]
+                   for va, x in sorted(task["pages"].items()) if x.parent is not None]
+        if not derived:
+            return
+        t, va = derived[n % len(derived)]
+        node, anc = self.tasks[t]["pages"][va], None
+        chain = []
+        a = node.parent
+        while a is not None:
+            chain.append(a)
+            a = a.parent
+        anc = chain[up % len(chain)]
+        if anc.task == t and anc.va == va:
+            return
+        self.map_direct(t, anc.task, (va - VBASE) // PAGE, (anc.va - VBASE) // PAGE, rights,
+                        grant)
 
     def _timed(self):
         return any(t.deadline is not None for t in self.threads
