@@ -159,6 +159,8 @@ class L4Model(RuleBasedStateMachine):
         rights = _inter(src.rights, rights)
         pages = self.tasks[dtask]["pages"]
         old = pages.get(dva)
+        if old is src:                  # the page is already there: nothing to do
+            return
         if old is not None and old.frame == src.frame and old.parent is src and not grant:
             old.rights = _inter(src.rights, "".join(sorted(set(old.rights) | set(rights))))
             return
@@ -342,8 +344,6 @@ class L4Model(RuleBasedStateMachine):
         if not self._ready(i) or i == j:
             return
         ti, tj = self.threads[i], self.threads[j]
-        if item is not None and ti.task == tj.task:
-            item = None                  # a page mapped onto itself: not a message to send
         self.serial += 1
         words = (self.serial,) + tuple(range(100, 100 + extra))
         sends = op in ("send", "call", "reply_and_wait")
@@ -430,8 +430,7 @@ class L4Model(RuleBasedStateMachine):
     def map_direct(self, src, dst, slot, dslot, rights, grant):
         """A map or grant item carried by an IPC charged elsewhere (kernel.map_fpage, as the
         L4Linux server's replies): also between pages of one task, at another address."""
-        if not (self.tasks[src]["alive"] and self.tasks[dst]["alive"]) or \
-                (src == dst and slot == dslot):
+        if not (self.tasks[src]["alive"] and self.tasks[dst]["alive"]):
             return
         va, dva = VBASE + slot * PAGE, VBASE + dslot * PAGE
         node = self.tasks[src]["pages"].get(va)
@@ -463,8 +462,6 @@ class L4Model(RuleBasedStateMachine):
             chain.append(a)
             a = a.parent
         anc = chain[up % len(chain)]
-        if anc.task == t and anc.va == va:
-            return
         self.map_direct(t, anc.task, (va - VBASE) // PAGE, (anc.va - VBASE) // PAGE, rights,
                         grant)
 
@@ -732,3 +729,27 @@ def test_granting_a_page_back_onto_the_mapping_it_derives_from_returns_it():
     for t in (c, b, a):
         k.task_delete(t)
     assert k.m.memory.free_frames == free0 and k.db.roots == {}
+
+
+def test_mapping_a_page_onto_itself_in_an_ipc_changes_nothing_and_delivers():
+    """A map item whose page lands where it already is (two threads of one task, receive
+    window over the page itself) finds the page there: nothing to map, and the IPC succeeds
+    as a whole -- string and words delivered.  (It used to raise L4_INVALID_ARGUMENT halfway
+    through the transfer, after the string had been copied, with the receiver left waiting:
+    a failed IPC must change nothing.)"""
+    k = L4Kernel(Machine("pentium-133"))
+    a = k.task_new("A")
+    a1 = k.thread_new(a, name="A.1")
+    k.ipc(a.thread, ipc_call(k.sigma0.thread, Message(ANY_PAGE), window=Fpage(VBASE, 12, "rwx")))
+    k.store(a.thread, VBASE, b"abcdef")
+    pa = k.mappings(a)[VBASE][0]
+    k.dispatch(a.thread)
+    assert k.ipc_path.syscall(a.thread, ipc_wait(window=WINDOW, buffers=(
+        StringBuffer(VBASE + 0x100, 8),))) is BLOCKED
+    k.ipc(a1, ipc_send(a.thread, Message(1, strings=(StringItem(VBASE, 6),),
+                                         items=(MapItem(Fpage(VBASE, 12, "r")),))))
+    got = a.thread.result
+    assert a.thread.state is ThreadState.READY and got.words == (1,)
+    assert got.strings == ((VBASE + 0x100, 6),) and got.mapped == ((VBASE, Fpage(VBASE, 12, "r")),)
+    assert k.mappings(a) == {VBASE: (pa, "rwx")}
+    assert k.load(a.thread, VBASE + 0x100, 6) == b"abcdef"
