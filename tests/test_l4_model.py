@@ -677,7 +677,7 @@ class L4Model(RuleBasedStateMachine):
             print(dict(sorted(STATS.items())))
 
 
-L4Model.TestCase.settings = settings(max_examples=300, stateful_step_count=50, deadline=None,
+L4Model.TestCase.settings = settings(max_examples=500, stateful_step_count=50, deadline=None,
                                      derandomize=True)
 TestL4Model = L4Model.TestCase
 
