@@ -196,17 +196,25 @@ class L4Model(RuleBasedStateMachine):
             src.children.append(node)
         pages[dva] = node
 
+    def _map_pages(self, stask, nodes, va, dtask, dva, rights, grant):
+        """Page by page; a page whose mapping an earlier page of the same fpage replaced
+        (flushed) is gone, and nothing is mapped for it."""
+        for p, node in enumerate(nodes):
+            if self.tasks[stask]["pages"].get(va + p * PAGE) is node:
+                self._map(node, dtask, dva + p * PAGE, rights, grant)
+
     # ------------------------------------------------------------------ model: IPC
     def _transfer(self, si, sreq, ri, rreq):
         """(sender outcome, receiver outcome) of moving s's message into r."""
         s, r = self.threads[si], self.threads[ri]
         if sreq.string is not None and (rreq.buf is None or sreq.string[2] > rreq.buf[2]):
             return ("err", "L4_IPC_SEMSGCUT", "send"), ("err", "L4_IPC_REMSGCUT", "receive")
-        node = None
+        nodes = None
         if sreq.item is not None:
-            kind, slot, rights = sreq.item
-            node = self.tasks[s.task]["pages"].get(VBASE + slot * PAGE)
-            if rreq.window is None or node is None:
+            kind, slot, rights, npages = sreq.item
+            nodes = [self.tasks[s.task]["pages"].get(VBASE + (slot + p) * PAGE)
+                     for p in range(npages)]
+            if rreq.window is None or None in nodes:
                 return ("err", "L4_IPC_SEMAPFAILED", "send"), \
                     ("err", "L4_IPC_REMAPFAILED", "receive")
         strings = ()
@@ -224,11 +232,11 @@ class L4Model(RuleBasedStateMachine):
                 self.frames[rn.frame][boff:boff + size] = data
             strings = ((VBASE + bslot * PAGE + boff, size),)
         mapped = ()
-        if node is not None:
-            kind, slot, rights = sreq.item
+        if nodes is not None:
+            kind, slot, rights, npages = sreq.item
             va = VBASE + slot * PAGE
-            self._map(node, r.task, va, rights, kind == "grant")
-            mapped = ((va, (va, 12, rights)),)
+            self._map_pages(s.task, nodes, va, r.task, va, rights, kind == "grant")
+            mapped = ((va, (va, 11 + npages, rights)),)
         return ("ok",), ("msg", s.name, sreq.words, strings, mapped)
 
     def _complete(self, i, outcome):
@@ -328,7 +336,8 @@ class L4Model(RuleBasedStateMachine):
     MSG = st.fixed_dictionaries(dict(snd_to=TIMEOUTS, rcv_to=TIMEOUTS, extra=st.integers(0, 4),
                string=st.tuples(SLOT, st.integers(0, 64),
                                 st.sampled_from([16, 48, 1, 0])) | st.none(),
-               item=st.tuples(st.sampled_from(["map", "grant"]), SLOT, RIGHTS) | st.none(),
+               item=st.tuples(st.sampled_from(["map", "grant"]), SLOT, RIGHTS,
+                              st.sampled_from([1, 2])) | st.none(),
                buf=st.tuples(SLOT, st.integers(0, 64),
                              st.sampled_from([64, 48, 8])) | st.none(),
                window=st.sampled_from([True, False])))
@@ -344,6 +353,8 @@ class L4Model(RuleBasedStateMachine):
         if not self._ready(i) or i == j:
             return
         ti, tj = self.threads[i], self.threads[j]
+        if item is not None and item[3] == 2:
+            item = (item[0], item[1] & ~1, item[2], 2)   # a 2-page fpage is 8 KB aligned
         self.serial += 1
         words = (self.serial,) + tuple(range(100, 100 + extra))
         sends = op in ("send", "call", "reply_and_wait")
@@ -364,7 +375,7 @@ class L4Model(RuleBasedStateMachine):
             items = ()
             if item is not None:
                 cls = GrantItem if item[0] == "grant" else MapItem
-                items = (cls(Fpage(VBASE + item[1] * PAGE, 12, item[2])),)
+                items = (cls(Fpage(VBASE + item[1] * PAGE, 11 + item[3], item[2])),)
             kmsg = Message(*words, strings=strings, items=items)
         bufs = () if buf is None else (StringBuffer(VBASE + buf[0] * PAGE + buf[1], buf[2]),)
         w = WINDOW if window else None
@@ -426,24 +437,26 @@ class L4Model(RuleBasedStateMachine):
             self._ipc(op, i, j, **msg)
 
     @rule(src=st.integers(0, NTASKS - 1), dst=st.integers(0, NTASKS - 1), slot=SLOT,
-          dslot=SLOT, rights=RIGHTS, grant=st.booleans())
-    def map_direct(self, src, dst, slot, dslot, rights, grant):
+          dslot=SLOT, rights=RIGHTS, grant=st.booleans(), npages=st.sampled_from([1, 2]))
+    def map_direct(self, src, dst, slot, dslot, rights, grant, npages=1):
         """A map or grant item carried by an IPC charged elsewhere (kernel.map_fpage, as the
         L4Linux server's replies): also between pages of one task, at another address."""
         if not (self.tasks[src]["alive"] and self.tasks[dst]["alive"]):
             return
+        if npages == 2:
+            slot, dslot = slot & ~1, dslot & ~1
         va, dva = VBASE + slot * PAGE, VBASE + dslot * PAGE
-        node = self.tasks[src]["pages"].get(va)
+        nodes = [self.tasks[src]["pages"].get(va + p * PAGE) for p in range(npages)]
         self._begin()
         try:
-            self.k.map_fpage(self.ktasks[src], Fpage(va, 12, rights), self.ktasks[dst], dva,
-                             grant=grant)
+            self.k.map_fpage(self.ktasks[src], Fpage(va, 11 + npages, rights), self.ktasks[dst],
+                             dva, grant=grant)
         except SendMapFailed:
-            assert node is None
+            assert None in nodes
         else:
-            assert node is not None
+            assert None not in nodes
             STATS["map_direct:" + ("grant" if grant else "map")] += 1
-            self._map(node, dst, dva, rights, grant)
+            self._map_pages(src, nodes, va, dst, dva, rights, grant)
         self._end()
 
     @rule(n=st.integers(0, 7), up=st.integers(0, 2), rights=RIGHTS, grant=st.booleans())
@@ -753,3 +766,27 @@ def test_mapping_a_page_onto_itself_in_an_ipc_changes_nothing_and_delivers():
     assert got.strings == ((VBASE + 0x100, 6),) and got.mapped == ((VBASE, Fpage(VBASE, 12, "r")),)
     assert k.mappings(a) == {VBASE: (pa, "rwx")}
     assert k.load(a.thread, VBASE + 0x100, 6) == b"abcdef"
+
+
+def test_a_page_flushed_by_an_earlier_page_of_the_same_fpage_is_not_mapped():
+    """A map item is entered page by page (S95 §3.2); mapping onto the receiver's page first
+    replaces -- flushes -- the mapping there and everything derived from it.  When a later
+    page of the same fpage was derived from it, that page is gone by its turn: nothing is
+    mapped for it.  (It used to be mapped from the detached node: the receiver kept a frame
+    sigma0 had already taken back, and deleting the tasks crashed.)"""
+    k = L4Kernel(Machine("pentium-133"))
+    free0 = k.m.memory.free_frames
+    a, b = k.task_new("A"), k.task_new("B")
+    for t in (a, b):
+        k.ipc(t.thread, ipc_call(k.sigma0.thread, Message(ANY_PAGE),
+                                 window=Fpage(VBASE, 12, "rwx")))
+    pa_a, pa_b = k.mappings(a)[VBASE][0], k.mappings(b)[VBASE][0]
+    k.map_fpage(b, Fpage(VBASE, 12, "rw"), a, VBASE + PAGE)     # A's 2nd page: from B's 1st
+    k.map_fpage(a, Fpage(VBASE, 13, "rw"), b, VBASE)            # A's two pages onto B's
+    assert k.mappings(a) == {VBASE: (pa_a, "rwx")}
+    assert k.mappings(b) == {VBASE: (pa_a, "rw")}
+    assert sorted(k.db.roots) == [pa_a] and k.sigma0.allocated == {pa_a}
+    assert k.m.translate(b.sid, VBASE + PAGE) is None and pa_b not in k.db.roots
+    k.task_delete(a)
+    k.task_delete(b)
+    assert k.m.memory.free_frames == free0

@@ -557,6 +557,11 @@ class L4Kernel:
         removed = []
         for va, node in nodes:
             dva = base + (va - fp.base)
+            if self.db.lookup(src_task, va) is not node:
+                # an earlier page of this fpage replaced a mapping this page derives from: the
+                # page is gone (flushed), so there is nothing left to map (mapping the detached
+                # node would map a frame sigma0 already took back)
+                continue
             n, gone = self.db.map(node, dst_task, dva, fp.rights, grant)
             removed += gone
             self.m.events.log("l4", "grant" if grant else "map", src=src_task.name, src_va=va,
