@@ -8,7 +8,9 @@ REFERENCE MODEL beside the kernel:
   (b) the mapping tree: which (task, page) holds which frame with which rights, derived from
       which parent mapping, sigma0's frames as the roots.
 
-Rules: send / receive / wait / call / reply_and_wait with timeouts 0, finite and never; short
+Rules (`ipc` between any two threads; `exchange`, `serve`, `answer` steer towards rendezvous
+so that messages actually move): send / receive / wait / call / reply_and_wait with timeouts
+0, finite and never; short
 and long messages (extra words, one string item, receive buffers that may be too small: both
 sides get L4_IPC_xxMSGCUT and nothing moves); map and grant items with every right (a page the
 sender does not have: L4_IPC_xxMAPFAILED, nothing mapped; no receive window: the same);
@@ -16,15 +18,21 @@ simulated time advancing so finite timeouts expire (L4_IPC_SETIMEOUT / RETIMEOUT
 (fpage_unmap) of derived or own mappings, of all rights or of write only; pages from sigma0
 (its ANY_PAGE protocol); user loads and stores through the MMU, which succeed or fault exactly
 as the model says (the tasks have no pager: a fault is L4_IPC_ENOT_EXISTENT); task_delete (its
-threads' partners get L4_IPC_ENOT_EXISTENT, its mappings and all derived from them vanish).
+threads' partners get L4_IPC_ENOT_EXISTENT, its mappings and all derived from them vanish);
+`map_direct` (kernel.map_fpage: 1- and 2-page fpages, also within one task) and `map_up` (a
+derived page mapped or granted back onto a mapping it derives from).
 
 Invariants after every step: each thread's state, partner, deadline and sender queue match the
 model; every completed IPC returned exactly the model's outcome (the delivered words, strings,
 mapped fpages and sender, or the specific error and phase) -- so no message is lost, duplicated
 or delivered twice; every page of every task translates (page tables, without side effects) to
 the model's frame with its rights, and every frame holds the model's bytes; the mapping
-database is a forest rooted at sigma0 with each child's rights within its parent's.  At the
-end every task is deleted and every frame is free again.
+database is a forest rooted at sigma0 with each child's rights within its parent's, and each
+node's parent is the model's.  At the end every task is deleted and every frame is free again
+(the machine's free-frame count, sigma0's roots and allocations).
+
+Run with `-s` and L4MODEL_STATS=1 to print what the examples exercised (outcomes by error
+code, rules).  The regression tests at the end document the kernel bugs the model found.
 
 The test plays the scheduler for its threads: they have no program and enter the kernel's IPC
 path directly (`kernel.ipc_path.syscall`), so several can be blocked at once; a blocked
@@ -623,6 +631,8 @@ class L4Model(RuleBasedStateMachine):
                 assert (kp.name if kp else None) == \
                     (self.threads[t.partner].name if t.partner is not None else None), t.name
                 assert (kt.deadline is None) == (t.deadline is None), t.name
+                if t.deadline is not None:     # the phase began in the model's unit
+                    assert 0 <= kt.deadline - self.base - t.deadline * T < H, t.name
             if t.state != "dead":
                 assert [s.name for s in kt.senders] == \
                     [self.threads[s].name for s in t.senders], t.name
