@@ -256,7 +256,7 @@ class MachPortsModel(RuleBasedStateMachine):
             return e.send > 0
         return e.receive                  # MOVE_RECEIVE, MAKE_SEND, MAKE_SEND_ONCE
 
-    def _take(self, t, name, disp):
+    def _take(self, t, name, disp, drop=True):
         e = self.space[t][name]
         pid = e.port
         if disp is D.MOVE_RECEIVE:
@@ -268,7 +268,8 @@ class MachPortsModel(RuleBasedStateMachine):
             e.send -= 1
         elif disp is D.MOVE_SEND_ONCE:
             e.send_once -= 1
-        self._drop(t, name)
+        if drop:
+            self._drop(t, name)
         return pid, CARRIED[disp]
 
     def _copyout(self, t, pid, msg):
@@ -388,19 +389,11 @@ class MachPortsModel(RuleBasedStateMachine):
         if re_ is not None and re_.port is not None:
             rdisp = D.MAKE_SEND_ONCE if re_.receive else D.COPY_SEND
         pitems = [PortItem(self.pick(t, n), d) for n, d in items]
-        # Not generated: a name moved (MOVE_*) and named again in the same message.  The
-        # kernel checks every right against the state before the send and then takes them
-        # all, so a right moved twice (MOVE_SEND twice with one reference) is not refused
-        # (Mach 3 copies the rights in one after another: the second finds none) -- see
-        # the report; left out here, not fixed in time.
-        ddisp0 = D.MOVE_SEND if move_send else None
-        if de is not None and de.port is not None and ddisp0 is None:
-            ddisp0 = D.COPY_SEND if de.send or de.receive else D.MOVE_SEND_ONCE
-        uses = [(dest, ddisp0)] + ([(reply, rdisp)] if reply != PORT_NULL else []) + \
-            [(it.name, it.disposition) for it in pitems]
-        named = [n for n, _ in uses]
-        if any(d is not None and d.name.startswith("MOVE") and named.count(n) > 1
-               for n, d in uses):
+        # Not generated: a receive right moved and the same name used again in the message
+        # (Mach copies rights in one after another; the lab checks them all against the
+        # state before the send -- MAKE_SEND after MOVE_RECEIVE is not refused; not fixed).
+        named = [it.name for it in pitems] + [dest, reply]
+        if any(it.disposition is D.MOVE_RECEIVE and named.count(it.name) > 1 for it in pitems):
             return
         addr = None
         if ool:
@@ -425,11 +418,14 @@ class MachPortsModel(RuleBasedStateMachine):
         self._ok(f"sent {len(pitems)} rights" + (" ool" if ool else ""))
         ddisp = D.MOVE_SEND if move_send else (
             D.COPY_SEND if de.send or de.receive else D.MOVE_SEND_ONCE)
-        pid, _ = self._take(t, dest, ddisp)
+        pid, _ = self._take(t, dest, ddisp, False)
         m = MMsg(mid, data, ool=bytes([(self.msg_id - 1) % 251 + 1]) * 8 if ool else None)
         if reply != PORT_NULL:
-            m.reply = self._take(t, reply, rdisp)
-        m.rights = [self._take(t, it.name, it.disposition) for it in pitems]
+            m.reply = self._take(t, reply, rdisp, False)
+        m.rights = [self._take(t, it.name, it.disposition, False) for it in pitems]
+        for name in set([dest, reply] + [it.name for it in pitems]):
+            if name in self.space[t]:
+                self._drop(t, name)
         self._enqueue(pid, m)
 
     def _send_error(self, t, dest, move_send, reply, rdisp, pitems):
@@ -459,6 +455,13 @@ class MachPortsModel(RuleBasedStateMachine):
             if e is None:
                 return KernInvalidName
             if not self._check(e, it.disposition):
+                return KernInvalidRight
+        moves = [(dest, ddisp)] + ([(reply, rdisp)] if reply != PORT_NULL else []) + \
+            [(it.name, it.disposition) for it in pitems]
+        for name in set(n for n, _ in moves):     # a right moved twice needs two
+            e = sp[name]
+            if sum(1 for n, d in moves if n == name and d is D.MOVE_SEND) > e.send or \
+                    sum(1 for n, d in moves if n == name and d is D.MOVE_SEND_ONCE) > e.send_once:
                 return KernInvalidRight
         return None
 
@@ -519,9 +522,11 @@ class MachPortsModel(RuleBasedStateMachine):
         e = self.space[t].get(reply)
         if e is None or not e.receive or self.ports[e.port].queue:
             return
-        if t not in self.rpc_send:
-            self.rpc_send[t] = self.k.port_insert_send(self.server, self.rpc_name, t)
-            assert self.rpc_send[t] == self._insert(t, self.rpc_pid, Right.SEND)
+        name = self._by_port(t, self.rpc_pid)
+        if name is None or not self.space[t][name].send:
+            name = self.k.port_insert_send(self.server, self.rpc_name, t)
+            assert name == self._insert(t, self.rpc_pid, Right.SEND)
+        self.rpc_send[t] = name
         self.msg_id += 1
         mid = 1000 + self.msg_id
         got = self.k.msg_rpc(t, Message(remote_port=self.rpc_send[t], local_port=reply,
@@ -596,3 +601,25 @@ class MachPortsModel(RuleBasedStateMachine):
 MachPortsModel.TestCase.settings = settings(max_examples=150, stateful_step_count=50,
                                             deadline=None, derandomize=True)
 test_mach_ports_model = MachPortsModel.TestCase
+
+
+# -- regressions found by the model ------------------------------------------------------------
+def test_a_send_right_moved_twice_needs_two_references():
+    """A message may move a right only as often as the sender holds it (Mach copies the
+    rights of a message in one after another; the second MOVE_SEND of a name with one user
+    reference finds none): KERN_INVALID_RIGHT, nothing sent, nothing changed -- not two
+    send rights forged from one."""
+    m, k = kernel()
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    p = k.port_allocate(b)
+    to_b = k.port_insert_send(b, p, a)
+    x = k.port_allocate(b)
+    xs = k.port_insert_send(b, x, a)
+    twice = [PortItem(xs, D.MOVE_SEND), PortItem(xs, D.MOVE_SEND)]
+    raises(KernInvalidRight, lambda: k.msg_send(a, Message(remote_port=to_b, ports=twice)))
+    assert a.ipc.entries[xs].send == 1 and not k.m.events.find("msg_send")
+    assert k.port_status(b, p).num_msgs == 0
+    k.port_insert_send(b, x, a)                  # with two references it goes through
+    k.msg_send(a, Message(remote_port=to_b, ports=twice))
+    assert xs not in a.ipc.entries
+    assert [it.right for it in k.msg_receive(b, p).ports] == [Right.SEND, Right.SEND]

@@ -189,6 +189,16 @@ class IPC:
             e = task.ipc.lookup(it.name, "msg_send: port item")
             self._check_disposition(e, it.disposition, "msg_send: port item")
             items.append((e, it.disposition))
+        # a right moved twice needs two (Mach copies rights in one after another): checked
+        # against the state before the send only, one send reference moved twice forged a right
+        moved = {}
+        for e, d in [(dest_e, dest_disp), (reply_e, reply_disp)] + items:
+            if e is not None and d in (Disposition.MOVE_SEND, Disposition.MOVE_SEND_ONCE):
+                moved[e.name] = moved.get(e.name, 0) + 1
+                if moved[e.name] > (e.send if d is Disposition.MOVE_SEND else e.send_once):
+                    raise KernInvalidRight(f"msg_send: name 0x{e.name:x} moved {moved[e.name]} "
+                                           f"times; it holds {e.send} send, {e.send_once} "
+                                           "send-once")
         for it in msg.ool:
             try:
                 self._vm_check(task, it.address, it.size, "msg_send: out-of-line", need_read=True)
