@@ -598,7 +598,7 @@ class MachPortsModel(RuleBasedStateMachine):
         assert self.m.memory.free_frames == self.free0
 
 
-MachPortsModel.TestCase.settings = settings(max_examples=150, stateful_step_count=50,
+MachPortsModel.TestCase.settings = settings(max_examples=300, stateful_step_count=60,
                                             deadline=None, derandomize=True)
 test_mach_ports_model = MachPortsModel.TestCase
 
