@@ -194,11 +194,11 @@ class IPC:
         moved = {}
         for e, d in [(dest_e, dest_disp), (reply_e, reply_disp)] + items:
             if e is not None and d in (Disposition.MOVE_SEND, Disposition.MOVE_SEND_ONCE):
-                moved[e.name] = moved.get(e.name, 0) + 1
-                if moved[e.name] > (e.send if d is Disposition.MOVE_SEND else e.send_once):
-                    raise KernInvalidRight(f"msg_send: name 0x{e.name:x} moved {moved[e.name]} "
-                                           f"times; it holds {e.send} send, {e.send_once} "
-                                           "send-once")
+                n = moved[e.name, d] = moved.get((e.name, d), 0) + 1
+                if n > (e.send if d is Disposition.MOVE_SEND else e.send_once):
+                    raise KernInvalidRight(f"msg_send: name 0x{e.name:x} moved {n} times "
+                                           f"({d.name}); it holds {e.send} send, "
+                                           f"{e.send_once} send-once")
         for it in msg.ool:
             try:
                 self._vm_check(task, it.address, it.size, "msg_send: out-of-line", need_read=True)
