@@ -28,17 +28,15 @@ exception type, not just any KernelError), and since the model is left unchanged
 invariants check that the kernel changed nothing either.  At teardown every task, the
 pager and its ports are destroyed: the free frame count is back where it started.
 """
-import sys
-
 from hypothesis import event, settings, strategies as st
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, rule, invariant, initialize, precondition
 
-from lab.mach import (MachError, Message, OOLItem, MsgOption, Pager, VMProt, VMInherit,
+from lab.mach import (Message, OOLItem, MsgOption, Pager, VMProt, VMInherit,
                       VM_MIN_ADDRESS, PORT_BACKLOG_DEFAULT, KernInvalidAddress,
                       KernProtectionFailure, KernNoSpace, KernInvalidArgument, KernInvalidTask,
                       SendInvalidMemory, SendTimedOut, RcvTimedOut, PortDead)
-from mach_helpers import kernel
+from mach_helpers import kernel, raises
 
 PAGE = 4096
 WINDOW = 24                      # pages the rules aim at, from one below VM_MIN_ADDRESS
@@ -80,18 +78,6 @@ def trunc(a):
 
 def rnd(a):
     return -(-a // PAGE) * PAGE
-
-
-def raises(exc, fn):
-    """Run fn; it must raise exactly `exc` (a Mach return code), nothing else."""
-    if currently_in_test_context():
-        event(f"{sys._getframe(1).f_code.co_name}: {exc.code}")
-    try:
-        fn()
-    except MachError as e:
-        assert type(e) is exc, f"expected {exc.code} ({exc.__name__}), got {e.code}: {e}"
-        return e
-    raise AssertionError(f"expected {exc.code}; the call succeeded")
 
 
 pages_st = st.integers(0, 99)         # < WINDOW: anywhere in the window; else an allocated page

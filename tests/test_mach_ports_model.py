@@ -34,28 +34,16 @@ from hypothesis import event, settings, strategies as st
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, rule, invariant, initialize, precondition
 
-from lab.mach import (MachError, Message, PortItem, OOLItem, Disposition, MsgOption, Right,
+from lab.mach import (Message, PortItem, OOLItem, Disposition, MsgOption, Right,
                       PORT_NULL, PORT_BACKLOG_DEFAULT, PORT_BACKLOG_MAX, NOTIFY_SEND_ONCE,
                       SendInvalidPort, PortDead, SendTimedOut, RcvInvalidPort, RcvTimedOut,
                       KernInvalidName, KernInvalidRight, KernInvalidArgument, KernInvalidTask)
-from mach_helpers import kernel
+from mach_helpers import kernel, raises
 
 PAGE = 4096
 MAX_TASKS = 4
 BOGUS = 0x7703                   # a name no space hands out early
 D = Disposition
-
-
-def raises(exc, fn):
-    """Run fn; it must raise exactly `exc` (a Mach return code), nothing else."""
-    if currently_in_test_context():
-        event(f"{sys._getframe(1).f_code.co_name}: {exc.code}")
-    try:
-        fn()
-    except MachError as e:
-        assert type(e) is exc, f"expected {exc.code} ({exc.__name__}), got {e.code}: {e}"
-        return e
-    raise AssertionError(f"expected {exc.code}; the call succeeded")
 
 
 class MPort:
