@@ -49,8 +49,13 @@ from lab.l4 import (L4Kernel, Message, Fpage, ipc_call, ipc_wait, ipc_reply_and_
 from lab.l4.errors import NotExistent, PageFaultUnresolved
 from lab.l4.ipc import BLOCKED, Ipc
 from lab.l4.thread import ThreadState
+from lab.mono.syscalls import SYSCALLS
 
 from .arch import LinuxArch, ProcessContext
+
+# the message's first word: the call's number (1.. in table order; 0 for a name Linux lacks,
+# which the server answers with ENOSYS)
+SYSCALL_NR = {name: i for i, name in enumerate(SYSCALLS, 1)}
 
 SERVER_TEXT = 0x80000000       # Linux's image in the server's space (4 KB pages, not global)
 SERVER_DATA = 0x88000000
@@ -147,7 +152,6 @@ class L4LinuxArch(LinuxArch):
         self.small_spaces = bool(small_spaces)
         self.small_size = small_size
         self.k = kernel
-        self._nr = {}
         self.crashed = None
 
     # ------------------------------------------------------------------ boot
@@ -268,8 +272,7 @@ class L4LinuxArch(LinuxArch):
             self._library(ctx, "trampoline_enter")
         self._library(ctx, "emulib_enter")
         log("l4linux", "syscall", pid=ctx.pid, name=name, step="send")
-        nr = self._nr.setdefault(name, len(self._nr) + 1)
-        self._call(t, ipc_call(self.server, Message(nr, payload=name)))
+        self._call(t, ipc_call(self.server, Message(SYSCALL_NR.get(name, 0), payload=name)))
         ctx.in_kernel = True
         result = error = None
         try:
