@@ -75,6 +75,52 @@ def test_receive_right_moves(k):
     assert k.port_status(b, nb).receiver == "b"
 
 
+def test_rights_are_copied_in_one_after_another(k):
+    """A message's rights are taken in order (destination, reply, items): a receive right
+    moved twice, or used after it was moved, is KERN_INVALID_RIGHT -- no second receive
+    right is forged -- and the refused send leaves the sender as it was."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    to_b = k.port_insert_send(b, k.port_allocate(b), a)
+    p = k.port_allocate(a)
+    R, S = Disposition.MOVE_RECEIVE, Disposition.MAKE_SEND
+    for items in ([(p, R), (p, R)], [(p, R), (p, S)]):
+        with pytest.raises(KernInvalidRight, match="after the message's earlier rights"):
+            k.msg_send(a, Message(remote_port=to_b, ports=[PortItem(n, d) for n, d in items]))
+        assert a.ipc.lookup(p).rights() == [Right.RECEIVE]
+    # the other order is legal: the send right is made while `a` still holds the receive
+    k.msg_send(a, Message(remote_port=to_b, ports=[PortItem(p, S), PortItem(p, R)]))
+    assert p not in a.ipc.entries
+
+
+def test_receive_right_sent_into_its_own_port_is_destroyed(k):
+    """Mach 3 refuses to build a loop no one could receive from: a receive right queued on
+    its own port, directly or through a port whose receive right is itself in transit on
+    it, destroys the message (the send succeeds) -- the port dies and its senders get dead
+    names, instead of the port and what it holds being lost in a cycle."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    p = k.port_allocate(a)
+    p_in_b = k.port_insert_send(a, p, b)
+    k.msg_send(a, Message(remote_port=p, ports=[PortItem(p, Disposition.MOVE_RECEIVE)]))
+    assert k.m.events.find("msg_circular")
+    assert b.ipc.lookup(p_in_b).rights() == [Right.DEAD_NAME]
+    assert p not in a.ipc.entries
+    # two ports: q's receive right waits in p's queue, then p's is sent to q
+    p, q = k.port_allocate(a), k.port_allocate(a)
+    k.port_insert_send(a, q, a)                  # `a` keeps a send right to q under q
+    q_in_b = k.port_insert_send(a, q, b)
+    k.msg_send(a, Message(remote_port=p, ports=[PortItem(q, Disposition.MOVE_RECEIVE)]))
+    assert a.ipc.lookup(q).rights() == [Right.SEND]
+    k.msg_send(a, Message(remote_port=q, ports=[PortItem(p, Disposition.MOVE_RECEIVE)]))
+    assert len(k.m.events.find("msg_circular")) == 2
+    assert a.ipc.lookup(q).rights() == b.ipc.lookup(q_in_b).rights() == [Right.DEAD_NAME]
+    # not a loop: a receive right whose port holds another in transit goes to a third port
+    p, q = k.port_allocate(a), k.port_allocate(a)
+    to_b = k.port_insert_send(b, k.port_allocate(b), a)
+    k.msg_send(a, Message(remote_port=p, ports=[PortItem(q, Disposition.MOVE_RECEIVE)]))
+    k.msg_send(a, Message(remote_port=to_b, ports=[PortItem(p, Disposition.MOVE_RECEIVE)]))
+    assert len(k.m.events.find("msg_circular")) == 2
+
+
 def test_send_once_right_is_consumed(k):
     """A send-once right carries exactly one message: after it the name is gone, and a
     second send fails with SEND_INVALID_PORT."""

@@ -25,8 +25,11 @@ reordering), with the names the carried rights got.  A send to a full queue fail
 SEND_TIMED_OUT and changes nothing; a call on a dead or invalid name raises the specific
 Mach return code and changes nothing.  When a receive right dies, its queued messages are
 destroyed with what they carry (receive rights in them die too, send-once rights send the
-send-once notification, out-of-line frames are freed: counted).  At teardown every port
-is dead and every frame is free again.
+send-once notification, out-of-line frames are freed: counted).  A message's rights are
+taken one after another (a receive right moved twice or used after its move is refused); a
+message that would queue a receive right inside its own port, directly or through ports in
+transit, is destroyed at once (Mach 3's circularity check).  At teardown every port is dead
+and every frame is free again.
 """
 import sys
 
@@ -47,10 +50,11 @@ D = Disposition
 
 
 class MPort:
-    __slots__ = ("pid", "receiver", "queue", "backlog", "alive")
+    __slots__ = ("pid", "receiver", "queue", "backlog", "alive", "destination")
 
     def __init__(self, pid, receiver):
         self.pid, self.receiver, self.queue = pid, receiver, []
+        self.destination = None         # the port whose queue holds its receive right
         self.backlog, self.alive = PORT_BACKLOG_DEFAULT, True
 
 
@@ -175,7 +179,27 @@ class MachPortsModel(RuleBasedStateMachine):
         self.ports[pid] = MPort(pid, t)
         assert self._insert(t, pid, Right.RECEIVE) == name
 
+    @staticmethod
+    def _moved_receive(msg):
+        return [q for q, r in ([msg.reply] if msg.reply else []) + msg.rights
+                if r is Right.RECEIVE]
+
+    def _circular(self, pid, msg):
+        """Mach 3: would `msg` put a receive right inside its own port's queue (directly or
+        through ports whose receive rights are themselves queued)?"""
+        moved = self._moved_receive(msg)
+        while moved:
+            if pid in moved:
+                return True
+            p = self.ports[pid]
+            if not (p.alive and p.receiver is None and p.destination is not None):
+                return False
+            pid = p.destination
+        return False
+
     def _enqueue(self, pid, msg):
+        for q in self._moved_receive(msg):
+            self.ports[q].destination = pid
         self.seq += 1
         msg.seq = self.seq
         self.ports[pid].queue.append(msg)
@@ -264,6 +288,7 @@ class MachPortsModel(RuleBasedStateMachine):
         """What msg_receive returns for `msg`, received by `t` on port `pid`."""
         def carried(q, r):
             if r is Right.RECEIVE:
+                self.ports[q].destination = None
                 return self._insert(t, q, r) if self.ports[q].alive else PORT_NULL
             if not self.ports[q].alive:
                 name = self._new_name(t)
@@ -364,8 +389,9 @@ class MachPortsModel(RuleBasedStateMachine):
         rights it carries (taken from the sender by their dispositions) and its out-of-line
         page (moved out of the sender).  Unknown destination: SEND_INVALID_PORT; a dead name:
         PORT_DEAD; a full queue (not for a send-once right): SEND_TIMED_OUT after the
-        timeout; a bad reply port or port item: KERN_INVALID_NAME / KERN_INVALID_RIGHT.  A
-        failed send changes nothing."""
+        timeout; a bad reply port or port item: KERN_INVALID_NAME / KERN_INVALID_RIGHT (also
+        for a right an earlier one of the message took).  A failed send changes nothing.  A
+        receive right sent into its own port (a loop): sent, and destroyed."""
         t = self.task(who)
         dest = self.pick(t, i)
         de = self.space[t].get(dest)
@@ -377,12 +403,6 @@ class MachPortsModel(RuleBasedStateMachine):
         if re_ is not None and re_.port is not None:
             rdisp = D.MAKE_SEND_ONCE if re_.receive else D.COPY_SEND
         pitems = [PortItem(self.pick(t, n), d) for n, d in items]
-        # Not generated: a receive right moved and the same name used again in the message
-        # (Mach copies rights in one after another; the lab checks them all against the
-        # state before the send -- MAKE_SEND after MOVE_RECEIVE is not refused; not fixed).
-        named = [it.name for it in pitems] + [dest, reply]
-        if any(it.disposition is D.MOVE_RECEIVE and named.count(it.name) > 1 for it in pitems):
-            return
         addr = None
         if ool:
             addr = self.k.vm_allocate(t, 0, PAGE)
@@ -414,7 +434,12 @@ class MachPortsModel(RuleBasedStateMachine):
         for name in set([dest, reply] + [it.name for it in pitems]):
             if name in self.space[t]:
                 self._drop(t, name)
-        self._enqueue(pid, m)
+        if self._circular(pid, m):
+            self._ok("circular: destroyed")
+            self.ool_frames += m.ool is not None      # (_msg_destroy takes a queued one's)
+            self._msg_destroy(m)
+        else:
+            self._enqueue(pid, m)
 
     def _send_error(self, t, dest, move_send, reply, rdisp, pitems):
         """The error the model expects from msg_send, checked in the kernel's order
@@ -446,11 +471,20 @@ class MachPortsModel(RuleBasedStateMachine):
                 return KernInvalidRight
         moves = [(dest, ddisp)] + ([(reply, rdisp)] if reply != PORT_NULL else []) + \
             [(it.name, it.disposition) for it in pitems]
-        for name in set(n for n, _ in moves):     # a right moved twice needs two
-            e = sp[name]
-            if sum(1 for n, d in moves if n == name and d is D.MOVE_SEND) > e.send or \
-                    sum(1 for n, d in moves if n == name and d is D.MOVE_SEND_ONCE) > e.send_once:
+        left = {}                 # rights are taken one after another: replay what is left
+        for name, d in moves:
+            c = left.get(name)
+            if c is None:
+                e, c = sp[name], left.setdefault(name, MEntry(sp[name].port))
+                c.receive, c.send, c.send_once = e.receive, e.send, e.send_once
+            if not self._check(c, d):
                 return KernInvalidRight
+            if d is D.MOVE_RECEIVE:
+                c.receive = False
+            elif d is D.MOVE_SEND:
+                c.send -= 1
+            elif d is D.MOVE_SEND_ONCE:
+                c.send_once -= 1
         return None
 
     def _ok(self, what):

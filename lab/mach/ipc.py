@@ -173,6 +173,32 @@ class IPC:
         task.ipc.drop(e)
         return port, CARRIED[disp]
 
+    def _check_in_order(self, dest_e, dest_disp, reply_e, reply_disp, items):
+        """Mach copies a message's rights in one after another (destination, reply port,
+        items): each disposition must hold for what the earlier ones left.  Replayed on
+        counts, before anything is taken, so a refused send changes nothing: one send
+        reference moved twice, a receive right moved twice or used after it was moved."""
+        left = {}                               # name -> [receive, send, send-once] left
+        for e, d in [(dest_e, dest_disp), (reply_e, reply_disp)] + items:
+            if e is None:
+                continue
+            c = left.setdefault(e.name, [int(e.receive), e.send, e.send_once])
+            if d is Disposition.MOVE_SEND_ONCE:
+                ok, i = c[2] > 0, 2
+            elif d is Disposition.MOVE_SEND:
+                ok, i = c[1] > 0, 1
+            elif d is Disposition.COPY_SEND:
+                ok, i = c[1] > 0 or c[0], None
+            else:                               # MOVE_RECEIVE, MAKE_SEND, MAKE_SEND_ONCE
+                ok, i = c[0], 0 if d is Disposition.MOVE_RECEIVE else None
+            if not ok:
+                raise KernInvalidRight(
+                    f"msg_send: name 0x{e.name:x} used with {d.name} after the message's "
+                    f"earlier rights took what it held ({e.send} send, {e.send_once} "
+                    f"send-once{', receive' if e.receive else ''} before the send)")
+            if i is not None:
+                c[i] -= 1
+
     def _copyin(self, thread, msg, dest_e, dest_disp):
         """Everything checked first, then committed (seL4 style): a failed send changes nothing."""
         task = thread.task
@@ -189,16 +215,7 @@ class IPC:
             e = task.ipc.lookup(it.name, "msg_send: port item")
             self._check_disposition(e, it.disposition, "msg_send: port item")
             items.append((e, it.disposition))
-        # a right moved twice needs two (Mach copies rights in one after another): checked
-        # against the state before the send only, one send reference moved twice forged a right
-        moved = {}
-        for e, d in [(dest_e, dest_disp), (reply_e, reply_disp)] + items:
-            if e is not None and d in (Disposition.MOVE_SEND, Disposition.MOVE_SEND_ONCE):
-                n = moved[e.name, d] = moved.get((e.name, d), 0) + 1
-                if n > (e.send if d is Disposition.MOVE_SEND else e.send_once):
-                    raise KernInvalidRight(f"msg_send: name 0x{e.name:x} moved {n} times "
-                                           f"({d.name}); it holds {e.send} send, "
-                                           f"{e.send_once} send-once")
+        self._check_in_order(dest_e, dest_disp, reply_e, reply_disp, items)
         for it in msg.ool:
             try:
                 self._vm_check(task, it.address, it.size, "msg_send: out-of-line", need_read=True)
@@ -252,7 +269,7 @@ class IPC:
         if right is Right.RECEIVE:
             if not port.alive:
                 return PORT_NULL
-            port.receiver = task
+            port.receiver, port.destination = task, None
             return task.ipc.insert(port, Right.RECEIVE)
         if not port.alive:                       # died in transit: a dead name
             name = task.ipc._new_name()
@@ -264,7 +281,33 @@ class IPC:
         return task.ipc.insert(port, right)
 
     # -- queueing -------------------------------------------------------------------------
+    @staticmethod
+    def _moved_receive(km):
+        if km.reply is not None and km.reply_right is Right.RECEIVE:
+            yield km.reply
+        for p, r in km.rights:
+            if r is Right.RECEIVE:
+                yield p
+
+    def _circular(self, dest, km):
+        """Would queueing `km` on `dest` put a receive right it carries inside its own port
+        (Mach 3 ipc_port_check_circularity)?  Follow `dest` while its receive right is itself
+        in a queued message."""
+        moved = list(self._moved_receive(km))
+        if not moved:
+            return False
+        base = dest
+        while True:
+            if any(base is p for p in moved):
+                return True
+            if base.alive and base.receiver is None and base.destination is not None:
+                base = base.destination
+            else:
+                return False
+
     def _enqueue(self, port, km):
+        for p in self._moved_receive(km):
+            p.destination = port            # in transit, queued on `port`
         self._seq += 1
         km.seqno = self._seq
         port.queue.append(km)
@@ -333,11 +376,18 @@ class IPC:
             self._wait(thread, room, via=dest, what=f"msg_send to {dest.label} (backlog "
                        f"{dest.backlog} full)", timeout_ms=tmo, timeout_exc=SendTimedOut)
             dest_e, disp = self._resolve_dest(task, msg)
+            dest = dest_e.port
         km = self._copyin(thread, msg, dest_e, disp)
         self.m.events.log("mach", "msg_send", task=task.name, port=dest.label, id=msg.id,
                           size=len(msg.data), rights=len(km.rights), ool=len(km.ool))
         if dest.kobject is not None:
             self._kobject_server(thread, km)
+        elif self._circular(dest, km):
+            # Mach 3 ipc_kmsg_send: "don't allow the creation of a circular loop" -- a receive
+            # right queued (perhaps via other ports in transit) on its own port could never
+            # be received; the send succeeds and the message is destroyed with its rights
+            self.m.events.log("mach", "msg_circular", port=dest.label, id=km.id)
+            self._kmsg_destroy(km)
         else:
             self._enqueue(dest, km)
 

@@ -49,6 +49,7 @@ class Port:
         self.label = label or f"port{pid}"
         self.state = PortState.ACTIVE
         self.receiver = None
+        self.destination = None    # while the receive right is in a queued message: its port
         self.kobject = kobject
         self.queue = deque()
         self.backlog = PORT_BACKLOG_DEFAULT
