@@ -296,14 +296,16 @@ class IPC:
         moved = list(self._moved_receive(km))
         if not moved:
             return False
-        base = dest
-        while True:
+        base, seen = dest, set()
+        while base.id not in seen:          # (a loop already made would also stop here)
             if any(base is p for p in moved):
                 return True
+            seen.add(base.id)
             if base.alive and base.receiver is None and base.destination is not None:
                 base = base.destination
             else:
                 return False
+        return True
 
     def _enqueue(self, port, km):
         for p in self._moved_receive(km):
