@@ -4,7 +4,8 @@ backlog, timeouts, the default group."""
 import pytest
 
 from lab.mach import (Message, PortItem, Disposition, MsgOption, Right, PortDead,
-                      SendInvalidPort, SendTimedOut, RcvTimedOut, RcvInvalidPort, Deadlock,
+                      SendInvalidPort, SendInvalidReply, SendInvalidRight, SendTimedOut,
+                      RcvTimedOut, RcvInvalidPort, Deadlock,
                       KernInvalidArgument, KernInvalidRight, KernInvalidName, MigServerDied,
                       PORT_NULL, PORT_BACKLOG_DEFAULT, NOTIFY_SEND_ONCE, KernInvalidAddress)
 from mach_helpers import kernel, echo_server
@@ -75,16 +76,37 @@ def test_receive_right_moves(k):
     assert k.port_status(b, nb).receiver == "b"
 
 
+def test_bad_reply_port_and_bad_carried_right_are_msg_send_errors(k):
+    """msg_send answers in its own vocabulary (Mach 3 MACH_SEND_INVALID_REPLY /
+    MACH_SEND_INVALID_RIGHT; both SEND_INVALID_PORT in Mach 2.5, whose subclasses they are):
+    a reply port that names nothing or only a send right made send-once, a carried name
+    that denotes no right or the wrong one.  Nothing is sent."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    to_b = k.port_insert_send(b, k.port_allocate(b), a)
+    bad = 0x7703
+    for msg, exc in [(Message(remote_port=to_b, local_port=bad), SendInvalidReply),
+                     (Message(remote_port=to_b, local_port=to_b,
+                              local_disposition=Disposition.MAKE_SEND_ONCE), SendInvalidReply),
+                     (Message(remote_port=to_b, ports=[PortItem(bad, Disposition.COPY_SEND)]),
+                      SendInvalidRight),
+                     (Message(remote_port=to_b, ports=[PortItem(to_b, Disposition.MOVE_RECEIVE)]),
+                      SendInvalidRight)]:
+        with pytest.raises(exc) as err:
+            k.msg_send(a, msg)
+        assert isinstance(err.value, SendInvalidPort) and err.value.code == exc.code
+    assert not k.m.events.find("msg_send")
+
+
 def test_rights_are_copied_in_one_after_another(k):
     """A message's rights are taken in order (destination, reply, items): a receive right
-    moved twice, or used after it was moved, is KERN_INVALID_RIGHT -- no second receive
+    moved twice, or used after it was moved, is SEND_INVALID_RIGHT -- no second receive
     right is forged -- and the refused send leaves the sender as it was."""
     a, b = k.task_create(name="a"), k.task_create(name="b")
     to_b = k.port_insert_send(b, k.port_allocate(b), a)
     p = k.port_allocate(a)
     R, S = Disposition.MOVE_RECEIVE, Disposition.MAKE_SEND
     for items in ([(p, R), (p, R)], [(p, R), (p, S)]):
-        with pytest.raises(KernInvalidRight, match="after the message's earlier rights"):
+        with pytest.raises(SendInvalidRight, match="after the message's earlier rights"):
             k.msg_send(a, Message(remote_port=to_b, ports=[PortItem(n, d) for n, d in items]))
         assert a.ipc.lookup(p).rights() == [Right.RECEIVE]
     # the other order is legal: the send right is made while `a` still holds the receive

@@ -39,7 +39,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, invariant, initiali
 
 from lab.mach import (Message, PortItem, OOLItem, Disposition, MsgOption, Right,
                       PORT_NULL, PORT_BACKLOG_DEFAULT, PORT_BACKLOG_MAX, NOTIFY_SEND_ONCE,
-                      SendInvalidPort, PortDead, SendTimedOut, RcvInvalidPort, RcvTimedOut,
+                      SendInvalidPort, SendInvalidReply, SendInvalidRight, PortDead, SendTimedOut, RcvInvalidPort, RcvTimedOut,
                       KernInvalidName, KernInvalidRight, KernInvalidArgument, KernInvalidTask)
 from mach_helpers import kernel, raises
 
@@ -389,8 +389,8 @@ class MachPortsModel(RuleBasedStateMachine):
         rights it carries (taken from the sender by their dispositions) and its out-of-line
         page (moved out of the sender).  Unknown destination: SEND_INVALID_PORT; a dead name:
         PORT_DEAD; a full queue (not for a send-once right): SEND_TIMED_OUT after the
-        timeout; a bad reply port or port item: KERN_INVALID_NAME / KERN_INVALID_RIGHT (also
-        for a right an earlier one of the message took).  A failed send changes nothing.  A
+        timeout; a bad reply port: SEND_INVALID_REPLY; a bad port item: SEND_INVALID_RIGHT
+        (also for a right an earlier one of the message took).  A failed send changes nothing.  A
         receive right sent into its own port (a loop): sent, and destroyed."""
         t = self.task(who)
         dest = self.pick(t, i)
@@ -459,26 +459,23 @@ class MachPortsModel(RuleBasedStateMachine):
             return SendTimedOut
         if reply != PORT_NULL:
             re_ = sp.get(reply)
-            if re_ is None:
-                return KernInvalidName
-            if re_.port is None or not self._check(re_, rdisp):
-                return KernInvalidRight
+            if re_ is None or re_.port is None or not self._check(re_, rdisp):
+                return SendInvalidReply
         for it in pitems:
             e = sp.get(it.name)
-            if e is None:
-                return KernInvalidName
-            if not self._check(e, it.disposition):
-                return KernInvalidRight
-        moves = [(dest, ddisp)] + ([(reply, rdisp)] if reply != PORT_NULL else []) + \
-            [(it.name, it.disposition) for it in pitems]
+            if e is None or not self._check(e, it.disposition):
+                return SendInvalidRight
+        moves = [(dest, ddisp, SendInvalidPort)] + \
+            ([(reply, rdisp, SendInvalidReply)] if reply != PORT_NULL else []) + \
+            [(it.name, it.disposition, SendInvalidRight) for it in pitems]
         left = {}                 # rights are taken one after another: replay what is left
-        for name, d in moves:
+        for name, d, err in moves:
             c = left.get(name)
             if c is None:
                 e, c = sp[name], left.setdefault(name, MEntry(sp[name].port))
                 c.receive, c.send, c.send_once = e.receive, e.send, e.send_once
             if not self._check(c, d):
-                return KernInvalidRight
+                return err
             if d is D.MOVE_RECEIVE:
                 c.receive = False
             elif d is D.MOVE_SEND:
@@ -629,7 +626,7 @@ test_mach_ports_model = MachPortsModel.TestCase
 def test_a_send_right_moved_twice_needs_two_references():
     """A message may move a right only as often as the sender holds it (Mach copies the
     rights of a message in one after another; the second MOVE_SEND of a name with one user
-    reference finds none): KERN_INVALID_RIGHT, nothing sent, nothing changed -- not two
+    reference finds none): SEND_INVALID_RIGHT, nothing sent, nothing changed -- not two
     send rights forged from one."""
     m, k = kernel()
     a, b = k.task_create(name="a"), k.task_create(name="b")
@@ -638,7 +635,7 @@ def test_a_send_right_moved_twice_needs_two_references():
     x = k.port_allocate(b)
     xs = k.port_insert_send(b, x, a)
     twice = [PortItem(xs, D.MOVE_SEND), PortItem(xs, D.MOVE_SEND)]
-    raises(KernInvalidRight, lambda: k.msg_send(a, Message(remote_port=to_b, ports=twice)))
+    raises(SendInvalidRight, lambda: k.msg_send(a, Message(remote_port=to_b, ports=twice)))
     assert a.ipc.entries[xs].send == 1 and not k.m.events.find("msg_send")
     assert k.port_status(b, p).num_msgs == 0
     k.port_insert_send(b, x, a)                  # with two references it goes through

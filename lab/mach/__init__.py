@@ -13,8 +13,8 @@ examples    FileServer, fs_read_file, fs_write_file, SharedMemoryPager (lab.mach
 figures     python -m lab.mach.breakdown: null RPC and MkLinux getpid by cycle category
 errors      MachError and the return codes: KernInvalidAddress, KernProtectionFailure,
             KernNoSpace, KernInvalidArgument, KernResourceShortage, KernInvalidName,
-            KernInvalidRight, KernInvalidTask, KernMemoryError, SendInvalidPort, PortDead,
-            SendTimedOut, SendInvalidMemory, SendMsgTooLarge, RcvInvalidPort, RcvTimedOut,
+            KernInvalidRight, KernInvalidTask, KernMemoryError, SendInvalidPort, SendInvalidReply,
+            SendInvalidRight, PortDead, SendTimedOut, SendInvalidMemory, SendMsgTooLarge, RcvInvalidPort, RcvTimedOut,
             RcvPortChanged, RcvTooLarge, PagerTimedOut, MigServerDied, Deadlock, PagerDeadlock
 """
 from . import protocol
@@ -22,8 +22,8 @@ from .default_pager import DefaultPager
 from .disk import SimDisk
 from .errors import (MachError, KernInvalidAddress, KernProtectionFailure, KernNoSpace,
                      KernInvalidArgument, KernResourceShortage, KernInvalidName, KernInvalidRight,
-                     KernInvalidTask, KernMemoryError, SendInvalidPort, PortDead, SendTimedOut,
-                     SendInvalidMemory, SendMsgTooLarge, RcvInvalidPort, RcvTimedOut,
+                     KernInvalidTask, KernMemoryError, SendInvalidPort, SendInvalidReply,
+                     SendInvalidRight, PortDead, SendTimedOut, SendInvalidMemory, SendMsgTooLarge, RcvInvalidPort, RcvTimedOut,
                      RcvPortChanged, RcvTooLarge, PagerTimedOut, MigServerDied, Deadlock,
                      PagerDeadlock)
 from .ipc import MsgOption, MSG_SIZE_MAX
@@ -43,6 +43,6 @@ __all__ = ["MachKernel", "Task", "Thread", "TaskState", "ThreadState", "Right", 
            "Pager", "DefaultPager", "SimDisk", "protocol", "MachError", "KernInvalidAddress",
            "KernProtectionFailure", "KernNoSpace", "KernInvalidArgument", "KernResourceShortage",
            "KernInvalidName", "KernInvalidRight", "KernInvalidTask", "KernMemoryError",
-           "SendInvalidPort", "PortDead", "SendTimedOut", "SendInvalidMemory", "SendMsgTooLarge",
+           "SendInvalidPort", "SendInvalidReply", "SendInvalidRight", "PortDead", "SendTimedOut", "SendInvalidMemory", "SendMsgTooLarge",
            "RcvInvalidPort", "RcvTimedOut", "RcvPortChanged", "RcvTooLarge", "PagerTimedOut",
            "MigServerDied", "Deadlock", "PagerDeadlock"]

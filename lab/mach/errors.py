@@ -58,6 +58,19 @@ class SendInvalidPort(MachError):
     code = "SEND_INVALID_PORT"
 
 
+class SendInvalidReply(SendInvalidPort):
+    """The message's reply port (local_port) names no right, or not one its disposition
+    needs (Mach 3 MACH_SEND_INVALID_REPLY; Mach 2.5 said SEND_INVALID_PORT)."""
+    code = "SEND_INVALID_REPLY"
+
+
+class SendInvalidRight(SendInvalidPort):
+    """A port right the message carries names no right, or not one its disposition needs
+    -- also when an earlier right of the same message took it (Mach 3
+    MACH_SEND_INVALID_RIGHT; Mach 2.5 said SEND_INVALID_PORT)."""
+    code = "SEND_INVALID_RIGHT"
+
+
 class PortDead(SendInvalidPort):
     """The destination name is a dead name: its port's receive right was destroyed."""
     code = "PORT_DEAD"

@@ -24,7 +24,8 @@ from engine import ops as O
 
 from .errors import (SendInvalidPort, PortDead, SendTimedOut, SendInvalidMemory,
                      SendMsgTooLarge, RcvInvalidPort, RcvTimedOut, RcvPortChanged, RcvTooLarge,
-                     KernInvalidName, KernInvalidRight, MigServerDied, MachError)
+                     SendInvalidReply, SendInvalidRight, KernInvalidName,
+                     MigServerDied, MachError)
 from .message import Disposition, CARRIED, KMsg, Message, PortItem, OOLItem, NOTIFY_SEND_ONCE
 from .port import Right, PORT_NULL, name_text
 from .task import ThreadState
@@ -140,7 +141,15 @@ class IPC:
         self._check_disposition(e, disp, "msg_send: destination", SendInvalidPort)
         return e, disp
 
-    def _check_disposition(self, e, disp, what, exc=KernInvalidRight):
+    @staticmethod
+    def _named(task, name, what, exc):
+        """The entry `name` denotes in `task`, or `exc` (msg_send's own return codes)."""
+        try:
+            return task.ipc.lookup(name, what)
+        except KernInvalidName as err:
+            raise exc(str(err).split(": ", 1)[1]) from None
+
+    def _check_disposition(self, e, disp, what, exc):
         D = Disposition             # (a chain of `is`: an Enum hashes in Python)
         if disp is D.MOVE_SEND_ONCE:
             ok = e.send_once
@@ -179,7 +188,8 @@ class IPC:
         counts, before anything is taken, so a refused send changes nothing: one send
         reference moved twice, a receive right moved twice or used after it was moved."""
         left = {}                               # name -> [receive, send, send-once] left
-        for e, d in [(dest_e, dest_disp), (reply_e, reply_disp)] + items:
+        order = [(dest_e, dest_disp, SendInvalidPort), (reply_e, reply_disp, SendInvalidReply)]
+        for e, d, exc in order + [(e, d, SendInvalidRight) for e, d in items]:
             if e is None:
                 continue
             c = left.setdefault(e.name, [int(e.receive), e.send, e.send_once])
@@ -192,7 +202,7 @@ class IPC:
             else:                               # MOVE_RECEIVE, MAKE_SEND, MAKE_SEND_ONCE
                 ok, i = c[0], 0 if d is Disposition.MOVE_RECEIVE else None
             if not ok:
-                raise KernInvalidRight(
+                raise exc(
                     f"msg_send: name 0x{e.name:x} used with {d.name} after the message's "
                     f"earlier rights took what it held ({e.send} send, {e.send_once} "
                     f"send-once{', receive' if e.receive else ''} before the send)")
@@ -206,14 +216,16 @@ class IPC:
             raise SendMsgTooLarge(f"msg_send: {len(msg.data)} bytes inline; at most {MSG_SIZE_MAX}")
         reply_e = reply_disp = None
         if msg.local_port != PORT_NULL:
-            reply_e = task.ipc.lookup(msg.local_port, "msg_send: reply port")
+            reply_e = self._named(task, msg.local_port, "msg_send: reply port",
+                                  SendInvalidReply)
             reply_disp = msg.local_disposition or (
                 Disposition.MAKE_SEND_ONCE if reply_e.receive else Disposition.COPY_SEND)
-            self._check_disposition(reply_e, reply_disp, "msg_send: reply port")
+            self._check_disposition(reply_e, reply_disp, "msg_send: reply port",
+                                    SendInvalidReply)
         items = []
         for it in msg.ports:
-            e = task.ipc.lookup(it.name, "msg_send: port item")
-            self._check_disposition(e, it.disposition, "msg_send: port item")
+            e = self._named(task, it.name, "msg_send: port item", SendInvalidRight)
+            self._check_disposition(e, it.disposition, "msg_send: port item", SendInvalidRight)
             items.append((e, it.disposition))
         self._check_in_order(dest_e, dest_disp, reply_e, reply_disp, items)
         for it in msg.ool:
