@@ -95,6 +95,20 @@ def test_vm_copy_shares_frames_until_the_first_write(mk):
     assert k.stats["cow_faults"] == 2
 
 
+def test_vm_copy_of_overlapping_ranges_copies_the_source_as_it_was(mk):
+    """vm_copy takes the source (vm_map_copyin) before it overwrites the destination, so the
+    ranges may overlap, either way round: like memmove, page by page."""
+    m, k = mk
+    a = k.task_create(name="a")
+    base = k.vm_allocate(a, 0, 6 * k.page)
+    for i in range(6):
+        k.user_write(a, base + i * k.page, bytes([i + 1]) * 8)
+    k.vm_copy(a, base, 4 * k.page, base + 2 * k.page)          # forward: pages 0-3 -> 2-5
+    assert [k.user_read(a, base + i * k.page, 1)[0] for i in range(6)] == [1, 2, 1, 2, 3, 4]
+    k.vm_copy(a, base + k.page, 4 * k.page, base)               # backward: pages 1-4 -> 0-3
+    assert [k.user_read(a, base + i * k.page, 1)[0] for i in range(6)] == [2, 1, 2, 3, 3, 4]
+
+
 def test_inheritance_copy_share_none(mk):
     """task_create with inherited memory: COPY gives the child a copy-on-write copy (frames
     shared until a write; each sees its own writes), SHARE shares the memory both ways,

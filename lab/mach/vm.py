@@ -325,7 +325,9 @@ class VMCalls:
 
     def vm_copy(self, task, source_address, count, dest_address, caller=None):
         """Copy a range to another range of the same task, copy-on-write (page aligned).
-        The destination keeps its attributes; where its memory is shared it is overwritten."""
+        The destination keeps its attributes; where its memory is shared it is overwritten.
+        The ranges may overlap: the source is taken, as of the call, before the destination
+        changes (vm_map_copyin, then vm_map_copy_overwrite)."""
         self._check_task(task, "vm_copy")
         with self._kcall(caller or task, "vm_copy") as th:
             for a in (source_address, dest_address, count):
@@ -336,8 +338,6 @@ class VMCalls:
             s0, s1 = self._vm_check(task, source_address, count, "vm_copy", need_read=True)
             d0, d1 = self._vm_check(task, dest_address, count, "vm_copy (destination)",
                                     need_write=True)
-            if s0 < d1 and d0 < s1:
-                raise KernInvalidArgument("vm_copy: source and destination overlap")
             pieces = [(e.start, e.end, e.protection, e.max_protection, e.inheritance,
                        self._shared(task, e)) for e in task.map.clip(d0, d1, self._object_ref)]
             # memory other maps see is overwritten in place, not replaced: they must see the
