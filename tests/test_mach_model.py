@@ -395,15 +395,18 @@ class MachVMModel(RuleBasedStateMachine):
         for i, d in enumerate(data):
             self.model[t][start + i * PAGE] = MPage(Cell(d))
 
-    @rule(dst_who=who_st, who=who_st, p=pages_st, q=pages_st, poff=st.integers(0, PAGE - 1),
-          qoff=st.integers(0, PAGE - 1), n=st.integers(1, 2 * PAGE))
+    @rule(dst_who=who_st, who=who_st, p=pages_st, q=pages_st,
+          poff=st.sampled_from([0, 0, 0, 1, PAGE // 2]), qoff=st.sampled_from([0, 0, 0, 8]),
+          n=st.sampled_from([PAGE, PAGE, 2 * PAGE, 3 * PAGE, 1, PAGE + 1]))
     def vm_write(self, dst_who, who, p, q, poff, qoff, n):
         """vm_write: `count` bytes of the caller's memory replace the target's bytes (the
-        data is taken as a whole first, as a message carries it); the target range must be
-        writable, the source readable."""
+        data is taken as a whole first, as a message carries it); whole pages only
+        (address, data and count not page aligned: KERN_INVALID_ARGUMENT); the target range
+        must be writable, the source readable."""
         t, caller = self.task(dst_who), self.task(who)
         a, src = self.addr(p, t) + poff, self.addr(q, caller) + qoff
-        err = self.first_bad(t, a, a + n, VMProt.WRITE) or \
+        err = KernInvalidArgument if (a | src | n) % PAGE else None
+        err = err or self.first_bad(t, a, a + n, VMProt.WRITE) or \
             self.first_bad(caller, src, src + n, VMProt.READ)
         if err:
             raises(err, lambda: self.k.vm_write(t, a, src, n, caller=caller))
@@ -681,12 +684,12 @@ def test_vm_write_over_an_overlapping_range_of_the_same_task():
     (memmove), not bytes the copy has already overwritten."""
     m, k = kernel(16)
     t = k.task_create(name="t")
-    a = k.vm_allocate(t, 0, 2 * PAGE)
-    data = bytes(i % 251 for i in range(2 * PAGE))
+    a = k.vm_allocate(t, 0, 3 * PAGE)
+    data = bytes(i % 251 for i in range(3 * PAGE))
     k.user_write(t, a, data)
-    k.vm_write(t, a + PAGE // 2, a, PAGE + 1, caller=t)
-    assert k.user_read(t, a + PAGE // 2, PAGE + 1) == data[:PAGE + 1]
-    assert k.user_read(t, a, PAGE // 2) == data[:PAGE // 2]
+    k.vm_write(t, a + PAGE, a, 2 * PAGE, caller=t)
+    assert k.user_read(t, a + PAGE, 2 * PAGE) == data[:2 * PAGE]
+    assert k.user_read(t, a, PAGE) == data[:PAGE]
 
 
 def test_vm_protect_cannot_raise_the_maximum_protection():

@@ -64,7 +64,7 @@ def test_vm_calls_on_unallocated_ranges(mk, call):
              "protect": lambda: k.vm_protect(a, hole, k.page, False, VMProt.READ),
              "inherit": lambda: k.vm_inherit(a, addr + k.page, 2 * k.page, VMInherit.SHARE),
              "read": lambda: k.vm_read(a, hole, 16),
-             "write": lambda: k.vm_write(a, hole, addr, 16),
+             "write": lambda: k.vm_write(a, hole, addr, k.page),
              "copy": lambda: k.vm_copy(a, addr, 2 * k.page, hole)}
     with pytest.raises(KernInvalidAddress):
         calls[call]()
@@ -140,7 +140,8 @@ def test_inheritance_copy_share_none(mk):
 
 def test_vm_read_and_vm_write_between_tasks(mk):
     """vm_read makes another task's data appear in the caller (copy-on-write); vm_write
-    writes the caller's data into another task."""
+    writes the caller's data into another task, whole pages only (vm_map_copy_overwrite
+    refuses anything else: KERN_INVALID_ARGUMENT, nothing written)."""
     m, k = mk
     a, b = k.task_create(name="a"), k.task_create(name="b")
     x = k.vm_allocate(a, 0, k.page)
@@ -149,7 +150,11 @@ def test_vm_read_and_vm_write_between_tasks(mk):
     assert k.user_read(b, got, 6) == b"secret"
     y = k.vm_allocate(b, 0, k.page)
     k.user_write(b, y, b"HELLO")
-    k.vm_write(a, x, y, 5, caller=b)
+    for bad in [(x, y, 5), (x + 1, y, k.page), (x, y + 8, k.page)]:
+        with pytest.raises(KernInvalidArgument, match="not page aligned"):
+            k.vm_write(a, *bad, caller=b)
+    assert k.user_read(a, x, 5) == b"\0" * 5
+    k.vm_write(a, x, y, k.page, caller=b)
     assert k.user_read(a, x, 5) == b"HELLO"
     regs = k.vm_regions(a)
     assert regs[0].address == x and regs[0].protection == VMProt.DEFAULT

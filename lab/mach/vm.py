@@ -5,8 +5,8 @@
     vm_inherit(task, address, size, inheritance)    SHARE, COPY or NONE in child tasks
     vm_protect(task, address, size, set_max, prot)  never beyond the maximum protection
     vm_read(task, address, size) -> (address, size) the data appears in the caller, copy-on-write
-    vm_write(task, address, data_address, count)    from the caller's memory
-    vm_copy(task, src, count, dst)                  copy-on-write within the task
+    vm_write(task, address, data_address, count)    from the caller's memory (whole pages)
+    vm_copy(task, src, count, dst)                  copy-on-write within the task (whole pages)
     vm_regions(task, address) -> [VMRegion]
     vm_statistics(task) -> VMStatistics
 
@@ -314,11 +314,24 @@ class VMCalls:
             copy = self._copyin_region(task, address, size)
             return self._copyout_region(th.task, copy), size
 
+    def _aligned(self, what, *values):
+        """vm_write and vm_copy work on whole pages (vm_map_copy_overwrite: "only handles
+        page-aligned regions")."""
+        for a in values:
+            if not isinstance(a, int):
+                raise KernInvalidArgument(f"{what}: {a!r} is not an address or a size")
+            if a % self.page:
+                raise KernInvalidArgument(f"{what}: 0x{a:x} is not page aligned (addresses "
+                                          f"and size must be multiples of {self.page})")
+
     def vm_write(self, task, address, data_address, count, caller=None):
-        """Write `count` bytes from the caller's memory at `data_address` into `task`."""
+        """Write `count` bytes from the caller's memory at `data_address` into `task`: whole
+        pages (address, data and count page aligned, as Mach's vm_map_copy_overwrite
+        requires); the data is taken as a whole first, as a message carries it."""
         self._check_task(task, "vm_write")
         th = self._caller(caller or task)
         with self._kcall(th, "vm_write"):
+            self._aligned("vm_write", address, data_address, count)
             self._vm_check(task, address, count, "vm_write", need_write=True)
             self._vm_check(th.task, data_address, count, "vm_write (source)", need_read=True)
             self._kernel_copy(th, th.task, data_address, task, address, count)
@@ -330,11 +343,7 @@ class VMCalls:
         changes (vm_map_copyin, then vm_map_copy_overwrite)."""
         self._check_task(task, "vm_copy")
         with self._kcall(caller or task, "vm_copy") as th:
-            for a in (source_address, dest_address, count):
-                if not isinstance(a, int):
-                    raise KernInvalidArgument(f"vm_copy: {a!r} is not an address or a size")
-                if a % self.page:
-                    raise KernInvalidArgument(f"vm_copy: 0x{a:x} is not page aligned")
+            self._aligned("vm_copy", source_address, dest_address, count)
             s0, s1 = self._vm_check(task, source_address, count, "vm_copy", need_read=True)
             d0, d1 = self._vm_check(task, dest_address, count, "vm_copy (destination)",
                                     need_write=True)
