@@ -16,10 +16,10 @@ import struct
 from numbers import Integral
 
 from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE, exit_status)
-from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, ENOEXEC, ENOTSOCK, ENODEV)
+from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOEXEC, ENOTSOCK, ENODEV)
 from .fs import InodeType, lseek as _lseek
 from .pipe import make_pipe
-from .process import ExecImage, Process, ProcState
+from .process import NR_OPEN, ExecImage, Process, ProcState
 from .sched import WaitQueue
 from .socket import Socket, socket_file
 
@@ -52,6 +52,14 @@ def _file(p, fd):
     return p.files.get(fd)
 
 
+def _need_fds(p, n, call):
+    """do_open and do_pipe take their descriptors before anything else: with too few free,
+    EMFILE, and nothing is looked up, created, truncated or allocated."""
+    if NR_OPEN - len(p.files.fds) < n:
+        raise EMFILE(f"{call}: {len(p.files.fds)} of NR_OPEN = {NR_OPEN} descriptors in use, "
+                     f"{n} needed")
+
+
 def sys_read(k, p, fd, buf, n):
     _path(k, "sys_read")
     f = _file(p, fd)
@@ -80,7 +88,8 @@ def sys_write(k, p, fd, buf, n):
 
 def sys_open(k, p, path_va, flags, mode):
     _path(k, "sys_open")
-    path = k.getname(p, path_va)
+    path = k.getname(p, path_va)             # sys_open's getname, then do_open
+    _need_fds(p, 1, "open")
     f = k.fs.open(path, flags)
     return p.files.install(f)
 
@@ -125,6 +134,7 @@ def sys_fstat(k, p, fd, buf):
 
 def sys_pipe(k, p, fds_va):
     _path(k, "sys_pipe")
+    _need_fds(p, 2, "pipe")
     r, w = make_pipe(k)
     rfd = p.files.install(r)
     try:
