@@ -14,6 +14,8 @@ from enum import Enum
 from .abi import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND
 from .errors import ENOENT, ENOTDIR, EISDIR, EEXIST, EINVAL, ENAMETOOLONG, ESPIPE
 
+SEEK_WHENCE = (0, 1, 2)         # SEEK_SET, SEEK_CUR, SEEK_END
+
 NAME_MAX = 255
 
 
@@ -70,13 +72,38 @@ class FileOps:
     def release(self, k, f):
         pass
 
+    def lseek(self, f, offset, whence):
+        """sys_lseek's default handler (the syscall has checked `whence`)."""
+        if not self.seekable:
+            raise ESPIPE("lseek on a pipe or socket")
+        size = f.inode.size if f.inode is not None else 0
+        base = (0, f.pos, size)[whence]
+        if base + offset < 0:
+            raise EINVAL(f"lseek: resulting offset {base + offset} < 0")
+        f.pos = base + offset
+        return f.pos
+
+
+class DirectoryOps(FileOps):
+    """An open directory: seekable (the default lseek), but read() is EISDIR
+    (ext2_dir_read: directories are read with readdir)."""
+    seekable = True
+
+    def read(self, k, proc, f, va, n):
+        raise EISDIR("read: the file is a directory (use readdir)")
+
 
 class NullDevice(FileOps):
-    """/dev/null: reads see end of file, writes are accepted and dropped."""
+    """/dev/null: reads see end of file, writes are accepted and dropped, every lseek puts
+    the offset at 0 (null_lseek of drivers/char/mem.c)."""
     seekable = True
 
     def read(self, k, proc, f, va, n):
         k.arch.run_path("null_read")
+        return 0
+
+    def lseek(self, f, offset, whence):
+        f.pos = 0
         return 0
 
     def write(self, k, proc, f, va, n):
@@ -242,23 +269,18 @@ class FileSystem:
             return File(ino.device, ino, flags)
         if ino.type is InodeType.REG:
             return File(REGULAR, ino, flags)
+        if ino.type is InodeType.DIR:
+            return File(DIRECTORY, ino, flags)
         return File(FileOps(), ino, flags)
 
 
 REGULAR = RegularFile()
+DIRECTORY = DirectoryOps()
 
 
 def lseek(f, offset, whence):
-    """sys_lseek's arithmetic (the syscall charges its path)."""
-    if not f.ops.seekable:
-        raise ESPIPE("lseek on a pipe or socket")
-    size = f.inode.size if f.inode is not None else 0
-    base = {0: 0, 1: f.pos, 2: size}.get(whence)
-    if base is None:
+    """sys_lseek's checks (the syscall charges its path): a whence other than SEEK_SET/CUR/END
+    is EINVAL before the file's own lseek runs (a pipe's is ESPIPE, /dev/null's answers 0)."""
+    if whence not in SEEK_WHENCE:
         raise EINVAL(f"lseek: whence {whence}; allowed SEEK_SET, SEEK_CUR, SEEK_END")
-    if base + offset < 0:
-        raise EINVAL(f"lseek: resulting offset {base + offset} < 0")
-    f.pos = base + offset
-    return f.pos
-
-
+    return f.ops.lseek(f, offset, whence)
