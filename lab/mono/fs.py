@@ -249,7 +249,9 @@ class FileSystem:
         return self._walk(self._split(path), charge=True)
 
     def open(self, path, flags):
-        """open_namei + the file's open: a new File."""
+        """open_namei + the file's open: a new File.  As do_open does, O_CREAT and O_TRUNC
+        ask for write access to an existing file: a directory is then EISDIR, and O_TRUNC
+        empties a regular file whatever the access mode (a device ignores it)."""
         self.k.component("fs")
         acc = flags & O_ACCMODE
         if acc not in (O_RDONLY, O_WRONLY, O_RDWR):
@@ -261,9 +263,9 @@ class FileSystem:
                 raise
             d, name = self._parent(path, charge=True)
             ino = d.entries[name] = self._inode(InodeType.REG)
-        if ino.type is InodeType.DIR and acc != O_RDONLY:
-            raise EISDIR(f"{path} is a directory")
-        if ino.type is InodeType.REG and flags & O_TRUNC and acc != O_RDONLY:
+        if ino.type is InodeType.DIR and (acc != O_RDONLY or flags & (O_CREAT | O_TRUNC)):
+            raise EISDIR(f"{path} is a directory (open with write access, O_CREAT or O_TRUNC)")
+        if ino.type is InodeType.REG and flags & O_TRUNC:
             self._truncate(ino)
         if ino.type is InodeType.CHR:
             return File(ino.device, ino, flags)
