@@ -12,7 +12,7 @@ their `ops` say what read/write mean (regular file, device, pipe end, socket).
 from enum import Enum
 
 from .abi import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND
-from .errors import ENOENT, ENOTDIR, EISDIR, EEXIST, EINVAL, ENAMETOOLONG, ESPIPE
+from .errors import ENOENT, ENOTDIR, EISDIR, EEXIST, EINVAL, ENAMETOOLONG, ENOSPC, ESPIPE
 
 SEEK_WHENCE = (0, 1, 2)         # SEEK_SET, SEEK_CUR, SEEK_END
 
@@ -138,8 +138,13 @@ class RegularFile(FileOps):
             c = min(n, page - off)
             k.arch.run_path("file_write_page")
             whole = off == 0 and (c == page or f.pos + c >= ino.size)
-            buf = k.bcache.file_page(ino, idx, overwrite=whole and idx < len(ino.blocks),
-                                     create=True)
+            try:
+                buf = k.bcache.file_page(ino, idx, overwrite=whole and idx < len(ino.blocks),
+                                         create=True)
+            except ENOSPC:
+                if total:
+                    return total        # ext2_file_write: what was written, else the error
+                raise
             data = k.copy_from_user(proc, va, c, kpa=buf.pa + off)
             k.m.memory.write(buf.pa + off, data)
             buf.dirty = True
