@@ -169,6 +169,8 @@ class FileSystem:
 
     # -- installation and inspection (not system calls: charge nothing) --
     def _split(self, path):
+        if path == "":
+            raise ENOENT("empty path (getname: no such file)")
         if not isinstance(path, str) or not path.startswith("/"):
             raise EINVAL(f"path {path!r} must be absolute")
         parts = [c for c in path.split("/") if c]

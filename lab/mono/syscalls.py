@@ -16,7 +16,8 @@ import struct
 from numbers import Integral
 
 from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE, exit_status)
-from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOEXEC, ENOTSOCK, ENODEV)
+from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC, ENOTSOCK,
+                     ENODEV)
 from .fs import InodeType, lseek as _lseek
 from .pipe import make_pipe
 from .process import NR_OPEN, ExecImage, Process, ProcState
@@ -89,6 +90,8 @@ def sys_write(k, p, fd, buf, n):
 def sys_open(k, p, path_va, flags, mode):
     _path(k, "sys_open")
     path = k.getname(p, path_va)             # sys_open's getname, then do_open
+    if not path:
+        raise ENOENT("open: empty path")        # getname refuses an empty string
     _need_fds(p, 1, "open")
     f = k.fs.open(path, flags)
     return p.files.install(f)
