@@ -22,10 +22,12 @@ Rules the model states:
     directory opened with write access, O_CREAT or O_TRUNC is EISDIR (open_namei's `flag & 2`);
     O_TRUNC empties a regular file whatever the access mode (do_open sets write intent for
     it), and is ignored on a device; O_APPEND moves the offset to the end before each write.
-  * read: EBADF unless open for reading; 0 bytes asked is 0; else min(count, size - offset)
-    bytes (0 at or past end of file) from the offset, which advances; a directory is EISDIR
-    (ext2_dir_read).  write: EBADF unless open for writing; at the offset (the end with
-    O_APPEND), a gap past the end reads back as zeros; the size grows to the new offset.
+  * read: EBADF unless open for reading; a negative count is EFAULT (the count is unsigned:
+    ~4 GB fail verify_area); 0 bytes asked is 0; else min(count, size - offset) bytes (0 at
+    or past end of file) from the offset, which advances; a directory is EISDIR
+    (ext2_dir_read).  write: EBADF unless open for writing, EFAULT for a negative count; at
+    the offset (the end with O_APPEND); a gap past the end reads back as zeros; the size
+    grows to the new offset.
   * lseek: EBADF; whence > 2 is EINVAL (before the file's own lseek); a pipe is ESPIPE;
     /dev/null always answers 0 (null_lseek); otherwise SEEK_SET/CUR/END from 0, the offset
     or the size, a negative result EINVAL (offset unchanged).  Seeking past the end is fine.
@@ -214,6 +216,8 @@ class Oracle:
         f = self.get(fds, fd)
         if not f.readable:
             raise Err("EBADF")
+        if n < 0:
+            raise Err("EFAULT")                 # count is unsigned: ~4 GB fail verify_area
         if n == 0:
             return b""
         if f.kind == "null":
@@ -234,10 +238,12 @@ class Oracle:
         f.pos += len(out)
         return out
 
-    def write(self, fds, fd, payload):
+    def write(self, fds, fd, payload, n):
         f = self.get(fds, fd)
         if not f.writable:
             raise Err("EBADF")
+        if n < 0:
+            raise Err("EFAULT")
         n = len(payload)
         if n == 0:
             return 0
@@ -391,7 +397,7 @@ def _model_op(o, fds, handles, name, a, traces, skips, key):
         return ("ok", (len(r[1]), r[1])) if r[0] == "ok" else r
     if name == "write":
         fd, n, seed = _fd(handles, a[0]), a[1], a[2]
-        return _result(o.write, fds, fd, _data(seed, n))
+        return _result(o.write, fds, fd, _data(seed, max(n, 0)), n)
     if name == "lseek":
         return _result(o.lseek, fds, _fd(handles, a[0]), a[1], a[2])
     if name == "fstat":
@@ -546,7 +552,7 @@ def _run_op(c, name, a, traces, skips, key):
         return ("ok", (r[1], p.load(c.buf, r[1]))) if r[0] == "ok" else r
     if name == "write":
         fd, n, seed = _fd(h, a[0]), a[1], a[2]
-        if n:
+        if n > 0:
             p.store(c.buf, _data(seed, n))
         return _k(p.write, fd, c.buf, n)
     if name == "lseek":
@@ -712,7 +718,7 @@ def check(prog):
 # ====================================================================== strategies
 sel = st.one_of(st.integers(0, 12), st.sampled_from([-1, -3, -4, -78]))
 sizes = st.one_of(st.integers(0, 40), st.integers(PAGE - 6, PAGE + 6),
-                  st.integers(0, 3 * PAGE + 300))
+                  st.integers(0, 3 * PAGE + 300), st.just(-1))
 offsets = st.one_of(st.integers(-8, 40), st.integers(PAGE - 4, PAGE + 4),
                     st.integers(-2 * PAGE, 3 * PAGE + 100))
 seeds = st.integers(0, 255)
@@ -949,3 +955,16 @@ def test_a_reader_of_an_empty_pipe_sleeps_until_a_writer_in_another_process_writ
     sleeps = k.m.events.find("sleep", kernel="linux", pid=proc.pid, on="pipe_read")
     wakes = k.m.events.find("wakeup", kernel="linux", pid=proc.pid)
     assert sleeps and wakes and sleeps[0].cycle <= wakes[0].cycle
+
+
+def test_a_negative_count_is_efault():
+    """read and write take an unsigned count: -1 is about 4 GB, which verify_area refuses
+    (EFAULT) -- after the descriptor checks (EBADF first), on files and pipes alike."""
+    def prog(p):
+        buf = p.malloc(16)
+        fd = p.open("/tmp/f", O_CREAT | O_RDWR)
+        r, w = p.pipe()
+        return (_errno(p.read, fd, buf, -1), _errno(p.write, fd, buf, -1),
+                _errno(p.read, r, buf, -1), _errno(p.write, w, buf, -1),
+                _errno(p.write, r, buf, -1), _errno(p.read, 99, buf, -1))
+    assert _run(prog)[1].result == ("EFAULT",) * 4 + ("EBADF",) * 2

@@ -66,8 +66,8 @@ def sys_read(k, p, fd, buf, n):
     f = _file(p, fd)
     if not f.readable:
         raise EBADF(f"fd {fd} is not open for reading")
-    if n < 0:
-        raise EINVAL(f"read: count {n} < 0")
+    if n < 0:                   # the count is unsigned: verify_area of ~4 GB fails
+        raise EFAULT(f"read: count {n} (unsigned {n & 0xFFFFFFFF}) is beyond user space")
     if n == 0:
         return 0
     k.mm.verify_area(p, buf, n, write=True)
@@ -79,8 +79,8 @@ def sys_write(k, p, fd, buf, n):
     f = _file(p, fd)
     if not f.writable:
         raise EBADF(f"fd {fd} is not open for writing")
-    if n < 0:
-        raise EINVAL(f"write: count {n} < 0")
+    if n < 0:                   # the count is unsigned: verify_area of ~4 GB fails
+        raise EFAULT(f"write: count {n} (unsigned {n & 0xFFFFFFFF}) is beyond user space")
     if n == 0:
         return 0
     k.mm.verify_area(p, buf, n, write=False)
