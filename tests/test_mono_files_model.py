@@ -502,7 +502,8 @@ def run_kernel(prog, skips):
         files[path] = k.fs.contents(path)
         assert ino.size == len(files[path])
     lost = sorted(_allocated(k) - before - _kept(k))
-    event(f"buffer cache: {'re-read from disk' if k.m.events.find('disk_read') else 'no disk read'}")
+    reread = bool(k.m.events.find("disk_read"))
+    event(f"buffer cache: {'re-read from disk' if reread else 'no disk read'}")
     return traces, files, lost
 
 
