@@ -32,9 +32,9 @@ Rules the model states:
   * lseek: EBADF; whence > 2 is EINVAL (before the file's own lseek); a pipe is ESPIPE;
     /dev/null always answers 0 (null_lseek); otherwise SEEK_SET/CUR/END from 0, the offset
     or the size, a negative result EINVAL (offset unchanged).  Seeking past the end is fine.
-  * stat/fstat: the size of a regular file; /dev/null 0; a pipe 0 (Linux 2.0 counts a pipe's
-    bytes in pipe_i.len, not in i_size); a directory's size is the file system's (not
-    compared).
+  * stat/fstat: the file's type (regular, directory, character device, FIFO) and size: of
+    a regular file its bytes; /dev/null 0; a pipe 0 (Linux 2.0 counts a pipe's bytes in
+    pipe_i.len, not in i_size); a directory's size is the file system's (not compared).
   * Pipes: bytes come out in the order they went in; a read takes what is there (up to its
     count), returns 0 once the pipe is empty and no writer is left, and sleeps while it is
     empty and a writer exists (woken by a writer in another process); a write of at most
@@ -289,7 +289,13 @@ class Oracle:
         f.pos = base + off
         return f.pos
 
+    TYPES = {"reg": "REG", "dir": "DIR", "null": "CHR", "pipe_r": "FIFO", "pipe_w": "FIFO"}
+
     def size_of(self, f_kind, path):
+        """(file type, size) as stat reports them."""
+        return self.TYPES[f_kind], self._size(f_kind, path)
+
+    def _size(self, f_kind, path):
         if f_kind == "reg":
             return len(self.files[path])
         if f_kind in ("null", "pipe_r", "pipe_w"):
@@ -579,10 +585,10 @@ def _run_op(c, name, a, traces, skips, key):
         return _k(p.lseek, _fd(h, a[0]), a[1], a[2])
     if name == "fstat":
         r = _k(p.fstat, _fd(h, a[0]))
-        return ("ok", r[1]["size"]) if r[0] == "ok" else r
+        return ("ok", (r[1]["type"], r[1]["size"])) if r[0] == "ok" else r
     if name == "stat":
         r = _k(p.stat, PATHS[a[0]])
-        return ("ok", r[1]["size"]) if r[0] == "ok" else r
+        return ("ok", (r[1]["type"], r[1]["size"])) if r[0] == "ok" else r
     if name == "rewrite":
         r = _k(p.open, PATHS[a[0]], O_WRONLY | O_CREAT | O_TRUNC)
         if r[0] != "ok":
