@@ -1,7 +1,8 @@
 """A small in-memory file system: inodes, directories, regular files on the disk, /dev/null.
 
 Inodes and directories are kernel objects (no on-disk metadata); file *data* lives in disk
-blocks and is reached through the buffer cache (`bcache`).  Path lookup charges one
+blocks and is reached through the buffer cache (`bcache`); a page never written (past the
+end, skipped by a seek) is a hole without a block, read as zeros.  Path lookup charges one
 `namei_lookup` per component (Linux 2.0 has no dentry cache: each component is looked up in
 its directory).  Open files (`File`, struct file) are shared by descriptors after dup and fork;
 their `ops` say what read/write mean (regular file, device, pipe end, socket).
@@ -123,8 +124,11 @@ class RegularFile(FileOps):
             idx, off = divmod(f.pos, page)
             c = min(n, page - off)
             k.arch.run_path("file_read_page")
-            buf = k.bcache.file_page(ino, idx)
-            k.copy_to_user(proc, va, k.m.memory.read(buf.pa + off, c), kpa=buf.pa + off)
+            if k.bcache.is_hole(ino, idx):      # never written: zeros, no block, no disk
+                k.copy_to_user(proc, va, bytes(c))
+            else:
+                buf = k.bcache.file_page(ino, idx)
+                k.copy_to_user(proc, va, k.m.memory.read(buf.pa + off, c), kpa=buf.pa + off)
             f.pos, va, n, total = f.pos + c, va + c, n - c, total + c
         return total
 
@@ -238,7 +242,7 @@ class FileSystem:
         ino = self.lookup(path)
         page, out = self.k.m.fmt.page_size, bytearray()
         for b in ino.blocks:
-            buf = self.k.bcache.lru.get(b)
+            buf = self.k.bcache.lru.get(b) if b is not None else None     # None: a hole
             out += self.k.m.memory.read(buf.pa, page) if buf else \
                 self.k.disk.data.get(b, b"").ljust(page, b"\0")
         return bytes(out[:ino.size])
@@ -246,8 +250,9 @@ class FileSystem:
     def _truncate(self, ino):
         self.k.mm.vmtruncate(ino, 0)        # mapped pages go first: the cache drops them
         for b in ino.blocks:
-            self.k.bcache.invalidate(b)
-            self.k.disk.release(b)
+            if b is not None:                   # (a hole has no block)
+                self.k.bcache.invalidate(b)
+                self.k.disk.release(b)
         ino.blocks, ino.size = [], 0
 
     # -- what system calls use (charged) --
