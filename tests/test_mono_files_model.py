@@ -1010,3 +1010,27 @@ def test_a_negative_count_is_efault():
                 _errno(p.read, r, buf, -1), _errno(p.write, w, buf, -1),
                 _errno(p.write, r, buf, -1), _errno(p.read, 99, buf, -1))
     assert _run(prog)[1].result == ("EFAULT",) * 4 + ("EBADF",) * 2
+
+
+def test_a_write_far_past_the_end_leaves_a_hole_that_takes_no_disk_block():
+    """ext2 allocates blocks only for the pages written: a byte written 1 GB past the end of
+    an empty file takes one block (the disk has 1 GB), the size is 1 GB + 6, the hole reads
+    as zeros without a disk request, and the rest of the disk stays free for other files."""
+    def prog(p):
+        buf = p.malloc(PAGE)
+        p.store(buf, b"xyz")
+        fd = p.open("/tmp/sparse", O_CREAT | O_RDWR)
+        p.lseek(fd, (1 << 30) + 3, SEEK_SET)
+        wrote = p.write(fd, buf, 3)
+        p.lseek(fd, 1 << 29, SEEK_SET)
+        got = p.read(fd, buf, 8)
+        other = p.open("/tmp/other", O_CREAT | O_RDWR)
+        return wrote, p.fstat(fd)["size"], got, p.load(buf, got), p.write(other, buf, 8)
+    k = boot("linux", log_syscalls=False)
+    used = k.disk.next
+    proc = k.spawn(prog)
+    k.run()
+    assert proc.result == (3, (1 << 30) + 6, 8, bytes(8), 8)
+    assert k.disk.next - used == 2                      # one block each
+    assert k.m.events.find("disk_read", kernel="linux") == []
+    assert k.fs.contents("/tmp/other") == bytes(8)
