@@ -258,7 +258,11 @@ class FileSystem:
     # -- what system calls use (charged) --
     def namei(self, path):
         self.k.component("fs")
-        return self._walk(self._split(path), charge=True)
+        ino = self._walk(self._split(path), charge=True)
+        if path.endswith("/") and ino.type is not InodeType.DIR:
+            # dir_namei: a name followed by "/" must be a directory
+            raise ENOTDIR(f"{path}: a name followed by '/' is not a directory")
+        return ino
 
     def open(self, path, flags):
         """open_namei + the file's open: a new File.  As do_open does, O_CREAT and O_TRUNC
@@ -271,8 +275,8 @@ class FileSystem:
         try:
             ino = self.namei(path)
         except ENOENT:
-            if not flags & O_CREAT:
-                raise
+            if not flags & O_CREAT or path.endswith("/"):
+                raise                           # ("new/": dir_namei looks "new" up first)
             d, name = self._parent(path, charge=True)
             ino = d.entries[name] = self._inode(InodeType.REG)
         if ino.type is InodeType.DIR and (acc != O_RDONLY or flags & (O_CREAT | O_TRUNC)):
