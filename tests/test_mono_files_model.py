@@ -18,8 +18,9 @@ Rules the model states:
     closed or never-opened descriptor is EBADF.  dup and fork share the open file: one offset.
   * open: access mode O_RDONLY/O_WRONLY/O_RDWR (mode 3 is EINVAL: POSIX's choice, Linux 2.0's
     special mode is not modelled); an empty path is ENOENT (getname, before EMFILE); a
-    missing component is ENOENT, a component that is not a directory ENOTDIR; O_CREAT makes
-    a missing regular file in an existing directory; a directory opened with write access,
+    missing component is ENOENT, a component that is not a directory ENOTDIR (a name followed
+    by "/" too: dir_namei; empty components are ignored); O_CREAT makes a missing regular
+    file in an existing directory (not "name/"); a directory opened with write access,
     O_CREAT or O_TRUNC is EISDIR (open_namei's `flag & 2`); O_TRUNC empties a regular file
     whatever the access mode (do_open sets write intent for it), and is ignored on a device;
     O_APPEND moves the offset to the end before each write.
@@ -64,7 +65,7 @@ NR_OPEN = 256                   # Linux 2.0's per-process descriptor table
 CACHE_PAGES = 2                 # a small buffer cache: big files are evicted and re-read
 BUFSZ = 4 * PAGE + 512          # each process's I/O buffer
 PATHS = ("/tmp/a", "/tmp/b", "/tmp/c", "/tmp", "/dev/null", "/tmp/a/x", "/tmp/zz/y", "/",
-         "/dev/null/x", "")
+         "/dev/null/x", "", "/tmp/a/", "/tmp/", "/tmp/c/", "//tmp//b")
 ANY = "<unspecified>"           # a value the rules leave open: not compared
 EXAMPLES = int(os.environ.get("FSMODEL_EXAMPLES", 300))   # more to hunt, by hand
 MAIN_PID = 2                    # the first process spawned after boot (init is 1)
@@ -146,10 +147,17 @@ class Oracle:
                 raise Err("ENOENT")
             if k != "dir":
                 raise Err("ENOTDIR")
-        k = self.kind(path)
+        k = self.kind(self.norm(path))
         if k is None:
             raise Err("ENOENT")
+        if path.endswith("/") and k != "dir":
+            raise Err("ENOTDIR")                # "name/" must be a directory
         return k
+
+    @staticmethod
+    def norm(path):
+        """The path without empty components ("//tmp//b/" is "/tmp/b")."""
+        return "/" + "/".join(c for c in path.split("/") if c)
 
     # -- descriptors --
     @staticmethod
@@ -183,12 +191,13 @@ class Oracle:
         try:
             k = self.resolve(path)
         except Err as e:
-            parent = path.rsplit("/", 1)[0] or "/"
-            if e.name != "ENOENT" or not flags & O_CREAT:
+            if e.name != "ENOENT" or not flags & O_CREAT or path.endswith("/"):
                 raise
-            self.resolve(parent) == "dir" or self._raise("ENOTDIR")
+            path = self.norm(path)
+            self.resolve(path.rsplit("/", 1)[0] or "/") == "dir" or self._raise("ENOTDIR")
             self.files[path] = bytearray()
             k = "reg"
+        path = self.norm(path)
         if k == "dir" and (acc != O_RDONLY or flags & (O_CREAT | O_TRUNC)):
             raise Err("EISDIR")
         if k == "reg" and flags & O_TRUNC:
@@ -303,7 +312,7 @@ class Oracle:
         return ANY              # a directory's size is the file system's
 
     def stat(self, path):
-        return self.size_of(self.resolve(path), path)
+        return self.size_of(self.resolve(path), self.norm(path))
 
     def fstat(self, fds, fd):
         f = self.get(fds, fd)
@@ -1034,3 +1043,15 @@ def test_a_write_far_past_the_end_leaves_a_hole_that_takes_no_disk_block():
     assert k.disk.next - used == 2                      # one block each
     assert k.m.events.find("disk_read", kernel="linux") == []
     assert k.fs.contents("/tmp/other") == bytes(8)
+
+
+def test_a_name_followed_by_a_slash_must_be_a_directory():
+    """dir_namei looks up every name followed by "/" as a directory: "/tmp/f/" of a regular
+    file is ENOTDIR (open and stat), open("/tmp/new/", O_CREAT) is ENOENT and creates
+    nothing; "/tmp/" is the directory, and empty components are ignored ("//tmp//f")."""
+    def prog(p):
+        p.close(p.open("/tmp/f", O_CREAT | O_RDWR))
+        return (_errno(p.open, "/tmp/f/", O_RDONLY), _errno(p.stat, "/tmp/f/"),
+                _errno(p.open, "/tmp/new/", O_CREAT | O_RDWR), _errno(p.stat, "/tmp/new"),
+                p.stat("/tmp/")["type"], p.stat("//tmp//f")["type"])
+    assert _run(prog)[1].result == ("ENOTDIR", "ENOTDIR", "ENOENT", "ENOENT", "DIR", "REG")
