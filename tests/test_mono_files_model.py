@@ -19,9 +19,9 @@ Rules the model states:
   * open: access mode O_RDONLY/O_WRONLY/O_RDWR (mode 3 is EINVAL: POSIX's choice, Linux 2.0's
     special mode is not modelled); an empty path is ENOENT (getname, before EMFILE); a
     missing component is ENOENT, a component that is not a directory ENOTDIR (a name followed
-    by "/" too: dir_namei; empty components are ignored); O_CREAT makes a missing regular
-    file in an existing directory (not "name/"); a directory opened with write access,
-    O_CREAT or O_TRUNC is EISDIR (open_namei's `flag & 2`); O_TRUNC empties a regular file
+    by "/" too: dir_namei; empty components are ignored; a relative path starts at the
+    working directory, "/"); O_CREAT makes a missing regular file in an existing directory
+    (not "name/"); a directory opened with write access, O_CREAT or O_TRUNC is EISDIR (open_namei's `flag & 2`); O_TRUNC empties a regular file
     whatever the access mode (do_open sets write intent for it), and is ignored on a device;
     O_APPEND moves the offset to the end before each write.
   * read: EBADF unless open for reading; a negative count is EFAULT (the count is unsigned:
@@ -65,7 +65,7 @@ NR_OPEN = 256                   # Linux 2.0's per-process descriptor table
 CACHE_PAGES = 2                 # a small buffer cache: big files are evicted and re-read
 BUFSZ = 4 * PAGE + 512          # each process's I/O buffer
 PATHS = ("/tmp/a", "/tmp/b", "/tmp/c", "/tmp", "/dev/null", "/tmp/a/x", "/tmp/zz/y", "/",
-         "/dev/null/x", "", "/tmp/a/", "/tmp/", "/tmp/c/", "//tmp//b")
+         "/dev/null/x", "", "/tmp/a/", "/tmp/", "/tmp/c/", "//tmp//b", "tmp/c")
 ANY = "<unspecified>"           # a value the rules leave open: not compared
 EXAMPLES = int(os.environ.get("FSMODEL_EXAMPLES", 300))   # more to hunt, by hand
 MAIN_PID = 2                    # the first process spawned after boot (init is 1)
@@ -156,7 +156,7 @@ class Oracle:
 
     @staticmethod
     def norm(path):
-        """The path without empty components ("//tmp//b/" is "/tmp/b")."""
+        """The absolute path without empty components ("//tmp//b/" and "tmp/b" are "/tmp/b")."""
         return "/" + "/".join(c for c in path.split("/") if c)
 
     # -- descriptors --
@@ -1055,3 +1055,15 @@ def test_a_name_followed_by_a_slash_must_be_a_directory():
                 _errno(p.open, "/tmp/new/", O_CREAT | O_RDWR), _errno(p.stat, "/tmp/new"),
                 p.stat("/tmp/")["type"], p.stat("//tmp//f")["type"])
     assert _run(prog)[1].result == ("ENOTDIR", "ENOTDIR", "ENOENT", "ENOENT", "DIR", "REG")
+
+
+def test_a_relative_path_starts_at_the_working_directory():
+    """namei starts a path without a leading "/" at the process's working directory, which
+    is the root here (no chdir): "tmp/f" is "/tmp/f"; the empty path stays ENOENT."""
+    def prog(p):
+        fd = p.open("tmp/f", O_CREAT | O_RDWR)
+        buf = p.malloc(8)
+        p.write(fd, buf, 5)
+        return p.stat("/tmp/f")["size"], p.stat("tmp/f")["size"], p.open("dev/null"), \
+            _errno(p.open, "", O_RDONLY)
+    assert _run(prog)[1].result == (5, 5, 4, "ENOENT")
