@@ -21,9 +21,10 @@ Rules the model states:
     missing component is ENOENT, a component that is not a directory ENOTDIR (a name followed
     by "/" too: dir_namei; empty components are ignored; a relative path starts at the
     working directory, "/"); O_CREAT makes a missing regular file in an existing directory
-    (not "name/"); a directory opened with write access, O_CREAT or O_TRUNC is EISDIR (open_namei's `flag & 2`); O_TRUNC empties a regular file
-    whatever the access mode (do_open sets write intent for it), and is ignored on a device;
-    O_APPEND moves the offset to the end before each write.
+    (not "name/"); a directory opened with write access, O_CREAT or O_TRUNC is EISDIR
+    (open_namei's `flag & 2`); O_TRUNC empties a regular file whatever the access mode
+    (do_open sets write intent for it), and is ignored on a device; O_APPEND moves the offset
+    to the end before each write.
   * read: EBADF unless open for reading; a negative count is EFAULT (the count is unsigned:
     ~4 GB fail verify_area); 0 bytes asked is 0; else min(count, size - offset) bytes (0 at
     or past end of file) from the offset, which advances; a directory is EISDIR
