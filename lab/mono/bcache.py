@@ -144,12 +144,28 @@ class BufferCache:
                 buf.dirty = False
 
     def file_page(self, inode, index, overwrite=False, create=False):
-        """The buffer holding page `index` of `inode` (allocating the block if `create`)."""
-        while create and index >= len(inode.blocks):
-            inode.blocks.append(self.k.disk.alloc())
-            overwrite = overwrite or index == len(inode.blocks) - 1
-        if index >= len(inode.blocks):
-            raise IndexError(f"file_page: page {index} beyond the {len(inode.blocks)} blocks "
-                             f"of inode {inode.ino}")
+        """The buffer holding page `index` of `inode`.  With `create` (a write) the file grows
+        to the page; the pages it skips are holes (None: no block, as ext2 leaves them).  A
+        hole's block is allocated when the page is first written or mapped, zero-filled
+        without a disk request (read() copies a hole's zeros without it: `is_hole`)."""
+        have = len(inode.blocks)
+        if index >= have:
+            if not create:
+                raise IndexError(f"file_page: page {index} beyond the {have} blocks "
+                                 f"of inode {inode.ino}")
+            inode.blocks.extend([None] * (index + 1 - have))
         block = inode.blocks[index]
+        if block is None:
+            try:
+                block = inode.blocks[index] = self.k.disk.alloc()
+            except ENOSPC:
+                if index >= have:
+                    del inode.blocks[have:]     # the file did not grow
+                raise
+            return self.getblk(block)
         return self.getblk(block) if overwrite else self.bread(block)
+
+    @staticmethod
+    def is_hole(inode, index):
+        """Page `index` of `inode` was never written: it reads as zeros."""
+        return index < len(inode.blocks) and inode.blocks[index] is None

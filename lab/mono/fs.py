@@ -1,7 +1,8 @@
 """A small in-memory file system: inodes, directories, regular files on the disk, /dev/null.
 
 Inodes and directories are kernel objects (no on-disk metadata); file *data* lives in disk
-blocks and is reached through the buffer cache (`bcache`).  Path lookup charges one
+blocks and is reached through the buffer cache (`bcache`); a page never written (past the
+end, skipped by a seek) is a hole without a block, read as zeros.  Path lookup charges one
 `namei_lookup` per component (Linux 2.0 has no dentry cache: each component is looked up in
 its directory).  Open files (`File`, struct file) are shared by descriptors after dup and fork;
 their `ops` say what read/write mean (regular file, device, pipe end, socket).
@@ -12,7 +13,9 @@ their `ops` say what read/write mean (regular file, device, pipe end, socket).
 from enum import Enum
 
 from .abi import O_ACCMODE, O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND
-from .errors import ENOENT, ENOTDIR, EISDIR, EEXIST, EINVAL, ENAMETOOLONG, ESPIPE
+from .errors import ENOENT, ENOTDIR, EISDIR, EEXIST, EINVAL, ENAMETOOLONG, ENOSPC, ESPIPE
+
+SEEK_WHENCE = (0, 1, 2)         # SEEK_SET, SEEK_CUR, SEEK_END
 
 NAME_MAX = 255
 
@@ -70,13 +73,38 @@ class FileOps:
     def release(self, k, f):
         pass
 
+    def lseek(self, f, offset, whence):
+        """sys_lseek's default handler (the syscall has checked `whence`)."""
+        if not self.seekable:
+            raise ESPIPE("lseek on a pipe or socket")
+        size = f.inode.size if f.inode is not None else 0
+        base = (0, f.pos, size)[whence]
+        if base + offset < 0:
+            raise EINVAL(f"lseek: resulting offset {base + offset} < 0")
+        f.pos = base + offset
+        return f.pos
+
+
+class DirectoryOps(FileOps):
+    """An open directory: seekable (the default lseek), but read() is EISDIR
+    (ext2_dir_read: directories are read with readdir)."""
+    seekable = True
+
+    def read(self, k, proc, f, va, n):
+        raise EISDIR("read: the file is a directory (use readdir)")
+
 
 class NullDevice(FileOps):
-    """/dev/null: reads see end of file, writes are accepted and dropped."""
+    """/dev/null: reads see end of file, writes are accepted and dropped, every lseek puts
+    the offset at 0 (null_lseek of drivers/char/mem.c)."""
     seekable = True
 
     def read(self, k, proc, f, va, n):
         k.arch.run_path("null_read")
+        return 0
+
+    def lseek(self, f, offset, whence):
+        f.pos = 0
         return 0
 
     def write(self, k, proc, f, va, n):
@@ -96,8 +124,11 @@ class RegularFile(FileOps):
             idx, off = divmod(f.pos, page)
             c = min(n, page - off)
             k.arch.run_path("file_read_page")
-            buf = k.bcache.file_page(ino, idx)
-            k.copy_to_user(proc, va, k.m.memory.read(buf.pa + off, c), kpa=buf.pa + off)
+            if k.bcache.is_hole(ino, idx):      # never written: zeros, no block, no disk
+                k.copy_to_user(proc, va, bytes(c))
+            else:
+                buf = k.bcache.file_page(ino, idx)
+                k.copy_to_user(proc, va, k.m.memory.read(buf.pa + off, c), kpa=buf.pa + off)
             f.pos, va, n, total = f.pos + c, va + c, n - c, total + c
         return total
 
@@ -111,8 +142,13 @@ class RegularFile(FileOps):
             c = min(n, page - off)
             k.arch.run_path("file_write_page")
             whole = off == 0 and (c == page or f.pos + c >= ino.size)
-            buf = k.bcache.file_page(ino, idx, overwrite=whole and idx < len(ino.blocks),
-                                     create=True)
+            try:
+                buf = k.bcache.file_page(ino, idx, overwrite=whole and idx < len(ino.blocks),
+                                         create=True)
+            except ENOSPC:
+                if total:
+                    return total        # ext2_file_write: what was written, else the error
+                raise
             data = k.copy_from_user(proc, va, c, kpa=buf.pa + off)
             k.m.memory.write(buf.pa + off, data)
             buf.dirty = True
@@ -137,6 +173,8 @@ class FileSystem:
 
     # -- installation and inspection (not system calls: charge nothing) --
     def _split(self, path):
+        if path == "":
+            raise ENOENT("empty path (getname: no such file)")
         if not isinstance(path, str) or not path.startswith("/"):
             raise EINVAL(f"path {path!r} must be absolute")
         parts = [c for c in path.split("/") if c]
@@ -204,7 +242,7 @@ class FileSystem:
         ino = self.lookup(path)
         page, out = self.k.m.fmt.page_size, bytearray()
         for b in ino.blocks:
-            buf = self.k.bcache.lru.get(b)
+            buf = self.k.bcache.lru.get(b) if b is not None else None     # None: a hole
             out += self.k.m.memory.read(buf.pa, page) if buf else \
                 self.k.disk.data.get(b, b"").ljust(page, b"\0")
         return bytes(out[:ino.size])
@@ -212,53 +250,63 @@ class FileSystem:
     def _truncate(self, ino):
         self.k.mm.vmtruncate(ino, 0)        # mapped pages go first: the cache drops them
         for b in ino.blocks:
-            self.k.bcache.invalidate(b)
-            self.k.disk.release(b)
+            if b is not None:                   # (a hole has no block)
+                self.k.bcache.invalidate(b)
+                self.k.disk.release(b)
         ino.blocks, ino.size = [], 0
 
     # -- what system calls use (charged) --
+    @staticmethod
+    def _from_cwd(path):
+        """A relative path starts at the process's working directory: the root (this lab has
+        no chdir)."""
+        return path if path.startswith("/") or path == "" else "/" + path
+
     def namei(self, path):
         self.k.component("fs")
-        return self._walk(self._split(path), charge=True)
+        path = self._from_cwd(path)
+        ino = self._walk(self._split(path), charge=True)
+        if path.endswith("/") and ino.type is not InodeType.DIR:
+            # dir_namei: a name followed by "/" must be a directory
+            raise ENOTDIR(f"{path}: a name followed by '/' is not a directory")
+        return ino
 
     def open(self, path, flags):
-        """open_namei + the file's open: a new File."""
+        """open_namei + the file's open: a new File.  As do_open does, O_CREAT and O_TRUNC
+        ask for write access to an existing file: a directory is then EISDIR, and O_TRUNC
+        empties a regular file whatever the access mode (a device ignores it)."""
         self.k.component("fs")
+        path = self._from_cwd(path)
         acc = flags & O_ACCMODE
         if acc not in (O_RDONLY, O_WRONLY, O_RDWR):
             raise EINVAL(f"open: access mode {acc} (flags 0o{flags:o})")
         try:
             ino = self.namei(path)
         except ENOENT:
-            if not flags & O_CREAT:
-                raise
+            if not flags & O_CREAT or path.endswith("/"):
+                raise                           # ("new/": dir_namei looks "new" up first)
             d, name = self._parent(path, charge=True)
             ino = d.entries[name] = self._inode(InodeType.REG)
-        if ino.type is InodeType.DIR and acc != O_RDONLY:
-            raise EISDIR(f"{path} is a directory")
-        if ino.type is InodeType.REG and flags & O_TRUNC and acc != O_RDONLY:
+        if ino.type is InodeType.DIR and (acc != O_RDONLY or flags & (O_CREAT | O_TRUNC)):
+            raise EISDIR(f"{path} is a directory (open with write access, O_CREAT or O_TRUNC)")
+        if ino.type is InodeType.REG and flags & O_TRUNC:
             self._truncate(ino)
         if ino.type is InodeType.CHR:
             return File(ino.device, ino, flags)
         if ino.type is InodeType.REG:
             return File(REGULAR, ino, flags)
+        if ino.type is InodeType.DIR:
+            return File(DIRECTORY, ino, flags)
         return File(FileOps(), ino, flags)
 
 
 REGULAR = RegularFile()
+DIRECTORY = DirectoryOps()
 
 
 def lseek(f, offset, whence):
-    """sys_lseek's arithmetic (the syscall charges its path)."""
-    if not f.ops.seekable:
-        raise ESPIPE("lseek on a pipe or socket")
-    size = f.inode.size if f.inode is not None else 0
-    base = {0: 0, 1: f.pos, 2: size}.get(whence)
-    if base is None:
+    """sys_lseek's checks (the syscall charges its path): a whence other than SEEK_SET/CUR/END
+    is EINVAL before the file's own lseek runs (a pipe's is ESPIPE, /dev/null's answers 0)."""
+    if whence not in SEEK_WHENCE:
         raise EINVAL(f"lseek: whence {whence}; allowed SEEK_SET, SEEK_CUR, SEEK_END")
-    if base + offset < 0:
-        raise EINVAL(f"lseek: resulting offset {base + offset} < 0")
-    f.pos = base + offset
-    return f.pos
-
-
+    return f.ops.lseek(f, offset, whence)

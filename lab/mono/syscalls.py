@@ -16,10 +16,11 @@ import struct
 from numbers import Integral
 
 from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE, exit_status)
-from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, ENOEXEC, ENOTSOCK, ENODEV)
+from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC, ENOTSOCK,
+                     ENODEV)
 from .fs import InodeType, lseek as _lseek
 from .pipe import make_pipe
-from .process import ExecImage, Process, ProcState
+from .process import NR_OPEN, ExecImage, Process, ProcState
 from .sched import WaitQueue
 from .socket import Socket, socket_file
 
@@ -52,13 +53,21 @@ def _file(p, fd):
     return p.files.get(fd)
 
 
+def _need_fds(p, n, call):
+    """do_open and do_pipe take their descriptors before anything else: with too few free,
+    EMFILE, and nothing is looked up, created, truncated or allocated."""
+    if NR_OPEN - len(p.files.fds) < n:
+        raise EMFILE(f"{call}: {len(p.files.fds)} of NR_OPEN = {NR_OPEN} descriptors in use, "
+                     f"{n} needed")
+
+
 def sys_read(k, p, fd, buf, n):
     _path(k, "sys_read")
     f = _file(p, fd)
     if not f.readable:
         raise EBADF(f"fd {fd} is not open for reading")
-    if n < 0:
-        raise EINVAL(f"read: count {n} < 0")
+    if n < 0:                   # the count is unsigned: verify_area of ~4 GB fails
+        raise EFAULT(f"read: count {n} (unsigned {n & 0xFFFFFFFF}) is beyond user space")
     if n == 0:
         return 0
     k.mm.verify_area(p, buf, n, write=True)
@@ -70,8 +79,8 @@ def sys_write(k, p, fd, buf, n):
     f = _file(p, fd)
     if not f.writable:
         raise EBADF(f"fd {fd} is not open for writing")
-    if n < 0:
-        raise EINVAL(f"write: count {n} < 0")
+    if n < 0:                   # the count is unsigned: verify_area of ~4 GB fails
+        raise EFAULT(f"write: count {n} (unsigned {n & 0xFFFFFFFF}) is beyond user space")
     if n == 0:
         return 0
     k.mm.verify_area(p, buf, n, write=False)
@@ -80,7 +89,10 @@ def sys_write(k, p, fd, buf, n):
 
 def sys_open(k, p, path_va, flags, mode):
     _path(k, "sys_open")
-    path = k.getname(p, path_va)
+    path = k.getname(p, path_va)             # sys_open's getname, then do_open
+    if not path:
+        raise ENOENT("open: empty path")        # getname refuses an empty string
+    _need_fds(p, 1, "open")
     f = k.fs.open(path, flags)
     return p.files.install(f)
 
@@ -125,6 +137,7 @@ def sys_fstat(k, p, fd, buf):
 
 def sys_pipe(k, p, fds_va):
     _path(k, "sys_pipe")
+    _need_fds(p, 2, "pipe")
     r, w = make_pipe(k)
     rfd = p.files.install(r)
     try:
