@@ -42,8 +42,8 @@ Rules the model states:
     empty and a writer exists (woken by a writer in another process); a write of at most
     PIPE_BUF bytes goes in whole (writes of several writers never interleave inside one);
     a larger write is split as room appears and returns its full count; a write with no
-    reader left is EPIPE (Linux 2.0 also sends SIGPIPE, whose default action kills; this lab
-    logs it and the program goes on as one that ignores SIGPIPE).  A program never makes a
+    reader left sends SIGPIPE, whose default action kills the writer before it sees the
+    EPIPE: its program ends there and wait4 reports signal 13.  A program never makes a
     call that would sleep forever (the model marks it `skipped` and neither side runs it).
   * fork: the child gets a copy of the descriptor table sharing every open file (its reads,
     writes and lseeks move the parent's offsets); its exit closes its descriptors (a pipe's
@@ -59,7 +59,8 @@ from hypothesis import event, example, given, settings, strategies as st
 from lab.errors import KernelError
 from lab.linux import boot
 from lab.mono.abi import (O_APPEND, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PIPE_BUF,
-                          SEEK_CUR, SEEK_END, SEEK_SET, exit_status)
+                          SEEK_CUR, SEEK_END, SEEK_SET, exit_status, signal_status)
+from lab.mono.errors import FatalSignal
 
 PAGE = 4096
 NR_OPEN = 256                   # Linux 2.0's per-process descriptor table
@@ -112,6 +113,22 @@ class Unspecified(Exception):
 
 class Skip(Exception):
     """The call would sleep forever: the program does not make it."""
+
+
+class Killed(Exception):
+    """The call sent a signal whose default action kills the process (SIGPIPE)."""
+
+    def __init__(self, signal):
+        super().__init__(signal)
+        self.signal = signal
+
+
+SIGPIPE = 13
+
+
+def _killed_by(trace):
+    """The signal that ended a process whose trace this is, or None."""
+    return trace[-1][1][1] if trace and trace[-1][1][0] == "killed" else None
 
 
 class Oracle:
@@ -269,7 +286,7 @@ class Oracle:
         if f.kind == "pipe_w":
             p = f.obj
             if not p.readers:
-                raise Err("EPIPE")
+                raise Killed(SIGPIPE)           # pipe_write: send_sig(SIGPIPE), -EPIPE
             if n > PIPE_BUF or PIPE_BUF - len(p.data) < n:
                 raise Skip()                    # sleeps until a reader makes room: none will
             p.data += payload
@@ -374,6 +391,10 @@ def _model_ops(o, fds, handles, prog, traces, skips, key):
             skips.add(key + (i,))
         except Unspecified:
             r = ANY
+        except Killed as k:                     # the process dies here
+            event(f"killed by signal {k.signal} ({'main' if len(key) == 1 else 'child'})")
+            trace.append((name, ("killed", k.signal)))
+            break
         trace.append((name, r))
     return trace
 
@@ -416,6 +437,13 @@ def _model_op(o, fds, handles, name, a, traces, skips, key):
             if a and a[0] is not None:
                 o.close(fds, r[1][a[0]])
         return r
+    if name == "pipe_no_reader":               # write into a pipe whose read end is closed
+        r = _result(o.pipe, fds)
+        if r[0] != "ok":
+            return r
+        handles.extend(r[1])
+        o.close(fds, r[1][0])
+        return _result(o.write, fds, r[1][1], _data(a[1], a[0]), a[0])
     if name == "read":
         fd, n = _fd(handles, a[0]), a[1]
         r = _result(o.read, fds, fd, n)
@@ -449,7 +477,8 @@ def _model_op(o, fds, handles, name, a, traces, skips, key):
         pid, cfds = o.fork(fds)
         traces[pid] = _model_ops(o, cfds, list(handles), sub, traces, skips, key)
         o.exit(cfds)
-        return ("ok", (True, exit_status(status)))
+        sig = _killed_by(traces[pid])
+        return ("ok", (True, signal_status(sig) if sig else exit_status(status)))
     if name == "pipe_to_parent":               # a child writes chunks, the parent drains
         chunks = a[0]
         r = _result(o.pipe, fds)
@@ -497,6 +526,8 @@ class Proc:
 def _k(fn, *args):
     try:
         return ("ok", fn(*args))
+    except FatalSignal:
+        raise                                   # the process is dying: `_run_ops` stops
     except KernelError as e:
         return ("error", e.code)
 
@@ -531,17 +562,23 @@ def _main(p, traces, prog, skips):
 
 def _child(p, c, sub, status, traces, skips, key):
     cc = Proc(p, c.buf, list(c.handles))
-    traces[p.getpid()] = _run_ops(cc, sub, traces, skips, key)
-    return status
+    traces[p.pid] = _run_ops(cc, sub, traces, skips, key)     # (p.pid: no system call,
+    return status                                             # which a dying child lacks)
 
 
 def _run_ops(c, prog, traces, skips, key):
+    """The trace of `prog`'s ops; a fatal signal ends it (the program returns, and the
+    kernel kills the process with the signal on its way out)."""
     trace = []
     for i, op in enumerate(prog):
         if key + (i,) in skips:
             trace.append((op[0], ("skipped",)))
             continue
-        trace.append((op[0], _run_op(c, op[0], op[1:], traces, skips, key + (i,))))
+        try:
+            trace.append((op[0], _run_op(c, op[0], op[1:], traces, skips, key + (i,))))
+        except FatalSignal as e:
+            trace.append((op[0], ("killed", e.signal)))
+            break
     return trace
 
 
@@ -582,6 +619,14 @@ def _run_op(c, name, a, traces, skips, key):
             if a and a[0] is not None:          # one end closed at once (0: read, 1: write)
                 p.close(r[1][a[0]])
         return r
+    if name == "pipe_no_reader":
+        r = _k(p.pipe)
+        if r[0] != "ok":
+            return r
+        h.extend(r[1])
+        p.close(r[1][0])
+        p.store(c.buf, _data(a[1], a[0]))
+        return _k(p.write, r[1][1], c.buf, a[0])
     if name == "read":
         fd, n = _fd(h, a[0]), a[1]
         r = _k(p.read, fd, c.buf, n)
@@ -797,6 +842,10 @@ atomic_chunks = st.lists(st.integers(1, PIPE_BUF), min_size=1, max_size=3)
 rare_ops = st.one_of(
     st.tuples(st.just("fork"), st.lists(simple_ops, min_size=1, max_size=10).map(tuple),
               st.integers(0, 255)),
+    st.tuples(st.just("fork"),                  # a child killed by SIGPIPE midway
+              st.tuples(simple_ops, st.tuples(st.just("pipe_no_reader"), st.integers(1, 64),
+                                              seeds), simple_ops),
+              st.integers(0, 255)),
     st.tuples(st.just("pipe_to_parent"), chunk_lists.map(tuple),
               st.sampled_from([1, 100, PAGE, 2 * PAGE])),
     st.tuples(st.just("pipe_to_child"), st.integers(1, 3 * PAGE + 100), seeds,
@@ -823,7 +872,9 @@ programs = st.lists(st.one_of(simple_ops, simple_ops, simple_ops, rare_ops),
           ("lseek", 0, -101, SEEK_END), ("lseek", 0, 7, 3), ("write", 0, 3, 1)))
 @example((("pipe", None), ("write", 0, 100, 1), ("read", 1, 30), ("read", 1, 100),   # pipes
           ("close", 0), ("read", 1, 10), ("write", 0, 1, 1), ("lseek", 1, 0, SEEK_SET),
-          ("pipe", 0), ("write", 0, 10, 1), ("write", 0, 0, 1), ("fstat", 1)))
+          ("pipe", 0), ("write", 0, 0, 1), ("fstat", 1), ("fork", (("write", 0, 10, 1),
+                                                                  ("fstat", 1)), 3),
+          ("write", 0, 10, 1), ("fstat", 1)))
 @example((("pipe_atomic", (4096, 4096, 1), (3000, 3000, 3000)),
           ("pipe_to_parent", ((5000, 1), (10, 2), (4096, 3)), 100),
           ("pipe_to_child", 3 * PAGE + 100, 9, 7)))

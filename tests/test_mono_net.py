@@ -119,3 +119,35 @@ def test_datagram_to_an_unbound_port_is_dropped_and_run_until_leaves_servers_wai
     assert [(d.args["dst"], d.args["reason"]) for d in drops] == [(7001, "no socket")]
     linux.shutdown()
     assert not srv.thread.is_alive()
+
+
+def _tcp_closer(p, port):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.bind(s, port)
+    p.listen(s)
+    c = p.accept(s)
+    p.close(c)                                  # the peer goes away before any data
+    return 0
+
+
+def _tcp_late_sender(p, port, sent):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.connect(s, port)
+    p.sched_yield()                             # the server accepts and closes
+    buf = p.malloc(100)
+    sent.append("trying")
+    p.send(s, buf, 100)
+    sent.append("sent")                         # never reached: SIGPIPE kills the sender
+    return 0
+
+
+def test_tcp_send_after_the_peer_closed_kills_with_sigpipe():
+    """Sending on a TCP connection whose peer has closed it sends SIGPIPE (tcp_sendmsg), and
+    its default action kills the sender: termination by signal 13, not an exit."""
+    linux = boot("linux")
+    sent = []
+    srv = linux.spawn(_tcp_closer, 6000)
+    cli = linux.spawn(_tcp_late_sender, 6000, sent)
+    linux.run()
+    assert srv.exit_status == 0 and cli.exit_status == 13 and sent == ["trying"]
+    assert [e.args["pid"] for e in events(linux, "sigpipe")] == [cli.pid]

@@ -1,6 +1,6 @@
-"""Pipes: one page of buffer, real bytes in order, blocking readers and writers, EPIPE."""
-from lab.mono.abi import PIPE_BUF
-from lab.mono.errors import EPIPE
+"""Pipes: one page of buffer, real bytes in order, blocking readers and writers, SIGPIPE."""
+from lab.mono.abi import PIPE_BUF, WIFEXITED, WTERMSIG
+from lab.mono.errors import BrokenPipe
 from mono_helpers import run_program, events
 
 DATA = bytes((i * 31 + 7) & 0xFF for i in range(3 * PIPE_BUF + 1000))
@@ -54,19 +54,30 @@ def test_blocking_and_waking_is_deterministic():
     assert pa.result == pb.result == DATA
 
 
-def test_write_without_reader_is_epipe():
-    """Writing to a pipe whose read end is closed fails with EPIPE (SIGPIPE is logged)."""
-    def prog(p):
+def test_write_without_reader_kills_with_sigpipe():
+    """Writing to a pipe whose read end is closed sends SIGPIPE (Linux 2.0 pipe_write), and
+    its default action kills the writer: the EPIPE the call returns is never seen, a program
+    that catches the error dies all the same, and wait4 reports termination by signal 13.
+    What a writer put in before the last reader left stays in the pipe."""
+    def writer(p, w, buf, n, caught):
+        try:
+            p.write(w, buf, n)
+        except BrokenPipe:
+            caught.append(True)
+        return 0                                # never the exit status: killed
+
+    def prog(p, caught):
         rfd, wfd = p.pipe()
         p.close(rfd)
         buf = p.malloc(8)
-        try:
-            p.write(wfd, buf, 8)
-        except EPIPE as e:
-            return e.code
-    linux, proc = run_program(prog)
-    assert proc.result == "EPIPE"
-    assert [e.args["pid"] for e in events(linux, "sigpipe")] == [proc.pid]
+        pid = p.fork(writer, wfd, buf, 8, caught)
+        return p.wait4(pid)
+
+    caught = []
+    linux, proc = run_program(prog, caught)
+    pid, status = proc.result
+    assert not WIFEXITED(status) and WTERMSIG(status) == 13 and caught == [True]
+    assert [e.args["pid"] for e in events(linux, "sigpipe")] == [pid]
 
 
 def test_a_pipe_round_trip_is_four_calls_four_copies_two_switches():

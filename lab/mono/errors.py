@@ -83,4 +83,13 @@ class OutOfMemoryKill(FatalSignal):
     signal = 9
 
 
+class BrokenPipe(FatalSignal):
+    """SIGPIPE: a write to a pipe no process reads, or to a TCP connection its peer has
+    closed.  Linux 2.0's pipe_write and tcp_sendmsg send it (and return EPIPE); its default
+    action kills the process before it sees the EPIPE: wait4 sees termination by 13."""
+    code = "SIGPIPE"
+    signal = 13
+
+
 ERRNO = {c.code: c for c in LinuxError.__subclasses__()}
+FATAL_SIGNALS = {c.signal: c for c in FatalSignal.__subclasses__()}     # signal -> class

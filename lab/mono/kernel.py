@@ -91,6 +91,13 @@ class LinuxKernel:
     def log(self, operation, **args):
         self.m.events.log("linux", operation, **args)
 
+    def send_sig(self, proc, exc, message):
+        """Send `proc` a signal whose default action kills it (`exc`: a FatalSignal class);
+        this lab's programs install no handlers, so it dies on its way back to user mode."""
+        self.log(exc.code.lower(), pid=proc.pid)
+        proc.fatal_signal = exc.signal
+        raise exc(f"pid {proc.pid}: {message}")
+
     # ------------------------------------------------------------------ processes
     def spawn(self, program, *args, name=None, image="/bin/simple"):
         """A new process (a child of init) running `program(libc, *args)` in the address

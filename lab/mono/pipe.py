@@ -3,11 +3,12 @@
 A writer of at most PIPE_BUF bytes waits until that much is free (the write is atomic); a
 larger write fills what is free, wakes the readers and sleeps again until done.  A reader
 waits while the pipe is empty and a writer exists, then takes what is there (up to its count)
-and wakes the writers.  Writing with no reader left fails with EPIPE (SIGPIPE is logged; this
-kernel does not kill for it).  Bytes really move: user page -> pipe frame -> user page.
+and wakes the writers.  Writing with no reader left sends SIGPIPE, which kills the writer (its
+EPIPE is never seen; what it wrote before stays in the pipe).  Bytes really move: user page
+-> pipe frame -> user page.
 """
 from .abi import O_NONBLOCK, PIPE_BUF, O_RDONLY, O_WRONLY
-from .errors import EAGAIN, EBADF, EPIPE
+from .errors import EAGAIN, EBADF, BrokenPipe
 from .fs import File, FileOps
 from .sched import WaitQueue
 
@@ -54,20 +55,14 @@ class Pipe:
         while n > 0:
             while self.free < need:
                 if self.readers == 0:
-                    k.log("sigpipe", pid=proc.pid)
-                    if done:
-                        return done
-                    raise EPIPE("write on a pipe with no reader")
+                    k.send_sig(proc, BrokenPipe, "write on a pipe with no reader")
                 if nonblock:
                     if done:
                         return done
                     raise EAGAIN("pipe full")
                 k.sched.sleep_on(self.wait, "pipe_write")
             if self.readers == 0:
-                k.log("sigpipe", pid=proc.pid)
-                if done:
-                    return done
-                raise EPIPE("write on a pipe with no reader")
+                k.send_sig(proc, BrokenPipe, "write on a pipe with no reader")
             while n > 0 and self.free:
                 end = (self.start + self.len) % self.size
                 c = min(n, self.free, self.size - end)      # PIPE_MAX_WCHUNK

@@ -19,7 +19,7 @@ from enum import Enum
 
 from .abi import SOCK_STREAM, SOCK_DGRAM, AF_INET, O_RDWR, O_NONBLOCK
 from .errors import (EADDRINUSE, EAGAIN, ECONNREFUSED, EDESTADDRREQ, EINVAL, EISCONN,
-                     EMSGSIZE, ENOTCONN, EOPNOTSUPP, EPIPE, EAFNOSUPPORT, EPROTONOSUPPORT)
+                     EMSGSIZE, ENOTCONN, EOPNOTSUPP, EAFNOSUPPORT, EPROTONOSUPPORT, BrokenPipe)
 from .fs import File, FileOps
 from .sched import WaitQueue
 
@@ -269,10 +269,7 @@ class Network:
         while done < n:
             peer = s.peer
             if peer is None or peer.state is SockState.CLOSED:
-                k.log("sigpipe", pid=proc.pid)
-                if done:
-                    return done
-                raise EPIPE("send: the peer has closed")
+                k.send_sig(proc, BrokenPipe, "send on a TCP connection the peer has closed")
             seg = min(self.mss, n - done)
             if peer.rcv_bytes + seg > self.rcvbuf["tcp"]:
                 if nonblock:

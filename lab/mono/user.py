@@ -26,7 +26,7 @@ import numpy as np
 from engine import ops as O
 
 from .abi import O_RDONLY, PROT_READ, MAP_PRIVATE, SEEK_SET, AF_INET, SOCK_STREAM
-from .errors import EFAULT, ENOMEM, EINVAL, OutOfMemoryKill, SegmentationFault
+from .errors import EFAULT, ENOMEM, EINVAL, FATAL_SIGNALS, SegmentationFault
 from .process import ExecImage
 from .syscalls import check_args
 
@@ -60,8 +60,7 @@ class Libc:
     def _sys(self, name, *args):
         sig = self.proc.fatal_signal
         if sig:
-            raise (SegmentationFault if sig == SegmentationFault.signal else OutOfMemoryKill)(
-                f"pid {self.proc.pid} was killed by signal {sig}")
+            raise FATAL_SIGNALS[sig](f"pid {self.proc.pid} was killed by signal {sig}")
         return self.k.syscall(self.proc, name, *args)
 
     @property
