@@ -364,21 +364,25 @@ class MemoryManager:
         p = self.page
         if length <= 0:
             raise EINVAL(f"mmap: length {length} must be > 0")
-        if offset % p or addr % p:
-            raise EINVAL(f"mmap: address {addr:#x} and offset {offset} must be page-aligned")
+        if offset % p:
+            raise EINVAL(f"mmap: offset {offset} must be page-aligned")
         if not flags & (MAP_SHARED | MAP_PRIVATE) or (flags & MAP_SHARED and flags & MAP_PRIVATE):
             raise EINVAL(f"mmap: flags {flags:#x} need exactly one of MAP_SHARED, MAP_PRIVATE")
         if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
             raise EINVAL(f"mmap: prot {prot:#x}; allowed PROT_READ|PROT_WRITE|PROT_EXEC")
         length = -(-length // p) * p
+        if addr < 0 or addr > self.k.task_size - length:    # 2.0: a hint too
+            raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "
+                         f"0x{self.k.task_size:x}")
         if flags & MAP_FIXED:
-            if addr + length > self.k.task_size:
-                raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "
-                             f"0x{self.k.task_size:x}")
+            if addr % p:
+                raise EINVAL(f"mmap: MAP_FIXED address {addr:#x} must be page-aligned")
             self.munmap(proc, addr, length)
         else:
-            addr = proc.mm.get_unmapped_area(length, max(addr, TASK_UNMAPPED_BASE),
-                                               self.k.task_size)
+            # get_unmapped_area: a hint is rounded up to a page and honoured anywhere in
+            # user space (the first gap at or above it); no hint starts at TASK_SIZE / 3
+            base = -(-addr // p) * p if addr else TASK_UNMAPPED_BASE
+            addr = proc.mm.get_unmapped_area(length, base, self.k.task_size)
         proc.mm.insert(VMA(addr, addr + length, prot, flags & (MAP_SHARED | MAP_PRIVATE),
                            None if flags & MAP_ANONYMOUS else inode, offset, name))
         hook = getattr(self.k.arch, "map_region", None)     # optional platform hook
@@ -389,8 +393,11 @@ class MemoryManager:
     def munmap(self, proc, addr, length):
         """do_munmap: remove [addr, addr+length); unmapped pages go back."""
         p = self.page
-        if addr % p or addr < 0 or length <= 0 or addr + length > self.k.task_size:
-            raise EINVAL(f"munmap: address {addr:#x} must be page-aligned, length {length} > 0")
+        if addr % p or addr < 0 or length < 0 or addr + length > self.k.task_size:
+            raise EINVAL(f"munmap: address {addr:#x} must be page-aligned and "
+                         f"[{addr:#x}, +{length}) inside user space")
+        if length == 0:                 # 2.0's do_munmap: nothing to do, success
+            return
         end = addr + -(-length // p) * p
         for va, pte in proc.mm.present(addr, end):
             self._zap(proc, va, pte)
@@ -406,8 +413,8 @@ class MemoryManager:
             return mm.brk
         old_end, new_end = -(-mm.brk // p) * p, -(-new // p) * p
         if new_end > old_end:
-            if mm.overlapping(old_end, new_end):
-                return mm.brk
+            if mm.overlapping(old_end, new_end + p):      # 2.0 keeps a guard page below
+                return mm.brk                               # the next mapping
             heap = mm.find_vma(mm.brk_start) if mm.brk_start < old_end else None
             if heap is not None and heap.end == old_end:
                 heap.end = new_end
