@@ -54,7 +54,8 @@ follows the lab and says so (`LAB_DEVIATIONS`): those are reported, not hidden.
 """
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, event, example, given, settings, strategies as st
+import pytest
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 
 from lab.errors import KernelError
 from lab.linux import boot
@@ -936,3 +937,62 @@ def test_brk_keeps_a_guard_page_below_the_next_mapping():
     trace, _status = check(prog)
     assert results(trace, "m") == [("mmap", ("ok", heap + 2 * PAGE)),
                                    ("brk_to", ("ok", heap + PAGE)), ("brk_to", ("ok", heap + PAGE))]
+
+
+# ---------------------------------------------------------------------- known differences
+# Linux 2.0's rule where the lab's Linux differs (LAB_DEVIATIONS) and other tests pin the
+# lab's behaviour: strict xfails, so that fixing the kernel shows up here.
+def _linux_results(prog, label="m"):
+    trace, status, _lost = run_on_linux(prog)
+    return results(trace, label), status
+
+
+@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['beyond_eof'] (SIGSEGV, status 11)")
+def test_linux_2_0_a_shared_mapping_beyond_the_end_of_the_file_is_sigbus():
+    """2.0's filemap_nopage: a MAP_SHARED page wholly beyond the end of the file is an error
+    (do_no_page sends SIGBUS: wait status 7)."""
+    res, _st = _linux_results(((100, 5), (("mmap", "f0_s", 2, 0, R, ("any", 0), 0),
+                                          ("fork", 0, (("load", ("w", 3), 0, 4),), ()))))
+    assert res[-1] == ("wait4", (3, 7))
+
+
+@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['beyond_eof'] (SIGSEGV, status 11)")
+def test_linux_2_0_a_private_mapping_beyond_the_end_of_the_file_reads_zero():
+    """2.0's filemap_nopage: "a private mapping just maps in a zero page" beyond the end."""
+    res, _st = _linux_results(((100, 5), (("mmap", "f0_p", 2, 0, R, ("any", 0), 0),
+                                          ("load", ("w", 3), 0, 4))))
+    assert res[-1] == ("load", ("ok", bytes(4)))
+
+
+@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['zero_length_mmap'] (EINVAL)")
+def test_linux_2_0_mmap_of_length_zero_returns_the_address():
+    """2.0's do_mmap starts with `if ((len = PAGE_ALIGN(len)) == 0) return addr;`."""
+    res, _st = _linux_results((FULL, (("mmap", "anon_p", 0, 0, RW, ("hint", 2), 0),)))
+    assert res == [("mmap", ("ok", W2))]
+
+
+@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['anon_shared'] (accepted)")
+def test_linux_2_0_refuses_shared_anonymous_memory():
+    """2.0's do_mmap: without a file, `if ((flags & MAP_TYPE) != MAP_PRIVATE) return
+    -EINVAL;` (shared anonymous memory came with 2.4's shmem)."""
+    res, _st = _linux_results((FULL, (("mmap", "anon_s", 1, 0, RW, ("any", 0), 0),)))
+    assert res == [("mmap", ("error", "EINVAL"))]
+
+
+@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['anon_offset'] (EINVAL)")
+def test_linux_2_0_ignores_the_offset_of_anonymous_memory():
+    """2.0 checks a mapping's offset only in the file's mmap (generic_file_mmap)."""
+    res, _st = _linux_results((FULL, (("mmap", "anon_p", 1, 0, RW, ("any", 0), "unal"),)))
+    assert res == [("mmap", ("ok", W2))]
+
+
+def test_mmap_checks_the_range_before_the_files_access_mode():
+    """2.0's do_mmap refuses a range beyond TASK_SIZE (EINVAL) before it looks at the file's
+    mode (EACCES for MAP_SHARED|PROT_WRITE of a read-only fd); a bad fd (EBADF) comes first
+    of all (old_mmap).  Before the fix the mode was checked first."""
+    prog = (FULL, (("mmap", "f1_s", 1, 0, RW, ("hint_high", 0), 0),
+                   ("mmap", "bad_fd", 1, 0, RW, ("hint_high", 0), 0),
+                   ("mmap", "f1_s", 1, 0, RW, ("any", 0), 0)))
+    trace, _status = check(prog)
+    assert results(trace, "m") == [("mmap", ("error", "EINVAL")), ("mmap", ("error", "EBADF")),
+                                   ("mmap", ("error", "EACCES"))]

@@ -362,18 +362,13 @@ class MemoryManager:
     def mmap(self, proc, addr, length, prot, flags, inode, offset, name=""):
         """do_mmap: returns the address of the new VMA (page-aligned)."""
         p = self.page
-        if length <= 0:
-            raise EINVAL(f"mmap: length {length} must be > 0")
+        length = self.mmap_length(addr, length)
         if offset % p:
             raise EINVAL(f"mmap: offset {offset} must be page-aligned")
         if not flags & (MAP_SHARED | MAP_PRIVATE) or (flags & MAP_SHARED and flags & MAP_PRIVATE):
             raise EINVAL(f"mmap: flags {flags:#x} need exactly one of MAP_SHARED, MAP_PRIVATE")
         if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
             raise EINVAL(f"mmap: prot {prot:#x}; allowed PROT_READ|PROT_WRITE|PROT_EXEC")
-        length = -(-length // p) * p
-        if addr < 0 or addr > self.k.task_size - length:    # 2.0: a hint too
-            raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "
-                         f"0x{self.k.task_size:x}")
         if flags & MAP_FIXED:
             if addr % p:
                 raise EINVAL(f"mmap: MAP_FIXED address {addr:#x} must be page-aligned")
@@ -389,6 +384,18 @@ class MemoryManager:
         if hook is not None:
             hook(proc.ctx, addr, length)
         return addr
+
+    def mmap_length(self, addr, length):
+        """do_mmap's first checks, made before the file's access mode is looked at: the
+        length rounded up to pages (> 0), and [addr, +length) inside user space -- for a
+        hint too (EINVAL)."""
+        if length <= 0:
+            raise EINVAL(f"mmap: length {length} must be > 0")
+        length = -(-length // self.page) * self.page
+        if addr < 0 or addr > self.k.task_size - length:
+            raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "
+                         f"0x{self.k.task_size:x}")
+        return length
 
     def munmap(self, proc, addr, length):
         """do_munmap: remove [addr, addr+length); unmapped pages go back."""
