@@ -996,3 +996,16 @@ def test_mmap_checks_the_range_before_the_files_access_mode():
     trace, _status = check(prog)
     assert results(trace, "m") == [("mmap", ("error", "EINVAL")), ("mmap", ("error", "EBADF")),
                                    ("mmap", ("error", "EACCES"))]
+
+
+def test_brk_grows_the_heap_not_a_mapping_placed_over_it():
+    """sys_brk maps new anonymous read-write memory above the old break.  A MAP_FIXED
+    mapping placed over the heap's start (read-only, or a file's) keeps its own extent.
+    Before the fix brk extended that mapping: the new heap page was read-only (a store
+    there was SIGSEGV) or showed the file's bytes."""
+    for fixed, access, want in ((("anon_p", 1, 0, R), ("store", ("h", 1), 0, 4, 1), 0),
+                                (("f0_p", 1, 0, RW), ("load", ("h", 1), 0, 4), bytes(4))):
+        prog = (FULL, (("brk_to", 1), ("mmap", *fixed, ("fixed_heap", 0), 0),
+                       ("brk_to", 2), access))
+        trace, _status = check(prog)
+        assert results(trace, "m")[-1] == (access[0], ("ok", want))

@@ -423,7 +423,10 @@ class MemoryManager:
             if mm.overlapping(old_end, new_end + p):      # 2.0 keeps a guard page below
                 return mm.brk                               # the next mapping
             heap = mm.find_vma(mm.brk_start) if mm.brk_start < old_end else None
-            if heap is not None and heap.end == old_end:
+            # extend the heap only if the area there still is the heap: a MAP_FIXED mapping
+            # over it (read-only, or a file's) must not grow (2.0 maps new anonymous memory)
+            if (heap is not None and heap.end == old_end and heap.inode is None
+                    and not heap.shared and heap.prot == PROT_READ | PROT_WRITE):
                 heap.end = new_end
             else:
                 mm.insert(VMA(old_end, new_end, PROT_READ | PROT_WRITE, MAP_PRIVATE, name="[heap]"))
