@@ -248,12 +248,25 @@ def k_fread(p, image, f, off, n):
     return p.load(SCRATCH, got) if got else b""
 
 
+def k_fread_to(p, image, target, off, f, foff, n):
+    """read() from a file straight into mapped memory (the kernel's copy_to_user)."""
+    p.lseek(3 + f, foff, SEEK_SET)
+    return p.read(3 + f, _addr(image, target) + off, min(n, PAGE - off))
+
+
+def k_fwrite_from(p, image, target, off, foff, n):
+    """write() to f0 straight from mapped memory (the kernel's copy_from_user)."""
+    p.lseek(3, foff, SEEK_SET)
+    return p.write(3, _addr(image, target) + off, min(n, PAGE - off))
+
+
 def k_wait_none(p, image):
     return p.wait4(-1)
 
 
 K_LEAF = {"load": k_load, "store": k_store, "mmap": k_mmap, "munmap": k_munmap, "brk": k_brk,
-          "brk_to": k_brk_to, "fwrite": k_fwrite, "fread": k_fread, "wait_none": k_wait_none}
+          "brk_to": k_brk_to, "fwrite": k_fwrite, "fread": k_fread, "wait_none": k_wait_none,
+          "fread_to": k_fread_to, "fwrite_from": k_fwrite_from}
 DEAD = "dead"
 
 
@@ -572,6 +585,13 @@ class Model:
             return p.cells.setdefault(page, Cell(f.page(off // PAGE))).data
         return f.page(off // PAGE)
 
+    def verify_area(self, p, va, n, write):
+        """verify_area: the kernel's copy may touch [va, va+n) (EFAULT); [va, va+n) lies in
+        one page here."""
+        a = self.area(p, va) if va + n <= TASK_SIZE else None
+        if a is None or not a.prot & (PROT_WRITE if write else PROT_READ):
+            raise Errno("EFAULT")
+
     def load(self, p, va, n):
         if va + n > TASK_SIZE:
             raise Killed(SIGSEGV)
@@ -613,6 +633,27 @@ class Model:
         if name == "fread":
             f, off, n = args
             return self.files[FILES[f]].read(off, n)
+        if name == "fread_to":                          # sys_read, generic_file_read
+            target, off, f, foff, n = args
+            va, n = _addr(img, target) + off, min(n, PAGE - off)
+            self.verify_area(p, va, n, True)
+            file = self.files[FILES[f]]
+            n, total = max(0, min(n, file.size - foff)), 0
+            while total < n:                            # a file page at a time
+                c = min(n - total, PAGE - (foff + total) % PAGE)
+                self.store(p, va + total, file.read(foff + total, c))
+                total += c
+            return total
+        if name == "fwrite_from":                       # sys_write, ext2_file_write
+            target, off, foff, n = args
+            va, n = _addr(img, target) + off, min(n, PAGE - off)
+            self.verify_area(p, va, n, False)
+            file, total = self.files[FILES[0]], 0
+            while total < n:
+                c = min(n - total, PAGE - (foff + total) % PAGE)
+                file.write(foff + total, self.load(p, va + total, c))
+                total += c
+            return total
         if name == "wait_none":
             raise Errno("ECHILD")
         raise AssertionError(name)
@@ -718,6 +759,10 @@ def leaf_ops(waits=True):
         st.tuples(st.just("fwrite"), st.sampled_from([0, 0, 0, 1]), st.integers(0, 3 * PAGE - 300),
                   st.integers(1, 300), st.integers(0, 255)),
         st.tuples(st.just("fread"), st.integers(0, 1), st.integers(0, 3 * PAGE), st.integers(1, 64)),
+        st.tuples(st.just("fread_to"), _targets(), OFFS, st.integers(0, 1),
+                  st.integers(0, 3 * PAGE), st.integers(1, 64)),
+        st.tuples(st.just("fwrite_from"), _targets(), OFFS, st.integers(0, 3 * PAGE - 64),
+                  st.integers(1, 64)),
         *([st.tuples(st.just("wait_none"))] if waits else []),
     )
 
@@ -1009,3 +1054,17 @@ def test_brk_grows_the_heap_not_a_mapping_placed_over_it():
                        ("brk_to", 2), access))
         trace, _status = check(prog)
         assert results(trace, "m")[-1] == (access[0], ("ok", want))
+
+
+def test_a_page_is_beyond_the_end_of_the_file_by_its_size_not_its_blocks():
+    """filemap_nopage compares the page's offset with i_size.  A write() that extends the
+    file allocates the block of a page before it copies the user's bytes into it; when
+    those bytes come from a mapping of that very page, the page is still beyond the end
+    (the lab's SIGSEGV, LAB_DEVIATIONS).  Before the fix the kernel looked at the blocks,
+    mapped the new page, and the write succeeded with bytes that were never in the file."""
+    prog = ((100, 5), (("mmap", "f0_s", 2, 0, RW, ("any", 0), 0),
+                       ("fork", 0, (("fwrite_from", ("w", 3), 0, 2 * PAGE - 10, 20),), ()),
+                       ("fread", 0, 0, 200)))
+    trace, _status = check(prog)
+    assert results(trace, "m.1") == [("fwrite_from", ("killed", 11))]
+    assert results(trace, "m")[-2:] == [("wait4", (3, 11)), ("fread", ("ok", _data(len(FILES[0]) + 100, 100)))]

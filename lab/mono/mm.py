@@ -205,8 +205,11 @@ class MemoryManager:
             self._set_pte(proc, va, vma, pa, bool(vma.prot & PROT_WRITE))
             return "anon"
         k.arch.run_path("filemap_nopage")           # file page from the cache
-        index = vma.file_offset(va) // self.page
-        if index >= len(vma.inode.blocks):
+        offset = vma.file_offset(va)
+        index = offset // self.page
+        # beyond the end by i_size, as 2.0's filemap_nopage: a write() in progress may hold
+        # the block of a page its copy has not reached yet (the size grows after the copy)
+        if offset >= vma.inode.size:
             proc.fatal_signal = SegmentationFault.signal
             k.log("segfault", pid=proc.pid, va=va, kind=kind, reason="beyond end of file")
             raise SegmentationFault(f"pid {proc.pid}: 0x{va:x} lies beyond the end of the "
