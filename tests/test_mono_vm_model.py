@@ -39,7 +39,13 @@ Rules checked (each with the Linux 2.0 source it comes from):
     by any process, and seen by every other shared mapping of that page (another process's
     too); MAP_PRIVATE maps the same page until the process writes it (do_wp_page copies):
     later write()s to the file are seen in pages the process never wrote, never in pages
-    it did.
+    it did.  Bytes past the end of the file in its last page read zero; a page wholly
+    beyond the end (by i_size) faults.
+  * read() into and write() from mapped memory: verify_area refuses a buffer the areas do
+    not allow (EFAULT, nothing copied); the kernel's copy faults pages in like the process
+    would (copy-on-write of a private page, a file page beyond the end), a file page at a
+    time, so a buffer that is a mapping of the file itself sees each page's bytes as the
+    copy reaches it.
   * execve drops every mapping (the old addresses are SIGSEGV) and maps the new image: text
     and data from the file (private), bss and stack anonymous, the break at the bss's end;
     open files survive.
@@ -92,6 +98,10 @@ LAB_DEVIATIONS = {
                  "too: invisible on i386, which cannot refuse execution)",
     "shared_readonly_fd": "MAP_SHARED of a file opened read-only stays shared (2.0 demotes "
                           "it to a private mapping: visible only beyond the end of file)",
+    "brk_floor": "brk below the end of bss changes nothing (2.0 compares with end_code and "
+                 "would unmap data and bss; no program draws it)",
+    "fixed_file_offset": "MAP_FIXED of a file at an unaligned offset is EINVAL before "
+                         "anything is unmapped (2.0 unmaps the old range first; not drawn)",
 }
 
 
@@ -127,7 +137,8 @@ def _addr(image, target):
 def _mmap_args(image, kind, npages, trim, prot, place, offsel):
     """The mmap(2) arguments an op stands for (shared by the interpreter and the model)."""
     length = npages * PAGE - trim if npages else 0
-    typ, fd = {"anon_p": (MAP_PRIVATE | MAP_ANONYMOUS, -1), "anon_s": (MAP_SHARED | MAP_ANONYMOUS, -1),
+    typ, fd = {"anon_p": (MAP_PRIVATE | MAP_ANONYMOUS, -1),
+               "anon_s": (MAP_SHARED | MAP_ANONYMOUS, -1),
                "anon_none": (MAP_ANONYMOUS, -1), "f0_p": (MAP_PRIVATE, 3), "f0_s": (MAP_SHARED, 3),
                "f1_p": (MAP_PRIVATE, 4), "f1_s": (MAP_SHARED, 4), "f0_none": (0, 3),
                "bad_fd": (MAP_PRIVATE, 9)}[kind]
@@ -427,6 +438,11 @@ class MProc:
 
 
 class Model:
+    """Linux 2.0's VM as the programs see it: files (page-cache pages), processes (areas and
+    Cells), and the same program run op by op in the order Linux's scheduler runs it (no
+    preemption: a child runs when its parent sleeps in wait4 or dies), producing the trace
+    the interpreter records on the kernel."""
+
     def __init__(self, sizes):
         self.files = {path: MFile(_data(len(path) + n, n)) for path, n in zip(FILES, sizes)}
         for path in IMAGES:
@@ -677,7 +693,7 @@ class Model:
             if name == "exec":
                 _n, code, sub = op
                 self.load_image(p, "/bin/vm2")
-                return self.life(p, f"{label}x{i}", sub, code, fresh=False)
+                return self.life(p, f"{label}x{i}", sub, code)
             try:
                 res = ("ok", self.leaf(p, name, op[1:]))
             except Killed as e:
@@ -689,7 +705,7 @@ class Model:
             self.snap(p, label)
         return None
 
-    def life(self, p, label, ops, code, fresh=True):
+    def life(self, p, label, ops, code):
         """A process (or an exec'd image) running `ops`: its wait status."""
         self.snap(p, label)
         st = self.run(p, label, ops)
@@ -758,7 +774,8 @@ def leaf_ops(waits=True):
         st.tuples(st.just("brk_to"), st.integers(0, 6)),
         st.tuples(st.just("fwrite"), st.sampled_from([0, 0, 0, 1]), st.integers(0, 3 * PAGE - 300),
                   st.integers(1, 300), st.integers(0, 255)),
-        st.tuples(st.just("fread"), st.integers(0, 1), st.integers(0, 3 * PAGE), st.integers(1, 64)),
+        st.tuples(st.just("fread"), st.integers(0, 1), st.integers(0, 3 * PAGE),
+                  st.integers(1, 64)),
         st.tuples(st.just("fread_to"), _targets(), OFFS, st.integers(0, 1),
                   st.integers(0, 3 * PAGE), st.integers(1, 64)),
         st.tuples(st.just("fwrite_from"), _targets(), OFFS, st.integers(0, 3 * PAGE - 64),
@@ -768,13 +785,17 @@ def leaf_ops(waits=True):
 
 
 def programs(depth=0):
-    ops = [leaf_ops(), leaf_ops(), leaf_ops()]
+    kinds = {"leaf": leaf_ops()}
     if depth < 2:
         sub = st.deferred(lambda: programs(depth + 1))
-        fork = st.tuples(st.just("fork"), st.integers(0, 3), sub,
-                         st.lists(leaf_ops(waits=False), max_size=3).map(tuple))
-        ops += [fork, fork, st.tuples(st.just("exec"), st.integers(0, 3), sub)]
-    body = st.lists(st.one_of(*ops), min_size=1, max_size=10 if depth == 0 else 5)
+        kinds["fork"] = st.tuples(st.just("fork"), st.integers(0, 3), sub,
+                                  st.lists(leaf_ops(waits=False), max_size=3).map(tuple))
+        kinds["exec"] = st.tuples(st.just("exec"), st.integers(0, 3), sub)
+    # the kind first, then the op: a one_of would flatten the leaves' many branches and
+    # draw fork and exec rarely
+    op = st.sampled_from(["leaf", "leaf", "fork", "exec"] if depth < 2 else ["leaf"]).flatmap(
+        kinds.__getitem__)
+    body = st.lists(op, min_size=1, max_size=10 if depth == 0 else 5)
     if depth:
         return body.map(tuple)
     # a few mappings first, at the mmap base: the accesses drawn find memory there
@@ -783,8 +804,8 @@ def programs(depth=0):
                                st.integers(1, 3), st.just(0), st.just(RW), st.just(("any", 0)),
                                st.just(0)), max_size=2)
     first = ("mmap", "anon_p", 3, 0, RW, ("any", 0), 0)        # slots 2..4
-    return st.tuples(setup.map(lambda s: [first] + s), st.tuples(st.tuples(st.just("brk_to"), st.integers(0, 3))),
-                     body).map(lambda t: tuple(t[0]) + t[1] + tuple(t[2]))
+    heap = st.tuples(st.just("brk_to"), st.integers(0, 3))
+    return st.tuples(setup, heap, body).map(lambda t: (first, *t[0], t[1], *t[2]))
 
 
 SIZES = st.tuples(st.sampled_from([0, 100, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE + 50, 3 * PAGE,
@@ -811,10 +832,11 @@ def test_linux_vm_agrees_with_the_linux_2_0_model(prog):
     """Every rule of the module docstring: the kernel's trace (results, errnos, bytes,
     signals, wait statuses, VMA lists after every step) is the model's, and no frame is lost."""
     trace, _status = check(prog)
-    for _label, name, res in trace:
-        if name != "vmas":
-            event(f"{name}: {res[0] if isinstance(res, tuple) and isinstance(res[0], str) else 'ok'}"
-                  f"{' ' + str(res[1]) if isinstance(res, tuple) and res[0] != 'ok' else ''}")
+    for _label, name, res in trace:         # (pytest --hypothesis-show-statistics)
+        if name in ("fork", "wait4"):
+            event(name if name == "fork" else f"wait4: status {res[1]}")
+        elif name != "vmas":
+            event(f"{name}: {res[0]}" + ("" if res[0] == "ok" else f" {res[1]}"))
 
 
 # ---------------------------------------------------------------------- rules, one by one
@@ -901,7 +923,8 @@ def test_brk_shrink_takes_the_pages_and_a_regrown_heap_reads_zero():
                    ("load", ("h", 2), 0, 4), ("brk_to", 1), ("load", ("h", 2), 0, 4)))
     trace, status = check(prog)
     res = results(trace, "m")
-    assert res[4:] == [("load", ("ok", bytes(4))), ("brk_to", ("ok", _layout("/bin/vm1")[3] + PAGE)),
+    assert res[4:] == [("load", ("ok", bytes(4))),
+                       ("brk_to", ("ok", _layout("/bin/vm1")[3] + PAGE)),
                        ("load", ("killed", 11))]
     assert status == 11
 
@@ -1067,4 +1090,5 @@ def test_a_page_is_beyond_the_end_of_the_file_by_its_size_not_its_blocks():
                        ("fread", 0, 0, 200)))
     trace, _status = check(prog)
     assert results(trace, "m.1") == [("fwrite_from", ("killed", 11))]
-    assert results(trace, "m")[-2:] == [("wait4", (3, 11)), ("fread", ("ok", _data(len(FILES[0]) + 100, 100)))]
+    assert results(trace, "m")[-2:] == [("wait4", (3, 11)),
+                                        ("fread", ("ok", _data(len(FILES[0]) + 100, 100)))]
