@@ -52,8 +52,9 @@ Rules checked (each with the Linux 2.0 source it comes from):
   * pids are allocated one after another; wait4 returns (pid, status): exit code << 8 or the
     killing signal; wait4 with no child is ECHILD.
   * after each step, the process's VMA list (merged where Linux 2.0's merge_segments would
-    merge) equals the model's areas; once every process has exited, every frame is back
-    (the free frames are those after boot, less the buffer cache's buffers).
+    merge) equals the model's areas, and every page Linux has mapped for it holds the bytes
+    the model says (pages the program never loads too); once every process has exited,
+    every frame is back (the free frames are those after boot, less the buffer cache's).
 
 Where the lab's Linux knowingly differs from 2.0 and other tests pin the difference, the model
 follows the lab and says so (`LAB_DEVIATIONS`): those are reported, not hidden.
@@ -176,9 +177,12 @@ class Run:
         self.k = linux
         self.trace = []
         self.execs = []
+        self.pages = []             # present_pages at each snap, for the model to check
 
     def snap(self, p, label):
         self.trace.append((label, "vmas", kernel_areas(self.k, p.proc)))
+        self.trace.append((label, "pages", ()))
+        self.pages.append(present_pages(self.k, p.proc))
 
 
 EXEC_RUNS = []              # the current example's Run (the exec'd image finds it here)
@@ -195,6 +199,13 @@ def kernel_areas(k, proc):
         out.append((v.start, v.end, v.prot, bool(v.flags & MAP_SHARED), f,
                     v.offset if f else 0))
     return merge_areas(out)
+
+
+def present_pages(k, proc):
+    """{page address: bytes} of every page Linux has mapped for the process now (the C
+    library's own pages at the top of the stack left out: the model does not track them)."""
+    return {vpn * PAGE: k.m.memory.read(pte.pa, PAGE)
+            for vpn, pte in sorted(proc.mm.ptes.items()) if vpn * PAGE < SCRATCH}
 
 
 def merge_areas(areas):
@@ -333,7 +344,8 @@ def _k_main(p, R, ops):
 
 
 def run_on_linux(prog):
-    """(trace, main's exit status, frames lost) of `prog` on native Linux."""
+    """(trace, main's exit status, frames lost, present pages at each snap) of `prog` on
+    native Linux."""
     sizes, ops = prog
     linux = boot("linux", log_syscalls=False)
     for path, (t, d, b) in IMAGES.items():
@@ -351,7 +363,7 @@ def run_on_linux(prog):
     finally:
         EXEC_RUNS.remove(R)
     assert not linux.procs.live()
-    return R.trace, proc.exit_status, _allocated(linux) - before - _kept(linux)
+    return R.trace, proc.exit_status, _allocated(linux) - before - _kept(linux), R.pages
 
 
 def _allocated(k):
@@ -443,12 +455,13 @@ class Model:
     preemption: a child runs when its parent sleeps in wait4 or dies), producing the trace
     the interpreter records on the kernel."""
 
-    def __init__(self, sizes):
+    def __init__(self, sizes, present=None):
         self.files = {path: MFile(_data(len(path) + n, n)) for path, n in zip(FILES, sizes)}
         for path in IMAGES:
             self.files[path] = MFile(_image_bytes(path))
         self.trace = []
         self.next_pid = 2
+        self.present = list(present or ())
 
     # -------------------------------------------------------------- processes
     def new_proc(self, image):
@@ -477,7 +490,24 @@ class Model:
         return c
 
     def snap(self, p, label):
+        """The areas; and every page Linux has mapped at this point (`present`, in snap order)
+        must hold the bytes the model says: the pages the program has not loaded too."""
         self.trace.append((label, "vmas", merge_areas([a.key() for a in p.areas])))
+        present = self.present.pop(0) if self.present else {}
+        self.trace.append((label, "pages", tuple(
+            hex(va) for va, data in present.items() if self.view(p, va) != data)))
+
+    def view(self, p, va):
+        """The bytes of page `va` as the process would read them (None if it could not)."""
+        a = self.area(p, va)
+        if a is None:
+            return None
+        cell = p.cells.get(va)
+        if cell is not None:
+            return bytes(cell.data)
+        if a.file is None:
+            return bytes(PAGE)
+        return bytes(self.files[a.file].page((a.offset + va - a.start) // PAGE))
 
     # -------------------------------------------------------------- areas
     def area(self, p, va):
@@ -712,9 +742,9 @@ class Model:
         return (code & 0xFF) << 8 if st is None else st
 
 
-def run_on_model(prog):
+def run_on_model(prog, present=None):
     sizes, ops = prog
-    m = Model(sizes)
+    m = Model(sizes, present)
     main = m.new_proc("/bin/vm1")
     return m.trace, m.life(main, "m", ops, 0)
 
@@ -814,8 +844,8 @@ SIZES = st.tuples(st.sampled_from([0, 100, PAGE - 1, PAGE, PAGE + 1, 2 * PAGE + 
 
 
 def check(prog):
-    trace, status, lost = run_on_linux(prog)
-    mtrace, mstatus = run_on_model(prog)
+    trace, status, lost, present = run_on_linux(prog)
+    mtrace, mstatus = run_on_model(prog, present)
     for i, (got, want) in enumerate(zip(trace, mtrace)):
         assert got == want, f"step {i}: Linux {got}\n  model {want}\n  program {prog}"
     assert len(trace) == len(mtrace), (trace[len(mtrace):], mtrace[len(trace):])
@@ -835,14 +865,15 @@ def test_linux_vm_agrees_with_the_linux_2_0_model(prog):
     for _label, name, res in trace:         # (pytest --hypothesis-show-statistics)
         if name in ("fork", "wait4"):
             event(name if name == "fork" else f"wait4: status {res[1]}")
-        elif name != "vmas":
+        elif name not in ("vmas", "pages"):
             event(f"{name}: {res[0]}" + ("" if res[0] == "ok" else f" {res[1]}"))
 
 
 # ---------------------------------------------------------------------- rules, one by one
 def results(trace, label):
     """(op, result) of one process, without the VMA snapshots."""
-    return [(name, res) for lab_, name, res in trace if lab_ == label and name != "vmas"]
+    return [(name, res) for lab_, name, res in trace
+            if lab_ == label and name not in ("vmas", "pages")]
 
 
 W2, W3, W4 = WBASE + 2 * PAGE, WBASE + 3 * PAGE, WBASE + 4 * PAGE
@@ -1011,7 +1042,7 @@ def test_brk_keeps_a_guard_page_below_the_next_mapping():
 # Linux 2.0's rule where the lab's Linux differs (LAB_DEVIATIONS) and other tests pin the
 # lab's behaviour: strict xfails, so that fixing the kernel shows up here.
 def _linux_results(prog, label="m"):
-    trace, status, _lost = run_on_linux(prog)
+    trace, status, _lost, _pages = run_on_linux(prog)
     return results(trace, label), status
 
 
