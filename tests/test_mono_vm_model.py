@@ -46,6 +46,8 @@ Rules checked (each with the Linux 2.0 source it comes from):
     would (copy-on-write of a private page, a file page beyond the end), a file page at a
     time, so a buffer that is a mapping of the file itself sees each page's bytes as the
     copy reaches it.
+  * open(O_TRUNC) (vmtruncate): every process's pages of the file go, private copies too;
+    an access there is beyond the end until the file grows again.
   * execve drops every mapping (the old addresses are SIGSEGV) and maps the new image: text
     and data from the file (private), bss and stack anonymous, the break at the bss's end;
     open files survive.
@@ -67,6 +69,7 @@ from hypothesis import HealthCheck, event, given, settings, strategies as st
 from lab.errors import KernelError
 from lab.linux import boot
 from lab.mono.abi import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, O_RDONLY, O_RDWR,
+                          O_TRUNC,
                           PROT_EXEC, PROT_READ, PROT_WRITE, SEEK_SET, STACK_SIZE, TASK_SIZE,
                           TEXT_BASE, TASK_UNMAPPED_BASE)
 from lab.mono.errors import FatalSignal
@@ -282,13 +285,18 @@ def k_fwrite_from(p, image, target, off, foff, n):
     return p.write(3, _addr(image, target) + off, min(n, PAGE - off))
 
 
+def k_trunc(p, image):
+    """open(O_TRUNC) of f0 (and close): the file's pages leave every mapping."""
+    return p.close(p.open(FILES[0], O_RDWR | O_TRUNC))
+
+
 def k_wait_none(p, image):
     return p.wait4(-1)
 
 
 K_LEAF = {"load": k_load, "store": k_store, "mmap": k_mmap, "munmap": k_munmap, "brk": k_brk,
           "brk_to": k_brk_to, "fwrite": k_fwrite, "fread": k_fread, "wait_none": k_wait_none,
-          "fread_to": k_fread_to, "fwrite_from": k_fwrite_from}
+          "fread_to": k_fread_to, "fwrite_from": k_fwrite_from, "trunc": k_trunc}
 DEAD = "dead"
 
 
@@ -461,12 +469,14 @@ class Model:
             self.files[path] = MFile(_image_bytes(path))
         self.trace = []
         self.next_pid = 2
+        self.live = []              # processes with an address space (zombies have none)
         self.present = list(present or ())
 
     # -------------------------------------------------------------- processes
     def new_proc(self, image):
         p = MProc(self.next_pid, image)
         self.next_pid += 1
+        self.live.append(p)
         self.load_image(p, image)
         return p
 
@@ -483,6 +493,7 @@ class Model:
         same Cell."""
         c = MProc(self.next_pid, parent.image, brk_start=parent.brk_start, brk=parent.brk)
         self.next_pid += 1
+        self.live.append(c)
         c.areas = [Area(**a.__dict__) for a in parent.areas]
         for va, cell in parent.cells.items():
             a = self.area(parent, va)
@@ -700,6 +711,14 @@ class Model:
                 file.write(foff + total, self.load(p, va + total, c))
                 total += c
             return total
+        if name == "trunc":                             # vmtruncate(inode, 0)
+            self.files[FILES[0]] = MFile(b"")
+            for q in self.live:
+                for a in q.areas:
+                    if a.file == FILES[0]:              # its pages go, private copies too
+                        for va in [va for va in q.cells if a.start <= va < a.end]:
+                            del q.cells[va]
+            return 0
         if name == "wait_none":
             raise Errno("ECHILD")
         raise AssertionError(name)
@@ -739,6 +758,8 @@ class Model:
         """A process (or an exec'd image) running `ops`: its wait status."""
         self.snap(p, label)
         st = self.run(p, label, ops)
+        if p in self.live:                  # (an exec'd image returns through both lives)
+            self.live.remove(p)
         return (code & 0xFF) << 8 if st is None else st
 
 
@@ -810,6 +831,7 @@ def leaf_ops(waits=True):
                   st.integers(0, 3 * PAGE), st.integers(1, 64)),
         st.tuples(st.just("fwrite_from"), _targets(), OFFS, st.integers(0, 3 * PAGE - 64),
                   st.integers(1, 64)),
+        st.tuples(st.just("trunc")),
         *([st.tuples(st.just("wait_none"))] if waits else []),
     )
 
@@ -1123,3 +1145,21 @@ def test_a_page_is_beyond_the_end_of_the_file_by_its_size_not_its_blocks():
     assert results(trace, "m.1") == [("fwrite_from", ("killed", 11))]
     assert results(trace, "m")[-2:] == [("wait4", (3, 11)),
                                         ("fread", ("ok", _data(len(FILES[0]) + 100, 100)))]
+
+
+def test_truncating_a_file_takes_its_pages_from_every_mapping():
+    """open(O_TRUNC): 2.0's vmtruncate zaps every mapped page beyond the new end, a private
+    copy-on-write copy as well: until the file grows again an access there is beyond the
+    end (the lab's SIGSEGV), and after a write() both mappings read the file's new bytes."""
+    prog = (FULL, (("mmap", "f0_p", 1, 0, RW, ("any", 0), 0),
+                   ("store", ("w", 2), 0, 4, 1),
+                   ("mmap", "f0_s", 1, 0, R, ("any", 0), 0),
+                   ("load", ("w", 3), 0, 4),
+                   ("trunc",),
+                   ("fork", 0, (("load", ("w", 2), 0, 4),), ()),
+                   ("fwrite", 0, 0, 4, 9),
+                   ("load", ("w", 2), 0, 4), ("load", ("w", 3), 0, 4)))
+    trace, _status = check(prog)
+    assert results(trace, "m.5") == [("load", ("killed", 11))]
+    assert results(trace, "m")[-2:] == [("load", ("ok", _data(9, 4))),
+                                        ("load", ("ok", _data(9, 4)))]
