@@ -52,7 +52,8 @@ Rules checked (each with the Linux 2.0 source it comes from):
     and data from the file (private), bss and stack anonymous, the break at the bss's end;
     open files survive.
   * pids are allocated one after another; wait4 returns (pid, status): exit code << 8 or the
-    killing signal; wait4 with no child is ECHILD.
+    killing signal (SIGSEGV 11; SIGKILL 9 when a fault finds no memory, checked outside the
+    model); wait4 with no child is ECHILD.
   * after each step, the process's VMA list (merged where Linux 2.0's merge_segments would
     merge) equals the model's areas, and every page Linux has mapped for it holds the bytes
     the model says (pages the program never loads too); once every process has exited,
@@ -351,11 +352,11 @@ def _k_main(p, R, ops):
     return 0
 
 
-def run_on_linux(prog):
+def run_on_linux(prog, **boot_args):
     """(trace, main's exit status, frames lost, present pages at each snap) of `prog` on
     native Linux."""
     sizes, ops = prog
-    linux = boot("linux", log_syscalls=False)
+    linux = boot("linux", log_syscalls=False, **boot_args)
     for path, (t, d, b) in IMAGES.items():
         img = ProgramImage(path, t * PAGE, d * PAGE, b * PAGE, 0, 0, 0, _k_exec_main)
         linux.images[path] = img
@@ -1163,3 +1164,18 @@ def test_truncating_a_file_takes_its_pages_from_every_mapping():
     assert results(trace, "m.5") == [("load", ("killed", 11))]
     assert results(trace, "m")[-2:] == [("load", ("ok", _data(9, 4))),
                                         ("load", ("ok", _data(9, 4)))]
+
+
+def test_a_fault_that_finds_no_memory_kills_with_sigkill_and_frees_everything():
+    """A page fault that needs a cache buffer when every buffer is mapped has no error to
+    return: Linux 2.0's oom() kills the process with SIGKILL (wait status 9); its frames
+    come back and its parent runs on.  (Outside the model: it depends on the cache's size.)"""
+    prog = ((3 * PAGE, 5), (("mmap", "f0_s", 3, 0, R, ("any", 0), 0),
+                            ("fork", 0, (("load", ("w", 2), 0, 1), ("load", ("w", 3), 0, 1),
+                                         ("load", ("w", 4), 0, 1)), ()),
+                            ("load", ("w", 2), 0, 1)))
+    trace, status, lost, _pages = run_on_linux(prog, buffer_cache_pages=2)
+    assert results(trace, "m.1")[-1] == ("load", ("killed", 9))
+    first = _data(len(FILES[0]) + 3 * PAGE, 1)
+    assert results(trace, "m")[-2:] == [("wait4", (3, 9)), ("load", ("ok", first))]
+    assert status == 0 and not lost
