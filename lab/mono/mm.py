@@ -205,8 +205,11 @@ class MemoryManager:
             self._set_pte(proc, va, vma, pa, bool(vma.prot & PROT_WRITE))
             return "anon"
         k.arch.run_path("filemap_nopage")           # file page from the cache
-        index = vma.file_offset(va) // self.page
-        if index >= len(vma.inode.blocks):
+        offset = vma.file_offset(va)
+        index = offset // self.page
+        # beyond the end by i_size, as 2.0's filemap_nopage: a write() in progress may hold
+        # the block of a page its copy has not reached yet (the size grows after the copy)
+        if offset >= vma.inode.size:
             proc.fatal_signal = SegmentationFault.signal
             k.log("segfault", pid=proc.pid, va=va, kind=kind, reason="beyond end of file")
             raise SegmentationFault(f"pid {proc.pid}: 0x{va:x} lies beyond the end of the "
@@ -362,23 +365,22 @@ class MemoryManager:
     def mmap(self, proc, addr, length, prot, flags, inode, offset, name=""):
         """do_mmap: returns the address of the new VMA (page-aligned)."""
         p = self.page
-        if length <= 0:
-            raise EINVAL(f"mmap: length {length} must be > 0")
-        if offset % p or addr % p:
-            raise EINVAL(f"mmap: address {addr:#x} and offset {offset} must be page-aligned")
+        length = self.mmap_length(addr, length)
+        if offset % p:
+            raise EINVAL(f"mmap: offset {offset} must be page-aligned")
         if not flags & (MAP_SHARED | MAP_PRIVATE) or (flags & MAP_SHARED and flags & MAP_PRIVATE):
             raise EINVAL(f"mmap: flags {flags:#x} need exactly one of MAP_SHARED, MAP_PRIVATE")
         if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
             raise EINVAL(f"mmap: prot {prot:#x}; allowed PROT_READ|PROT_WRITE|PROT_EXEC")
-        length = -(-length // p) * p
         if flags & MAP_FIXED:
-            if addr + length > self.k.task_size:
-                raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "
-                             f"0x{self.k.task_size:x}")
+            if addr % p:
+                raise EINVAL(f"mmap: MAP_FIXED address {addr:#x} must be page-aligned")
             self.munmap(proc, addr, length)
         else:
-            addr = proc.mm.get_unmapped_area(length, max(addr, TASK_UNMAPPED_BASE),
-                                               self.k.task_size)
+            # get_unmapped_area: a hint is rounded up to a page and honoured anywhere in
+            # user space (the first gap at or above it); no hint starts at TASK_SIZE / 3
+            base = -(-addr // p) * p if addr else TASK_UNMAPPED_BASE
+            addr = proc.mm.get_unmapped_area(length, base, self.k.task_size)
         proc.mm.insert(VMA(addr, addr + length, prot, flags & (MAP_SHARED | MAP_PRIVATE),
                            None if flags & MAP_ANONYMOUS else inode, offset, name))
         hook = getattr(self.k.arch, "map_region", None)     # optional platform hook
@@ -386,11 +388,26 @@ class MemoryManager:
             hook(proc.ctx, addr, length)
         return addr
 
+    def mmap_length(self, addr, length):
+        """do_mmap's first checks, made before the file's access mode is looked at: the
+        length rounded up to pages (> 0), and [addr, +length) inside user space -- for a
+        hint too (EINVAL)."""
+        if length <= 0:
+            raise EINVAL(f"mmap: length {length} must be > 0")
+        length = -(-length // self.page) * self.page
+        if addr < 0 or addr > self.k.task_size - length:
+            raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "
+                         f"0x{self.k.task_size:x}")
+        return length
+
     def munmap(self, proc, addr, length):
         """do_munmap: remove [addr, addr+length); unmapped pages go back."""
         p = self.page
-        if addr % p or addr < 0 or length <= 0 or addr + length > self.k.task_size:
-            raise EINVAL(f"munmap: address {addr:#x} must be page-aligned, length {length} > 0")
+        if addr % p or addr < 0 or length < 0 or addr + length > self.k.task_size:
+            raise EINVAL(f"munmap: address {addr:#x} must be page-aligned and "
+                         f"[{addr:#x}, +{length}) inside user space")
+        if length == 0:                 # 2.0's do_munmap: nothing to do, success
+            return
         end = addr + -(-length // p) * p
         for va, pte in proc.mm.present(addr, end):
             self._zap(proc, va, pte)
@@ -406,10 +423,13 @@ class MemoryManager:
             return mm.brk
         old_end, new_end = -(-mm.brk // p) * p, -(-new // p) * p
         if new_end > old_end:
-            if mm.overlapping(old_end, new_end):
-                return mm.brk
+            if mm.overlapping(old_end, new_end + p):      # 2.0 keeps a guard page below
+                return mm.brk                               # the next mapping
             heap = mm.find_vma(mm.brk_start) if mm.brk_start < old_end else None
-            if heap is not None and heap.end == old_end:
+            # extend the heap only if the area there still is the heap: a MAP_FIXED mapping
+            # over it (read-only, or a file's) must not grow (2.0 maps new anonymous memory)
+            if (heap is not None and heap.end == old_end and heap.inode is None
+                    and not heap.shared and heap.prot == PROT_READ | PROT_WRITE):
                 heap.end = new_end
             else:
                 mm.insert(VMA(old_end, new_end, PROT_READ | PROT_WRITE, MAP_PRIVATE, name="[heap]"))

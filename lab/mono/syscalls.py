@@ -222,9 +222,10 @@ def sys_wait4(k, p, pid, status_va, options):
 # -- memory --
 def sys_mmap(k, p, addr, length, prot, flags, fd, offset):
     _path(k, "sys_mmap")
+    f = None if flags & MAP_ANONYMOUS else _file(p, fd)     # old_mmap: a bad fd first,
+    k.mm.mmap_length(addr, length)          # then do_mmap's range checks, then the file's
     inode = None
-    if not flags & MAP_ANONYMOUS:
-        f = _file(p, fd)
+    if f is not None:
         if f.inode is None or f.inode.type is not InodeType.REG:
             raise ENODEV(f"mmap: fd {fd} is not a regular file")
         if not f.readable or (flags & MAP_SHARED and prot & PROT_WRITE and not f.writable):
