@@ -259,17 +259,18 @@ def _segv(p, how):
         p.load(0x50000000, 4)
     elif how == "kernel":
         p.load(0xC0001000, 4)
-    elif how == "beyond_file":
+    elif how == "beyond_file":          # a shared mapping's page wholly beyond the end: SIGBUS
         fd = p.open("/tmp/small", O_CREAT | O_RDWR)
         buf = p.malloc(16)
         p.write(fd, buf, 16)
-        va = p.mmap(0, 3 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0)
+        va = p.mmap(0, 3 * PAGE, PROT_READ, MAP_SHARED, fd, 0)
         p.load(va + 2 * PAGE, 1)
-    return 7                                    # not reached: the access kills the child
+    return 99                                   # not reached: the access kills the child
 
 
 SEGV = ("write_ro_anon", "write_ro_file", "after_munmap", "write_text", "unmapped", "kernel",
         "beyond_file")
+SIGNAL_OF = dict.fromkeys(SEGV, 11) | {"beyond_file": 7}       # SIGSEGV; SIGBUS
 
 
 def _segv_child(p, how, catch):
@@ -358,10 +359,16 @@ def _sharer(p, va, n, seed):
 
 
 def op_share_child(p, c, npages, shared, seed):
-    """A region written before fork, written again by the child: MAP_SHARED shows the
-    child's stores to the parent, MAP_PRIVATE (copy-on-write) does not."""
-    va = p.mmap(0, npages * PAGE, PROT_READ | PROT_WRITE,
-                (MAP_SHARED if shared else MAP_PRIVATE) | MAP_ANONYMOUS)
+    """A region written before fork, written again by the child: a MAP_SHARED file mapping
+    shows the child's stores to the parent, private anonymous memory (copy-on-write) does
+    not.  (Linux 2.0 has no shared anonymous memory: MAP_SHARED needs a file.)"""
+    if shared:
+        fd = p.open(f"/tmp/share{seed}", O_CREAT | O_RDWR | O_TRUNC)
+        p.write(fd, _buf(p, npages * PAGE), npages * PAGE)          # zeros
+        va = p.mmap(0, npages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        p.close(fd)
+    else:
+        va = p.mmap(0, npages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
     c.regions.append((va, npages, True))
     for i in range(0, npages, 2):                    # some pages present at fork, some not
         p.store(va + i * PAGE + 8, _data(seed + i, 4))
@@ -734,15 +741,14 @@ def test_fixed_programs_give_the_same_trace_on_every_platform(prog):
         assert res[2:] == [("ok", (3, 0)), ("ok", (bytes(2), bytes(2))), ("ok", 0),
                            ("ok", (4, 11))]
     elif i == 3:
-        assert [r[1][1] for r in res] == [11] * len(SEGV)       # killed by SIGSEGV
+        assert [r[1][1] for r in res] == [SIGNAL_OF[h] for h in SEGV]  # SIGSEGV, SIGBUS
     elif i == 4:                         # ENOENT, ENOEXEC, EACCES (directory, device)
         assert [r[1][1] >> 8 for r in res] == [0, 0, 0, 2, 8, 13, 13]
     elif i == 5:
-        # MAP_SHARED: pages present at fork are shared, the child's stores show; a page
-        # first touched after fork is each process's own (Linux 2.0 has no shared
-        # anonymous memory object: do_anonymous_page).  MAP_PRIVATE: the parent's bytes.
+        # MAP_SHARED (of a file): every page is the page cache's, so all the child's stores
+        # show, on pages present at fork or not.  MAP_PRIVATE: the parent's bytes.
         (_st, shared), (_st2, private) = res[0][1], res[1][1]
-        assert shared == (_data(51, 4), bytes(4), _data(53, 4))
+        assert shared == (_data(51, 4), _data(52, 4), _data(53, 4))
         assert private == (_data(2, 4), bytes(4), _data(4, 4))
         assert main["tcp"][1][:2] == (9000, _data(3, 9000))
         assert main["dup"] == ("ok", (5, 4, 4, 0))
@@ -814,23 +820,25 @@ def _truncate_mapped(p):
     buf = p.malloc(PAGE)
     p.store(buf, b"abc")
     p.write(fd, buf, PAGE)
-    va = p.mmap(0, PAGE, PROT_READ, MAP_PRIVATE, fd, 0)
-    first = p.load(va, 3)                        # the cache's frame is mapped now
+    shared = p.mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0)
+    private = p.mmap(0, PAGE, PROT_READ, MAP_PRIVATE, fd, 0)
+    first = p.load(shared, 3), p.load(private, 3)     # the cache's frame is mapped now
     p.close(p.open("/tmp/t", O_RDWR | O_TRUNC))
 
-    def child(c):
-        c.load(va, 1)                            # beyond the end of the file now
-        return 0
-    return first, p.wait4(p.fork(child))[1], p.fstat(fd)["size"]
+    def child(c, va):
+        return 40 + c.load(va, 1)[0]            # beyond the end of the file now
+    return (first, p.wait4(p.fork(child, shared))[1], p.wait4(p.fork(child, private))[1],
+            p.fstat(fd)["size"])
 
 
 def test_truncating_a_mapped_file_takes_its_pages_from_the_mappings():
     """open(O_TRUNC) of a file a process has mapped: Linux 2.0's vmtruncate zaps the mapped
-    pages before the cache drops them, and a later access beyond the new end of the file is
-    SIGBUS (here SIGSEGV's status).  Before the fix the cache found its frame still mapped and
-    the kernel stopped with a bare AssertionError, on every platform."""
+    pages before the cache drops them; a later access beyond the new end of the file is
+    SIGBUS through a shared mapping (wait status 7) and reads a zero page through a private
+    one (filemap_nopage).  Before the fix the cache found its frame still mapped and the
+    kernel stopped with a bare AssertionError, on every platform."""
     out = _on_every_platform(_truncate_mapped)
-    assert set(out.values()) == {((b"abc", 11, 0), 0)}, out
+    assert set(out.values()) == {(((b"abc", b"abc"), 7, 40 << 8, 0), 0)}, out
 
 
 def _map_more_than_the_cache(p):

@@ -1,5 +1,6 @@
 """Memory: mmap of files through the buffer cache, demand zero, brk."""
-from lab.mono.abi import PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, O_RDWR
+from lab.mono.abi import (PROT_READ, PROT_WRITE, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, O_RDWR,
+                          O_CREAT)
 from lab.mono.errors import EINVAL
 from mono_helpers import events
 from lab.linux import boot
@@ -74,21 +75,28 @@ def test_demand_zero_reads_share_the_zero_page_and_writes_get_frames():
 
 
 def test_mmap_arguments_are_checked():
-    """mmap needs a page-aligned offset and exactly one of MAP_SHARED/MAP_PRIVATE."""
+    """Linux 2.0's do_mmap: a length of 0 maps nothing and returns the address; a file
+    mapping needs a page-aligned offset (generic_file_mmap), anonymous memory has none to
+    check; the type must be exactly one of MAP_SHARED/MAP_PRIVATE, and anonymous memory
+    MAP_PRIVATE (shared anonymous memory came with 2.4): EINVAL, nothing mapped."""
     def prog(p):
         out = []
-        for args in ((0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 100),
+        fd = p.open("/tmp/f", O_RDWR | O_CREAT)
+        vmas = len(p.proc.mm.vmas)
+        for args in ((0, 4096, PROT_READ, MAP_PRIVATE, fd, 100),
                      (0, 4096, PROT_READ, MAP_ANONYMOUS, -1, 0),
-                     (0, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)):
+                     (0, 4096, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0),
+                     (0x40001000, 0, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+                     (0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 100)):
             try:
-                p.mmap(*args)
+                out.append(p.mmap(*args))
             except EINVAL as e:
                 out.append(e.code)
-        return out
+        return out, len(p.proc.mm.vmas) - vmas
     linux = boot("linux")
     proc = linux.spawn(prog)
     linux.run()
-    assert proc.result == ["EINVAL"] * 3
+    assert proc.result == (["EINVAL"] * 3 + [0x40001000, 0x40000000], 1)
 
 
 def test_malloc_grows_the_heap_with_brk():

@@ -17,9 +17,11 @@ Rules checked (each with the Linux 2.0 source it comes from):
     first); without MAP_FIXED the address is a hint: get_unmapped_area rounds it up to a
     page and takes the first gap at or above it (TASK_SIZE/3 when 0), anywhere in user
     space, ENOMEM when there is none; a range beyond TASK_SIZE is EINVAL even for a hint;
+    a length of 0 maps nothing and returns the address (after the fd check);
     a file mapping needs a readable fd and, for MAP_SHARED with PROT_WRITE, a writable one
-    (EACCES); a closed fd is EBADF; flags without MAP_SHARED or MAP_PRIVATE are EINVAL;
-    a file offset must be page-aligned (generic_file_mmap: EINVAL).
+    (EACCES); a closed fd is EBADF; flags without MAP_SHARED or MAP_PRIVATE are EINVAL, and
+    so is MAP_SHARED without a file (shared anonymous memory came with 2.4); a file offset
+    must be page-aligned (generic_file_mmap: EINVAL), anonymous memory's is ignored.
   * munmap (do_munmap): an unaligned address or a range beyond TASK_SIZE is EINVAL; a length
     of 0 does nothing and succeeds; unmapping nothing succeeds; a partial unmap keeps the
     rest of the area (head, tail, or both sides of a hole: the area is split, the file
@@ -40,7 +42,8 @@ Rules checked (each with the Linux 2.0 source it comes from):
     too); MAP_PRIVATE maps the same page until the process writes it (do_wp_page copies):
     later write()s to the file are seen in pages the process never wrote, never in pages
     it did.  Bytes past the end of the file in its last page read zero; a page wholly
-    beyond the end (by i_size) faults.
+    beyond the end (by i_size) is SIGBUS through a shared mapping (wait status 7) and a
+    zero page through a private one ("a private mapping just maps in a zero page").
   * read() into and write() from mapped memory: verify_area refuses a buffer the areas do
     not allow (EFAULT, nothing copied); the kernel's copy faults pages in like the process
     would (copy-on-write of a private page, a file page beyond the end), a file page at a
@@ -52,8 +55,8 @@ Rules checked (each with the Linux 2.0 source it comes from):
     and data from the file (private), bss and stack anonymous, the break at the bss's end;
     open files survive.
   * pids are allocated one after another; wait4 returns (pid, status): exit code << 8 or the
-    killing signal (SIGSEGV 11; SIGKILL 9 when a fault finds no memory, checked outside the
-    model); wait4 with no child is ECHILD.
+    killing signal (SIGSEGV 11, SIGBUS 7; SIGKILL 9 when a fault finds no memory, checked
+    outside the model); wait4 with no child is ECHILD.
   * after each step, the process's VMA list (merged where Linux 2.0's merge_segments would
     merge) equals the model's areas, and every page Linux has mapped for it holds the bytes
     the model says (pages the program never loads too); once every process has exited,
@@ -64,8 +67,8 @@ follows the lab and says so (`LAB_DEVIATIONS`): those are reported, not hidden.
 """
 from dataclasses import dataclass, field
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis.control import currently_in_test_context
 
 from lab.errors import KernelError
 from lab.linux import boot
@@ -83,22 +86,17 @@ NWIN = 14                                  # the mmap base, which are unmapped a
 LOW = 0x10000000                           # a hint far below TASK_UNMAPPED_BASE
 SCRATCH = TASK_SIZE - 20 * PAGE            # stack memory for read()/write() buffers
 SIGSEGV = 11
+SIGBUS = 7
 FILES = ("/tmp/f0", "/tmp/f1")             # f0 opened O_RDWR as fd 3, f1 O_RDONLY as fd 4
 IMAGES = {"/bin/vm1": (2, 1, 1), "/bin/vm2": (3, 2, 2)}    # text, data, bss pages
 
 # Where the lab's Linux differs from Linux 2.0 on purpose (pinned by other tests); the model
 # follows the lab on these points.
 LAB_DEVIATIONS = {
-    "anon_shared": "MAP_SHARED|MAP_ANONYMOUS is accepted (2.0's do_mmap: EINVAL): pages "
-                   "present at fork are shared, a page first touched later is the "
-                   "toucher's own (test_differential_platforms FIXED[5])",
-    "beyond_eof": "an access to a file page wholly beyond the end of the file is SIGSEGV "
-                  "(2.0's filemap_nopage: SIGBUS for MAP_SHARED, a zero page for "
-                  "MAP_PRIVATE; test_differential_platforms 'beyond_file', truncate test)",
-    "zero_length_mmap": "mmap of length 0 is EINVAL (2.0: returns the address; "
-                        "test_mono_mm.test_mmap_arguments_are_checked)",
-    "anon_offset": "an unaligned offset of an anonymous mmap is EINVAL (2.0 ignores the "
-                   "offset of anonymous memory; test_mono_mm)",
+    "private_beyond_eof": "a private file page wholly beyond the end of the file is the zero "
+                          "page, a process's own from then on (2.0 maps the page cache's "
+                          "page of that offset, all zeros, which a later write() growing "
+                          "the file would fill)",
     "heap_prot": "the heap is PROT_READ|PROT_WRITE (2.0's sys_brk maps it with PROT_EXEC "
                  "too: invisible on i386, which cannot refuse execution)",
     "shared_readonly_fd": "MAP_SHARED of a file opened read-only stays shared (2.0 demotes "
@@ -565,7 +563,7 @@ class Model:
             raise Errno("EBADF")
         length = _up(length)
         if length == 0:
-            raise Errno("EINVAL")                       # LAB_DEVIATIONS["zero_length_mmap"]
+            return addr                 # "if ((len = PAGE_ALIGN(len)) == 0) return addr;"
         if addr > TASK_SIZE - length:
             raise Errno("EINVAL")
         typ = flags & (MAP_SHARED | MAP_PRIVATE)
@@ -574,10 +572,10 @@ class Model:
                 raise Errno("EINVAL")
             if typ == MAP_SHARED and prot & PROT_WRITE and fd != 3:
                 raise Errno("EACCES")                   # f1 is open read-only
-        elif typ not in (MAP_SHARED, MAP_PRIVATE):      # LAB_DEVIATIONS["anon_shared"]
+        elif typ != MAP_PRIVATE:                        # no shared anonymous memory in 2.0
             raise Errno("EINVAL")
-        if offset % PAGE:
-            raise Errno("EINVAL")                       # (anonymous: LAB_DEVIATIONS)
+        if offset % PAGE and not flags & MAP_ANONYMOUS:
+            raise Errno("EINVAL")                       # generic_file_mmap's check
         if flags & MAP_FIXED:
             if addr % PAGE:
                 raise Errno("EINVAL")
@@ -635,8 +633,12 @@ class Model:
             return cell.data
         f = self.files[a.file]
         off = a.offset + page - a.start
-        if off >= f.size:
-            raise Killed(SIGSEGV)                       # LAB_DEVIATIONS["beyond_eof"]
+        if off >= f.size:                               # wholly beyond the end
+            if currently_in_test_context():
+                event(f"beyond the end of a file: {'shared' if a.shared else 'private'}")
+            if a.shared:
+                raise Killed(SIGBUS)                    # do_no_page: send_sig(SIGBUS)
+            return p.cells.setdefault(page, Cell()).data    # LAB_DEVIATIONS: zero page
         if a.shared:
             return f.page(off // PAGE)
         if write:                                       # do_wp_page: the process's own copy
@@ -778,7 +780,7 @@ def _targets():
     return st.one_of(
         st.tuples(st.just("w"), st.integers(2, 4)),
         st.tuples(st.just("w"), st.integers(2, 4)),
-        st.tuples(st.just("w"), st.integers(2, 4)),
+        st.tuples(st.just("w"), st.integers(5, 7)),        # the setup's mappings
         st.tuples(st.just("w"), st.integers(0, NWIN - 1)),
         st.tuples(st.sampled_from(["h", "h", "d", "b", "s", "lo"]), st.integers(0, 1)),
         st.tuples(st.sampled_from(["t", "k"]), st.just(0)))
@@ -852,7 +854,7 @@ def programs(depth=0):
     if depth:
         return body.map(tuple)
     # a few mappings first, at the mmap base: the accesses drawn find memory there
-    setup = st.lists(st.tuples(st.just("mmap"), st.sampled_from(["anon_p", "anon_s", "f0_p",
+    setup = st.lists(st.tuples(st.just("mmap"), st.sampled_from(["anon_p", "f0_s", "f0_p",
                                                                  "f0_s", "f1_p"]),
                                st.integers(1, 3), st.just(0), st.just(RW), st.just(("any", 0)),
                                st.just(0)), max_size=2)
@@ -1015,17 +1017,6 @@ def test_a_store_to_a_read_only_mapping_kills_the_child_with_sigsegv():
     assert results(trace, "m")[-1] == ("wait4", (3, 11))
 
 
-def test_shared_anonymous_memory_is_shared_by_the_pages_present_at_fork():
-    """MAP_SHARED|MAP_ANONYMOUS (the lab's extension, LAB_DEVIATIONS): a page present at fork
-    is one memory for parent and child; a page first touched after fork is the toucher's."""
-    prog = (FULL, (("mmap", "anon_s", 2, 0, RW, ("any", 0), 0),
-                   ("store", ("w", 2), 0, 4, 1),
-                   ("fork", 0, (("store", ("w", 2), 0, 4, 2), ("store", ("w", 3), 0, 4, 3)), ()),
-                   ("load", ("w", 2), 0, 4), ("load", ("w", 3), 0, 4)))
-    trace, _status = check(prog)
-    assert results(trace, "m")[-2:] == [("load", ("ok", _data(2, 4))), ("load", ("ok", bytes(4)))]
-
-
 # ---------------------------------------------------------------------- regressions
 def test_an_mmap_hint_is_rounded_up_and_honoured_anywhere_in_user_space():
     """2.0's get_unmapped_area rounds a hint up to a page and takes the first gap at or
@@ -1061,15 +1052,13 @@ def test_brk_keeps_a_guard_page_below_the_next_mapping():
                                    ("brk_to", ("ok", heap + PAGE)), ("brk_to", ("ok", heap + PAGE))]
 
 
-# ---------------------------------------------------------------------- known differences
-# Linux 2.0's rule where the lab's Linux differs (LAB_DEVIATIONS) and other tests pin the
-# lab's behaviour: strict xfails, so that fixing the kernel shows up here.
+# ---------------------------------------------------------------------- Linux 2.0's rules
+# Four rules where the lab's Linux used to differ from 2.0 (each failed before its fix).
 def _linux_results(prog, label="m"):
     trace, status, _lost, _pages = run_on_linux(prog)
     return results(trace, label), status
 
 
-@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['beyond_eof'] (SIGSEGV, status 11)")
 def test_linux_2_0_a_shared_mapping_beyond_the_end_of_the_file_is_sigbus():
     """2.0's filemap_nopage: a MAP_SHARED page wholly beyond the end of the file is an error
     (do_no_page sends SIGBUS: wait status 7)."""
@@ -1078,7 +1067,6 @@ def test_linux_2_0_a_shared_mapping_beyond_the_end_of_the_file_is_sigbus():
     assert res[-1] == ("wait4", (3, 7))
 
 
-@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['beyond_eof'] (SIGSEGV, status 11)")
 def test_linux_2_0_a_private_mapping_beyond_the_end_of_the_file_reads_zero():
     """2.0's filemap_nopage: "a private mapping just maps in a zero page" beyond the end."""
     res, _st = _linux_results(((100, 5), (("mmap", "f0_p", 2, 0, R, ("any", 0), 0),
@@ -1086,14 +1074,12 @@ def test_linux_2_0_a_private_mapping_beyond_the_end_of_the_file_reads_zero():
     assert res[-1] == ("load", ("ok", bytes(4)))
 
 
-@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['zero_length_mmap'] (EINVAL)")
 def test_linux_2_0_mmap_of_length_zero_returns_the_address():
     """2.0's do_mmap starts with `if ((len = PAGE_ALIGN(len)) == 0) return addr;`."""
     res, _st = _linux_results((FULL, (("mmap", "anon_p", 0, 0, RW, ("hint", 2), 0),)))
     assert res == [("mmap", ("ok", W2))]
 
 
-@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['anon_shared'] (accepted)")
 def test_linux_2_0_refuses_shared_anonymous_memory():
     """2.0's do_mmap: without a file, `if ((flags & MAP_TYPE) != MAP_PRIVATE) return
     -EINVAL;` (shared anonymous memory came with 2.4's shmem)."""
@@ -1101,7 +1087,6 @@ def test_linux_2_0_refuses_shared_anonymous_memory():
     assert res == [("mmap", ("error", "EINVAL"))]
 
 
-@pytest.mark.xfail(strict=True, reason="LAB_DEVIATIONS['anon_offset'] (EINVAL)")
 def test_linux_2_0_ignores_the_offset_of_anonymous_memory():
     """2.0 checks a mapping's offset only in the file's mmap (generic_file_mmap)."""
     res, _st = _linux_results((FULL, (("mmap", "anon_p", 1, 0, RW, ("any", 0), "unal"),)))
@@ -1137,21 +1122,22 @@ def test_a_page_is_beyond_the_end_of_the_file_by_its_size_not_its_blocks():
     """filemap_nopage compares the page's offset with i_size.  A write() that extends the
     file allocates the block of a page before it copies the user's bytes into it; when
     those bytes come from a mapping of that very page, the page is still beyond the end
-    (the lab's SIGSEGV, LAB_DEVIATIONS).  Before the fix the kernel looked at the blocks,
+    (SIGBUS through this shared mapping).  Before the fix the kernel looked at the blocks,
     mapped the new page, and the write succeeded with bytes that were never in the file."""
     prog = ((100, 5), (("mmap", "f0_s", 2, 0, RW, ("any", 0), 0),
                        ("fork", 0, (("fwrite_from", ("w", 3), 0, 2 * PAGE - 10, 20),), ()),
                        ("fread", 0, 0, 200)))
     trace, _status = check(prog)
-    assert results(trace, "m.1") == [("fwrite_from", ("killed", 11))]
-    assert results(trace, "m")[-2:] == [("wait4", (3, 11)),
+    assert results(trace, "m.1") == [("fwrite_from", ("killed", SIGBUS))]
+    assert results(trace, "m")[-2:] == [("wait4", (3, SIGBUS)),
                                         ("fread", ("ok", _data(len(FILES[0]) + 100, 100)))]
 
 
 def test_truncating_a_file_takes_its_pages_from_every_mapping():
     """open(O_TRUNC): 2.0's vmtruncate zaps every mapped page beyond the new end, a private
     copy-on-write copy as well: until the file grows again an access there is beyond the
-    end (the lab's SIGSEGV), and after a write() both mappings read the file's new bytes."""
+    end (through the private mapping a zero page, the child's own), and after a write() both
+    mappings read the file's new bytes."""
     prog = (FULL, (("mmap", "f0_p", 1, 0, RW, ("any", 0), 0),
                    ("store", ("w", 2), 0, 4, 1),
                    ("mmap", "f0_s", 1, 0, R, ("any", 0), 0),
@@ -1161,7 +1147,7 @@ def test_truncating_a_file_takes_its_pages_from_every_mapping():
                    ("fwrite", 0, 0, 4, 9),
                    ("load", ("w", 2), 0, 4), ("load", ("w", 3), 0, 4)))
     trace, _status = check(prog)
-    assert results(trace, "m.5") == [("load", ("killed", 11))]
+    assert results(trace, "m.5") == [("load", ("ok", bytes(4)))]
     assert results(trace, "m")[-2:] == [("load", ("ok", _data(9, 4))),
                                         ("load", ("ok", _data(9, 4)))]
 

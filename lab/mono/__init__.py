@@ -7,7 +7,8 @@ Libc                              what a program sees: system calls and user wor
 Process, ProcState, MM, VMA, PTE  processes and Linux's logical page table (`process`)
 ProgramImage                      executables (`programs`): /bin/simple, /bin/sh, /lib/libc.so.5
 errors                            errno classes (EBADF, EFAULT, EPIPE, ...), the fatal signals
-                                  SegmentationFault, BrokenPipe, OutOfMemoryKill; Deadlock; Panic
+                                  SegmentationFault, BusError, BrokenPipe, OutOfMemoryKill;
+                                  Deadlock; Panic
                                   (lab.errors)
 abi                               O_*, PROT_*, MAP_*, AF_INET, SOCK_*, signals, WEXITSTATUS...
 examples                          lmbench-like programs: lat_syscall, lat_pipe

@@ -83,6 +83,14 @@ class OutOfMemoryKill(FatalSignal):
     signal = 9
 
 
+class BusError(FatalSignal):
+    """SIGBUS: an access to a page of a MAP_SHARED file mapping that lies wholly beyond the
+    end of the file (Linux 2.0 filemap_nopage finds no page; do_no_page sends SIGBUS):
+    wait4 sees termination by 7."""
+    code = "SIGBUS"
+    signal = 7
+
+
 class BrokenPipe(FatalSignal):
     """SIGPIPE: a write to a pipe no process reads, or to a TCP connection its peer has
     closed.  Linux 2.0's pipe_write and tcp_sendmsg send it (and return EPIPE); its default

@@ -7,12 +7,14 @@ make visible with `arch.map_user/unmap_user/protect_user`.  Faults arrive at `pa
     demand zero       anonymous page never touched: a read maps the shared zero page read-only,
                       a write gets a fresh zeroed frame (Linux 2.0 do_anonymous_page)
     file page         from the buffer cache (filemap_nopage): shared mappings and reads of
-                      private ones map the cache's frame; a write to a private one copies it
+                      private ones map the cache's frame; a write to a private one copies it.
+                      Wholly beyond the end of the file: SIGBUS for a shared mapping, demand
+                      zero for a private one (filemap_nopage "just maps in a zero page")
     copy-on-write     a write to a page shared after fork (or a file/zero page of a private
                       mapping): copy it, unless this process holds the only reference
     remap             the page is in Linux's table with the rights asked for, but the platform
                       does not map it (L4Linux maps lazily): map it again
-    SIGSEGV           no VMA, or the VMA forbids the access
+    SIGSEGV           no VMA, or the VMA forbids the access (SIGBUS: beyond a shared file's end)
 
 Optional platform hooks: `arch.map_region(ctx, start, length)` after mmap creates a VMA and
 `arch.unmap_region(ctx, start, length)` after munmap removes one (MkLinux maps memory objects).
@@ -32,7 +34,7 @@ from engine.errors import OutOfFrames
 
 from .abi import (PROT_READ, PROT_WRITE, PROT_EXEC, MAP_SHARED, MAP_PRIVATE, MAP_FIXED,
                   MAP_ANONYMOUS, TASK_UNMAPPED_BASE)
-from .errors import EFAULT, EINVAL, ENOMEM, OutOfMemoryKill, SegmentationFault
+from .errors import EFAULT, EINVAL, ENOMEM, BusError, OutOfMemoryKill, SegmentationFault
 from .process import MM, PTE, VMA
 
 ANON, CACHE, ZERO = "anon", "cache", "zero"
@@ -196,24 +198,19 @@ class MemoryManager:
         k = self.k
         if vma.inode is None:                       # do_anonymous_page
             k.arch.run_path("do_anonymous_page")
-            if kind != "w" and not vma.shared:
-                self._set_pte(proc, va, vma, self.zero_page, False)
-                return "zero"
-            pa = self.alloc_anon()
-            k.arch.run_path("clear_page")
-            k.arch.touch_kernel_data(pa, self.page, "w")     # the stores go through the caches
-            self._set_pte(proc, va, vma, pa, bool(vma.prot & PROT_WRITE))
-            return "anon"
+            return self._demand_zero(proc, va, vma, kind)
         k.arch.run_path("filemap_nopage")           # file page from the cache
         offset = vma.file_offset(va)
         index = offset // self.page
         # beyond the end by i_size, as 2.0's filemap_nopage: a write() in progress may hold
         # the block of a page its copy has not reached yet (the size grows after the copy)
         if offset >= vma.inode.size:
-            proc.fatal_signal = SegmentationFault.signal
-            k.log("segfault", pid=proc.pid, va=va, kind=kind, reason="beyond end of file")
-            raise SegmentationFault(f"pid {proc.pid}: 0x{va:x} lies beyond the end of the "
-                                    "mapped file (SIGBUS)")
+            if not vma.shared:                      # "a private mapping just maps in a zero
+                return self._demand_zero(proc, va, vma, kind)       # page" (filemap_nopage)
+            proc.fatal_signal = BusError.signal     # no page: do_no_page sends SIGBUS
+            k.log("sigbus", pid=proc.pid, va=va, kind=kind, reason="beyond end of file")
+            raise BusError(f"pid {proc.pid}: 0x{va:x} lies beyond the end of the file its "
+                           f"shared mapping maps (size {vma.inode.size})")
         buf = k.bcache.file_page(vma.inode, index)
         if vma.shared:
             writable = bool(vma.prot & PROT_WRITE)
@@ -228,6 +225,18 @@ class MemoryManager:
             return "file-copy"
         self._set_pte(proc, va, vma, buf.pa, False)
         return "file"
+
+    def _demand_zero(self, proc, va, vma, kind):
+        """A private page never touched: a read maps the zero page read-only, a write gets a
+        fresh zeroed frame."""
+        if kind != "w":
+            self._set_pte(proc, va, vma, self.zero_page, False)
+            return "zero"
+        pa = self.alloc_anon()
+        self.k.arch.run_path("clear_page")
+        self.k.arch.touch_kernel_data(pa, self.page, "w")   # the stores go through the caches
+        self._set_pte(proc, va, vma, pa, bool(vma.prot & PROT_WRITE))
+        return "anon"
 
     def _wp_page(self, proc, va, vma, pte):
         """do_wp_page: a write to a page the process may not write yet."""
@@ -363,13 +372,20 @@ class MemoryManager:
 
     # ------------------------------------------------------------------ mmap, munmap, brk
     def mmap(self, proc, addr, length, prot, flags, inode, offset, name=""):
-        """do_mmap: returns the address of the new VMA (page-aligned)."""
+        """do_mmap: returns the address of the new VMA (page-aligned); a length of 0 maps
+        nothing and returns `addr`."""
         p = self.page
         length = self.mmap_length(addr, length)
-        if offset % p:
-            raise EINVAL(f"mmap: offset {offset} must be page-aligned")
+        if length == 0:
+            return addr
+        anonymous = inode is None or flags & MAP_ANONYMOUS
+        if not anonymous and offset % p:        # (generic_file_mmap; anonymous memory has
+            raise EINVAL(f"mmap: offset {offset} must be page-aligned")     # no offset)
         if not flags & (MAP_SHARED | MAP_PRIVATE) or (flags & MAP_SHARED and flags & MAP_PRIVATE):
             raise EINVAL(f"mmap: flags {flags:#x} need exactly one of MAP_SHARED, MAP_PRIVATE")
+        if anonymous and flags & MAP_SHARED:
+            raise EINVAL("mmap: MAP_SHARED|MAP_ANONYMOUS: Linux 2.0 maps anonymous memory "
+                         "MAP_PRIVATE only (shared anonymous memory came with 2.4)")
         if prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC):
             raise EINVAL(f"mmap: prot {prot:#x}; allowed PROT_READ|PROT_WRITE|PROT_EXEC")
         if flags & MAP_FIXED:
@@ -382,7 +398,7 @@ class MemoryManager:
             base = -(-addr // p) * p if addr else TASK_UNMAPPED_BASE
             addr = proc.mm.get_unmapped_area(length, base, self.k.task_size)
         proc.mm.insert(VMA(addr, addr + length, prot, flags & (MAP_SHARED | MAP_PRIVATE),
-                           None if flags & MAP_ANONYMOUS else inode, offset, name))
+                           None if anonymous else inode, 0 if anonymous else offset, name))
         hook = getattr(self.k.arch, "map_region", None)     # optional platform hook
         if hook is not None:
             hook(proc.ctx, addr, length)
@@ -390,10 +406,13 @@ class MemoryManager:
 
     def mmap_length(self, addr, length):
         """do_mmap's first checks, made before the file's access mode is looked at: the
-        length rounded up to pages (> 0), and [addr, +length) inside user space -- for a
-        hint too (EINVAL)."""
-        if length <= 0:
-            raise EINVAL(f"mmap: length {length} must be > 0")
+        length rounded up to pages (0: nothing to map, the caller returns the address; a
+        negative length, which C's size_t cannot carry, is EINVAL), and [addr, +length)
+        inside user space -- for a hint too (EINVAL)."""
+        if length < 0:
+            raise EINVAL(f"mmap: length {length} must be >= 0")
+        if length == 0:
+            return 0                    # "if ((len = PAGE_ALIGN(len)) == 0) return addr;"
         length = -(-length // self.page) * self.page
         if addr < 0 or addr > self.k.task_size - length:
             raise EINVAL(f"mmap: [{addr:#x}, +{length}) beyond TASK_SIZE "

@@ -223,7 +223,8 @@ def sys_wait4(k, p, pid, status_va, options):
 def sys_mmap(k, p, addr, length, prot, flags, fd, offset):
     _path(k, "sys_mmap")
     f = None if flags & MAP_ANONYMOUS else _file(p, fd)     # old_mmap: a bad fd first,
-    k.mm.mmap_length(addr, length)          # then do_mmap's range checks, then the file's
+    if k.mm.mmap_length(addr, length) == 0:     # then do_mmap's range checks, then the file's
+        return addr                             # (a length of 0 maps nothing)
     inode = None
     if f is not None:
         if f.inode is None or f.inode.type is not InodeType.REG:
