@@ -18,14 +18,16 @@ from collections import deque
 from enum import Enum
 
 from .abi import SOCK_STREAM, SOCK_DGRAM, AF_INET, O_RDWR, O_NONBLOCK
-from .errors import (EADDRINUSE, EAGAIN, ECONNREFUSED, EDESTADDRREQ, EINVAL, EISCONN,
-                     EMSGSIZE, ENOTCONN, EOPNOTSUPP, EAFNOSUPPORT, EPROTONOSUPPORT, BrokenPipe)
+from .errors import (EADDRINUSE, EAGAIN, ECONNREFUSED, EINVAL, EIO, EISCONN, EMSGSIZE,
+                     ENOTCONN, EOPNOTSUPP, EAFNOSUPPORT, EPROTONOSUPPORT, BrokenPipe)
 from .fs import File, FileOps
 from .sched import WaitQueue
 
 IP_HDR, UDP_HDR, TCP_HDR = 20, 8, 20
 UDP_MAX = 65535 - IP_HDR - UDP_HDR
 EPHEMERAL = 1024
+AF_UNIX = 1                     # a family Linux 2.0 knows; this lab has only AF_INET
+SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET = 3, 5, 10
 
 
 class SockState(Enum):
@@ -80,15 +82,24 @@ class Network:
 
     # -- sockets and ports --
     def socket(self, domain, stype):
+        # sock_socket: an unknown family, then an unknown type, is EINVAL; inet_create
+        # refuses SOCK_RAW/SOCK_PACKET with protocol 0 and makes SOCK_SEQPACKET a TCP socket.
+        if domain not in (AF_UNIX, AF_INET):
+            raise EINVAL(f"socket: domain {domain}; allowed AF_INET ({AF_INET})")
+        if stype not in (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET):
+            raise EINVAL(f"socket: type {stype}; allowed SOCK_STREAM, SOCK_DGRAM")
         if domain != AF_INET:
             raise EAFNOSUPPORT(f"socket: domain {domain}; only AF_INET ({AF_INET})")
-        proto = {SOCK_STREAM: "tcp", SOCK_DGRAM: "udp"}.get(stype)
+        proto = {SOCK_STREAM: "tcp", SOCK_SEQPACKET: "tcp", SOCK_DGRAM: "udp"}.get(stype)
         if proto is None:
-            raise EPROTONOSUPPORT(f"socket: type {stype}; allowed SOCK_STREAM, SOCK_DGRAM")
+            raise EPROTONOSUPPORT(f"socket: type {stype} needs a protocol; allowed "
+                                  "SOCK_STREAM, SOCK_DGRAM")
         return Socket(proto)
 
     def bind(self, s, port):
         table = self.ports[s.proto]
+        if s.state in (SockState.LISTEN, SockState.ESTABLISHED) or s.peer is not None:
+            raise EIO(f"bind: socket is {s.state.value}")        # inet_bind: not TCP_CLOSE
         if s.port is not None:
             raise EINVAL(f"bind: socket already bound to port {s.port}")
         if not isinstance(port, int) or not 0 <= port < 65536:
@@ -167,9 +178,9 @@ class Network:
         if port is None:
             port = s.peer
             if port is None:
-                raise EDESTADDRREQ("send on an unconnected UDP socket")
-        elif not 0 <= port < 65536:
-            raise EINVAL(f"sendto: port {port!r} outside 0..65535")
+                raise ENOTCONN("send on an unconnected UDP socket")     # udp_sendto
+        elif not 0 < port < 65536:
+            raise EINVAL(f"sendto: port {port!r} outside 1..65535")
         if n > UDP_MAX:
             raise EMSGSIZE(f"UDP datagram of {n} bytes > {UDP_MAX}")
         self._autobind(s)
@@ -178,6 +189,8 @@ class Network:
         self._wire("udp", len(frags), s.port, port, n)
         k.arch.run_path("udp_rcv")
         dst = self.ports["udp"].get(port)
+        if dst is not None and dst.peer is not None and dst.peer != s.port:
+            dst = None                  # connected elsewhere: get_sock does not match it
         skb = Skb(frags, n, s.port)
         if dst is None or dst.rcv_bytes + n > self.rcvbuf["udp"]:
             k.log("udp_drop", src=s.port, dst=port, len=n,
@@ -217,6 +230,8 @@ class Network:
 
     # -- TCP --
     def listen(self, s, backlog):
+        if s.state is SockState.ESTABLISHED or s.peer is not None:
+            raise EINVAL("listen on a connected socket")        # sys_listen: SS_UNCONNECTED
         if s.proto != "tcp":
             raise EOPNOTSUPP("listen on a UDP socket")
         self._autobind(s)
@@ -227,11 +242,11 @@ class Network:
         if not 0 <= port < 65536:               # sin_port has 16 bits
             raise EINVAL(f"connect: port {port!r} outside 0..65535")
         if s.proto == "udp":
-            s.peer = port
             self._autobind(s)
+            s.peer = port
             return 0
-        if s.state is SockState.ESTABLISHED:
-            raise EISCONN("connect: already connected")
+        if s.state in (SockState.ESTABLISHED, SockState.LISTEN):
+            raise EISCONN(f"connect: socket is {s.state.value}")   # tcp_connect: not TCP_CLOSE
         self._autobind(s)
         k.arch.run_path("tcp_connect")
         lst = self.ports["tcp"].get(port)
@@ -302,6 +317,8 @@ class Network:
                 return 0
             raise ENOTCONN("recv on an unconnected TCP socket")
         k.arch.run_path("tcp_recvmsg")
+        if n == 0:
+            return 0                    # tcp_recvmsg's copy loop runs while len > 0
         while not s.rcvq:
             if s.eof:
                 return 0
@@ -334,8 +351,8 @@ class Network:
         for skb in s.rcvq:
             self._free(skb)
         s.rcvq.clear()
-        for pending in s.acceptq:
-            pending.state = SockState.CLOSED
+        while s.acceptq:                # connections never accepted: tcp_close_pending
+            self.close(s.acceptq.popleft())
         if s.port is not None and self.ports[s.proto].get(s.port) is s:
             del self.ports[s.proto][s.port]
         s.state = SockState.CLOSED

@@ -1,0 +1,621 @@
+"""A reference-model test of native Linux's sockets: UDP and TCP over the loopback device
+(Linux 2.0's net/socket.c, net/ipv4/af_inet.c, udp.c, tcp.c).
+
+Hypothesis draws small random *programs* over socket, bind, listen, connect, accept,
+send/sendto/write, recv/recvfrom/read, close and fork; an interpreter runs each on
+`boot("linux")` and records the observable trace (return values, errno names, bytes received
+and the source port reported, wait statuses), and `Oracle` -- a plain-Python model written
+from the rules below, sharing no code with lab.mono.socket -- predicts it.  They must be
+equal, and at the end no frame is lost (every sk_buff freed).
+
+Rules the model states:
+  * socket(domain, type) (sock_socket, inet_create): a family Linux 2.0 does not know is
+    EINVAL (find_protocol_family); AF_UNIX is known but not in this lab: EAFNOSUPPORT unless
+    its type is already bad.  A type other than SOCK_STREAM, SOCK_DGRAM, SOCK_RAW,
+    SOCK_SEQPACKET, SOCK_PACKET is EINVAL; SOCK_RAW and SOCK_PACKET with protocol 0 are
+    EPROTONOSUPPORT; SOCK_SEQPACKET is a TCP socket (inet_create).  The descriptor is the
+    lowest free one (0, 1, 2 are /dev/null); a descriptor that is not a socket is ENOTSOCK.
+  * bind: a listening or connected socket is EIO (inet_bind: state != TCP_CLOSE); a socket
+    that has a port already EINVAL; a port outside 0..65535 EINVAL; port 0 picks an
+    ephemeral port; a port another socket of the protocol holds is EADDRINUSE.  Ephemeral
+    ports (bind 0, listen, connect or a send on an unbound socket) are unprivileged (>= 1024),
+    distinct and stable for the socket (the model names them; the trace is compared up to
+    renaming them, since Linux 2.0 picks them by hash-chain length).
+  * UDP: a datagram keeps its boundary; recv of n bytes returns min(n, its length) bytes
+    and drops the rest of it; the source port is the sender's; a datagram to a port nobody
+    bound, to a socket connected to another port, or to a socket whose queued bytes would
+    exceed its receive buffer (32767) is dropped silently; more than 65507 bytes is
+    EMSGSIZE; send/write without an address on an unconnected socket is ENOTCONN and
+    sendto port 0 is EINVAL (udp_sendto); connect sets the default destination.
+  * TCP: listen on a UDP socket is EOPNOTSUPP, on a connected socket EINVAL (sys_listen:
+    SS_UNCONNECTED); connect to a port without a listener is ECONNREFUSED (RST); connect on
+    a connected or listening socket is EISCONN; accept on a socket that does not listen is
+    EINVAL; connections are accepted in the order they were made; send on an unconnected
+    socket is ENOTCONN, recv ENOTCONN; bytes arrive in order whatever the send and recv
+    sizes; recv of 0 bytes is 0; recv returns 0 once the peer has closed and every byte was
+    read; a send after the peer closed sends SIGPIPE, which kills the sender (wait4: 13);
+    closing a listener closes its connections not yet accepted (their peers see end of
+    file).  read and write on a socket are recv and send (a count of 0 is 0 before the
+    socket is looked at: sys_read, sys_write).
+  * close of the last descriptor frees the port; fork shares the sockets (the child's exit
+    closes its descriptors, the last close counts).
+  * A program never makes a call that would sleep forever (recv or accept with nothing
+    queued, a TCP send larger than the room in the peer's receive buffer, a connect to a
+    listener whose backlog is full, which Linux 2.0 answers by dropping the SYN): the model
+    marks it `skipped` and neither side runs it.  Binding a port still used by a
+    connection (Linux 2.0 keeps it through TIME_WAIT; the lab has no TIME_WAIT) is skipped
+    too.
+"""
+import hashlib
+import os
+from collections import deque
+
+from hypothesis import event, example, given, settings, strategies as st
+
+from lab.errors import KernelError
+from lab.linux import boot
+from lab.mono.abi import AF_INET, SOCK_DGRAM, SOCK_STREAM, WTERMSIG, WEXITSTATUS, WIFEXITED
+from lab.mono.errors import FatalSignal
+
+AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET = 1, 3, 5, 10
+UDP_MAX = 65507                 # 65535 - IP header - UDP header
+RCVBUF = 32767                  # the receive buffer of a UDP and of a TCP socket
+BUFSZ = 70000
+PORTS = (5000, 5001, 5002, 65535)    # the ports programs name; any other is ephemeral
+EXAMPLES = int(os.environ.get("SOCKMODEL_EXAMPLES", 300))
+
+
+def _data(seed, n):
+    return bytes((seed * 31 + i * 7 + (i >> 8)) & 0xFF for i in range(n))
+
+
+def _digest(b):
+    return hashlib.md5(b).hexdigest()[:12]
+
+
+class Err(Exception):
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+class Skip(Exception):
+    """The call would sleep forever (or the rules leave it open): not made."""
+
+
+class Killed(Exception):
+    def __init__(self, sig):
+        super().__init__(sig)
+        self.sig = sig
+
+
+class Eph:
+    """An ephemeral port the model hands out: compared up to renaming."""
+    def __init__(self, n):
+        self.n = n
+
+    def __repr__(self):
+        return f"Eph({self.n})"
+
+
+class MSock:
+    def __init__(self, proto):
+        self.proto = proto
+        self.port = None
+        self.state = "unbound"          # unbound, bound, listen, connected, closed
+        self.peer = None                # TCP: the other MSock; UDP: default destination port
+        self.q = deque()                # UDP: (bytes, source port)
+        self.data = bytearray()         # TCP: bytes not yet read
+        self.eof = False
+        self.acceptq = deque()
+        self.backlog = 0
+        self.refs = 0
+
+
+# ====================================================================== the model
+class Oracle:
+    def __init__(self):
+        self.ports = {"udp": {}, "tcp": {}}
+        self.lingering = set()          # TCP ports held by connections (and TIME_WAIT)
+        self.neph = 0
+
+    # -- descriptors --
+    def sock(self, fds, fd):
+        if fd not in fds:
+            raise Err("EBADF")
+        s = fds[fd]
+        if s is None:
+            raise Err("ENOTSOCK")
+        return s
+
+    def install(self, fds, s):
+        fd = min(set(range(len(fds) + 1)) - set(fds))
+        fds[fd] = s
+        s.refs += 1
+        return fd
+
+    def close(self, fds, fd):
+        if fd not in fds:
+            raise Err("EBADF")
+        s = fds.pop(fd)
+        if s is not None:
+            s.refs -= 1
+            if s.refs == 0:
+                self.release(s)
+        return 0
+
+    def release(self, s):
+        if s.proto == "tcp" and s.state == "connected":
+            if s.peer.state != "closed":
+                s.peer.eof = True
+        while s.acceptq:                # connections never accepted are closed too
+            self.release(s.acceptq.popleft())
+        if s.port is not None and self.ports[s.proto].get(s.port) is s:
+            del self.ports[s.proto][s.port]
+        s.state = "closed"
+
+    # -- ports --
+    def ephemeral(self):
+        self.neph += 1
+        return Eph(self.neph)
+
+    def autobind(self, s):
+        if s.port is None:
+            s.port = self.ephemeral()
+            self.ports[s.proto][s.port] = s
+            s.state = "bound"
+
+    # -- the calls --
+    def socket(self, fds, domain, stype):
+        if domain not in (AF_UNIX, AF_INET):
+            raise Err("EINVAL")
+        if stype not in (SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET):
+            raise Err("EINVAL")
+        if domain == AF_UNIX:
+            raise Err("EAFNOSUPPORT")
+        if stype in (SOCK_RAW, SOCK_PACKET):
+            raise Err("EPROTONOSUPPORT")
+        return self.install(fds, MSock("udp" if stype == SOCK_DGRAM else "tcp"))
+
+    def bind(self, s, port):
+        if s.state in ("listen", "connected") or (s.proto == "udp" and s.peer is not None):
+            raise Err("EIO")
+        if s.port is not None:
+            raise Err("EINVAL")
+        if not 0 <= port < 65536:
+            raise Err("EINVAL")
+        if port == 0:
+            self.autobind(s)
+            return 0
+        if port in self.ports[s.proto]:
+            raise Err("EADDRINUSE")
+        if s.proto == "tcp" and port in self.lingering:
+            raise Skip()
+        s.port, s.state = port, "bound"
+        self.ports[s.proto][port] = s
+        return 0
+
+    def listen(self, s, backlog):
+        if s.state == "connected" or (s.proto == "udp" and s.peer is not None):
+            raise Err("EINVAL")
+        if s.proto == "udp":
+            raise Err("EOPNOTSUPP")
+        self.autobind(s)
+        s.state, s.backlog = "listen", backlog
+        return 0
+
+    def connect(self, s, port):
+        if not 0 <= port < 65536:
+            raise Err("EINVAL")
+        if s.proto == "udp":
+            s.peer = port
+            self.autobind(s)
+            return 0
+        if s.state in ("connected", "listen"):
+            raise Err("EISCONN")
+        lst = self.ports["tcp"].get(port)
+        if lst is not None and lst.state == "listen" and len(lst.acceptq) >= lst.backlog:
+            raise Skip()                # Linux 2.0 drops the SYN: connect waits
+        self.autobind(s)
+        if lst is None or lst.state != "listen":
+            raise Err("ECONNREFUSED")
+        new = MSock("tcp")
+        new.port, new.state, new.peer = lst.port, "connected", s
+        s.state, s.peer = "connected", new
+        lst.acceptq.append(new)
+        self.lingering.add(lst.port)
+        return 0
+
+    def accept(self, fds, s):
+        if s.state != "listen":
+            raise Err("EINVAL")
+        if not s.acceptq:
+            raise Skip()
+        return self.install(fds, s.acceptq.popleft())
+
+    def send(self, s, data, port=None):
+        n = len(data)
+        if s.proto == "udp":
+            if port is None:
+                if s.peer is None:
+                    raise Err("ENOTCONN")
+                port = s.peer
+            elif not 0 < port < 65536:
+                raise Err("EINVAL")
+            if n > UDP_MAX:
+                raise Err("EMSGSIZE")
+            self.autobind(s)
+            dst = self.ports["udp"].get(port)
+            if dst is None or (dst.peer is not None and dst.peer != s.port) \
+                    or sum(len(d) for d, _ in dst.q) + n > RCVBUF:
+                return n                # dropped
+            dst.q.append((bytes(data), s.port))
+            return n
+        if port is not None:
+            raise Skip()                # sendto with an address on TCP: not drawn
+        if s.state != "connected":
+            raise Err("ENOTCONN")
+        if n == 0:
+            return 0
+        if s.peer.state == "closed":
+            raise Killed(13)
+        if len(s.peer.data) + n > RCVBUF:
+            raise Skip()
+        s.peer.data += data
+        return n
+
+    def recv(self, s, n):
+        """(bytes, source port)"""
+        if s.proto == "udp":
+            if not s.q:
+                raise Skip()
+            d, src = s.q.popleft()
+            return d[:n], src
+        if s.state != "connected":
+            raise Err("ENOTCONN")
+        if n == 0:
+            return b"", s.peer.port
+        if not s.data:
+            if s.eof:
+                return b"", s.peer.port
+            raise Skip()
+        d = bytes(s.data[:n])
+        del s.data[:n]
+        return d, s.peer.port
+
+
+def _fd(handles, sel):
+    """A program names descriptors by index (modulo their number) into the handles it got;
+    8 is a descriptor never opened, 9 is /dev/null (not a socket)."""
+    if sel == 8:
+        return 40
+    if sel == 9:
+        return 1
+    return handles[sel % len(handles)] if handles else 41 + sel
+
+
+def run_model(prog):
+    o = Oracle()
+    traces, skips = {}, set()
+    fds = {0: None, 1: None, 2: None}
+    traces["main"] = _model_ops(o, fds, [], prog, traces, skips, ("main",))
+    return traces, skips
+
+
+def _model_ops(o, fds, handles, prog, traces, skips, key):
+    trace = []
+    try:
+        for i, op in enumerate(prog):
+            try:
+                r = _model_op(o, fds, handles, op[0], op[1:], traces, skips, key + (i,))
+            except Err as e:
+                r = ("error", e.code)
+            except Skip:
+                skips.add(key + (i,))
+                r = ("skipped",)
+            trace.append((op[0], r))
+    except Killed as e:
+        trace.append((op[0], ("killed", e.sig)))
+    for fd in sorted(fds):               # exit closes every descriptor
+        if fds[fd] is not None:
+            o.close(fds, fd)
+    return trace
+
+
+def _model_op(o, fds, h, name, a, traces, skips, key):
+    if name == "socket":
+        fd = o.socket(fds, a[0], a[1])
+        h.append(fd)
+        return ("ok", fd)
+    if name == "fork":
+        cfds = dict(fds)
+        for s in cfds.values():
+            if s is not None:
+                s.refs += 1
+        ct = _model_ops(o, cfds, list(h), a[0], traces, skips, key)
+        traces[key] = ct
+        if ct and ct[-1][1][0] == "killed":
+            return ("ok", "signal", ct[-1][1][1])
+        return ("ok", "exit", a[1])
+    fd = _fd(h, a[0])
+    if name == "close":
+        return ("ok", o.close(fds, fd))
+    s = o.sock(fds, fd) if name not in ("read", "write") else fds.get(fd, "bad")
+    if s == "bad":
+        raise Err("EBADF")
+    if name in ("read", "write") and (s is None or a[1] == 0):    # /dev/null; sys_read and
+        return ("ok", 0, _digest(b"")) if name == "read" else ("ok", a[1])  # sys_write: 0 is 0
+    if name == "bind":
+        return ("ok", o.bind(s, a[1]))
+    if name == "listen":
+        return ("ok", o.listen(s, a[1]))
+    if name == "connect":
+        return ("ok", o.connect(s, a[1]))
+    if name == "accept":
+        nfd = o.accept(fds, s)
+        h.append(nfd)
+        return ("ok", nfd)
+    if name in ("send", "write"):
+        return ("ok", o.send(s, _data(a[2], a[1])))
+    if name == "sendto":
+        return ("ok", o.send(s, _data(a[2], a[1]), a[3]))
+    if name == "recv":
+        d, src = o.recv(s, a[1])
+        return ("ok", len(d), ("port", src), _digest(d))
+    if name == "read":
+        d, _src = o.recv(s, a[1])
+        return ("ok", len(d), _digest(d))
+    raise AssertionError(name)
+
+
+# ====================================================================== the interpreter
+class Proc:
+    def __init__(self, p, buf, handles):
+        self.p, self.buf, self.handles = p, buf, handles
+
+
+def _k(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except FatalSignal:
+        raise
+    except KernelError as e:
+        return ("error", e.code)
+
+
+def _allocated(k):
+    mem = k.m.memory
+    return {f for f in range(1, mem.nframes) if mem.is_allocated(f)}
+
+
+def _kept(k):
+    ps = k.m.fmt.page_size
+    kept = {b.pa // ps for b in k.bcache.lru.values()}
+    for sid in k.m.space_ids():
+        kept.update(pa // ps for pa in k.m.table_frames(sid))
+    return kept
+
+
+def run_kernel(prog, skips):
+    """Run `prog` on native Linux; (traces, frames lost, ephemeral ports seen)."""
+    k = boot("linux", log_syscalls=False)
+    before = _allocated(k)
+    traces = {}
+    k.spawn(_main, traces, prog, skips, name="prog")
+    k.run()
+    assert not k.procs.live(), k.ps()
+    lost = sorted(_allocated(k) - before - _kept(k))
+    return traces, lost
+
+
+def _main(p, traces, prog, skips):
+    c = Proc(p, p.malloc(BUFSZ), [])
+    traces["main"] = _run_ops(c, prog, traces, skips, ("main",))
+    return 0
+
+
+def _child(p, c, sub, status, traces, skips, key):
+    cc = Proc(p, c.buf, list(c.handles))
+    traces[key] = _run_ops(cc, sub, traces, skips, key)
+    return status
+
+
+def _run_ops(c, prog, traces, skips, key):
+    trace = []
+    for i, op in enumerate(prog):
+        if key + (i,) in skips:
+            trace.append((op[0], ("skipped",)))
+            continue
+        try:
+            trace.append((op[0], _run_op(c, op[0], op[1:], traces, skips, key + (i,))))
+        except FatalSignal as e:
+            trace.append((op[0], ("killed", e.signal)))
+            break
+    return trace
+
+
+def _run_op(c, name, a, traces, skips, key):
+    p, h, buf = c.p, c.handles, c.buf
+    if name == "socket":
+        r = _k(p.socket, a[0], a[1])
+        if r[0] == "ok":
+            h.append(r[1])
+        return r
+    if name == "fork":
+        pid = p.fork(_child, c, a[0], a[1], traces, skips, key)
+        wpid, status = p.wait4(pid)
+        assert wpid == pid
+        if WIFEXITED(status):
+            return ("ok", "exit", WEXITSTATUS(status))
+        return ("ok", "signal", WTERMSIG(status))
+    fd = _fd(h, a[0])
+    if name == "close":
+        return _k(p.close, fd)
+    if name == "bind":
+        return _k(p.bind, fd, a[1])
+    if name == "listen":
+        return _k(p.listen, fd, a[1])
+    if name == "connect":
+        return _k(p.connect, fd, a[1])
+    if name == "accept":
+        r = _k(p.accept, fd)
+        if r[0] == "ok":
+            h.append(r[1])
+        return r
+    if name in ("send", "write", "sendto"):
+        p.store(buf, _data(a[2], a[1]))
+        if name == "send":
+            return _k(p.send, fd, buf, a[1])
+        if name == "write":
+            return _k(p.write, fd, buf, a[1])
+        return _k(p.sendto, fd, buf, a[1], a[3])
+    if name == "recv":
+        r = _k(p.recvfrom, fd, buf, a[1])
+        if r[0] != "ok":
+            return r
+        n, src = r[1]
+        return ("ok", n, ("port", src), _digest(p.peek(buf, n)))
+    if name == "read":
+        r = _k(p.read, fd, buf, a[1])
+        if r[0] != "ok":
+            return r
+        return ("ok", r[1], _digest(p.peek(buf, r[1])))
+    raise AssertionError(name)
+
+
+# ====================================================================== comparing
+def _rename(traces, kernel):
+    """The traces with every ephemeral port named by its order of first appearance."""
+    names = {}
+
+    def fix(x):
+        if isinstance(x, tuple) and len(x) == 2 and x[0] == "port":
+            v = x[1]
+            if v is None or (isinstance(v, int) and v in PORTS):
+                return x
+            if kernel:
+                assert isinstance(v, int) and 1024 <= v < 65536 and v not in PORTS, v
+            key = v if kernel else id(v)
+            return ("port", f"E{names.setdefault(key, len(names))}")
+        if isinstance(x, tuple):
+            return tuple(fix(y) for y in x)
+        return x
+
+    return {who: [fix(r) for r in traces[who]] for who in sorted(traces, key=str)}
+
+
+def check(prog):
+    expect, skips = run_model(prog)
+    got, lost = run_kernel(prog, skips)
+    expect, got = _rename(expect, False), _rename(got, True)
+    assert sorted(got, key=str) == sorted(expect, key=str)
+    for who in expect:
+        for i, (m, g) in enumerate(zip(expect[who], got[who])):
+            assert m == g, f"process {who}, op {i}: kernel {g!r}, model {m!r}"
+        assert len(expect[who]) == len(got[who])
+    assert lost == [], f"frames lost: {lost}"
+    for who in expect:
+        for name, r in expect[who]:
+            event(f"{name}: {r[0]}{' ' + str(r[1]) if r[0] in ('error', 'killed') else ''}")
+
+
+# ====================================================================== strategies
+TCP, UDP = (AF_INET, SOCK_STREAM), (AF_INET, SOCK_DGRAM)
+
+
+def _tcp_setup(backlog=5):
+    """handles 0: listener on 5000, 1: client, 2: the accepted end."""
+    return (("socket",) + TCP, ("bind", 0, 5000), ("listen", 0, backlog),
+            ("socket",) + TCP, ("connect", 1, 5000), ("accept", 0))
+
+
+UDP_SETUP = (("socket",) + UDP, ("bind", 0, 5001), ("socket",) + UDP)
+
+sel = st.one_of(st.integers(0, 5), st.integers(0, 5), st.sampled_from([8, 9]))
+ports = st.one_of(st.sampled_from(PORTS[:3]), st.sampled_from(PORTS[:3]),
+                  st.sampled_from([0, 65535, 65536, -1, 70000]))
+small = st.one_of(st.integers(0, 40), st.integers(3500, 3600), st.integers(0, 20000))
+udp_sizes = st.one_of(small, st.sampled_from([UDP_MAX, UDP_MAX + 1, 12000, 16384]))
+seeds = st.integers(0, 255)
+rsizes = st.one_of(st.integers(0, 40), st.integers(0, 20000), st.just(BUFSZ))
+domains = st.sampled_from([AF_INET, AF_INET, AF_INET, AF_INET, AF_UNIX, 0, 99])
+types = st.sampled_from([SOCK_STREAM, SOCK_DGRAM, SOCK_STREAM, SOCK_DGRAM, SOCK_RAW,
+                         SOCK_SEQPACKET, SOCK_PACKET, 4, 0, 99])
+
+simple_ops = st.one_of(
+    st.tuples(st.just("socket"), domains, types),
+    st.tuples(st.just("socket"), st.just(AF_INET), st.sampled_from([SOCK_STREAM, SOCK_DGRAM])),
+    st.tuples(st.just("bind"), sel, ports),
+    st.tuples(st.just("listen"), sel, st.sampled_from([0, 1, 2, 5])),
+    st.tuples(st.just("connect"), sel, ports),
+    st.tuples(st.just("connect"), sel, ports),
+    st.tuples(st.just("accept"), sel),
+    st.tuples(st.just("accept"), sel),
+    st.tuples(st.just("send"), sel, small, seeds),
+    st.tuples(st.just("send"), sel, small, seeds),
+    st.tuples(st.just("sendto"), sel, udp_sizes, ports, seeds),
+    st.tuples(st.just("sendto"), sel, udp_sizes, ports, seeds),
+    st.tuples(st.just("write"), sel, small, seeds),
+    st.tuples(st.just("recv"), sel, rsizes),
+    st.tuples(st.just("recv"), sel, rsizes),
+    st.tuples(st.just("recv"), sel, rsizes),
+    st.tuples(st.just("read"), sel, rsizes),
+    st.tuples(st.just("close"), sel),
+)
+conn = st.sampled_from([1, 2, 1, 2, 3, 4])        # the connected ends of the set-ups
+biased_ops = st.one_of(
+    st.tuples(st.just("send"), conn, small, seeds),
+    st.tuples(st.just("write"), conn, small, seeds),
+    st.tuples(st.just("sendto"), conn, udp_sizes, st.sampled_from([5001, 5001, 5000]), seeds),
+    st.tuples(st.just("recv"), conn, rsizes),
+    st.tuples(st.just("recv"), conn, rsizes),
+    st.tuples(st.just("read"), conn, rsizes),
+    st.tuples(st.just("close"), conn),
+    st.tuples(st.just("connect"), conn, st.sampled_from([5000, 5001])),
+)
+ops = st.one_of(simple_ops, biased_ops)
+fork_op = st.tuples(st.just("fork"), st.lists(ops, min_size=1, max_size=8).map(tuple),
+                    st.integers(0, 255))
+prefixes = st.sampled_from([(), _tcp_setup(), _tcp_setup(1), UDP_SETUP, UDP_SETUP,
+                            _tcp_setup() + UDP_SETUP, UDP_SETUP + _tcp_setup(2)])
+programs = st.tuples(prefixes, st.lists(st.one_of(simple_ops, simple_ops, biased_ops,
+                                                  biased_ops, biased_ops, fork_op),
+                                        min_size=3, max_size=30)).map(
+    lambda t: t[0] + tuple(t[1]))
+
+
+# ====================================================================== the tests
+@settings(derandomize=True, max_examples=EXAMPLES, deadline=None)
+@given(programs)
+@example(_tcp_setup() + (("send", 1, 5000, 1), ("send", 1, 3, 2), ("recv", 2, 7),   # stream
+                         ("recv", 2, 20000), ("send", 2, 10, 3), ("close", 2), ("recv", 1, 4),
+                         ("read", 1, 100), ("recv", 1, 100), ("send", 1, 5, 4)))
+@example((("socket",) + UDP, ("bind", 0, 5000), ("socket",) + UDP,                 # UDP
+          ("sendto", 1, 100, 5000, 1), ("sendto", 1, 7, 5000, 2), ("sendto", 1, 9, 5001, 3),
+          ("recv", 0, 10), ("recv", 0, 100), ("sendto", 1, 12000, 5000, 4),
+          ("sendto", 1, 12000, 5000, 5), ("sendto", 1, 12000, 5000, 6), ("recv", 0, 100),
+          ("recv", 0, 100), ("recv", 0, 100), ("sendto", 1, UDP_MAX + 1, 5000, 1),
+          ("send", 1, 3, 1), ("write", 0, 3, 1), ("connect", 1, 5000), ("write", 1, 5, 7),
+          ("read", 0, 100), ("sendto", 0, 5, 0, 1)))
+@example((("socket",) + TCP, ("bind", 0, 5000), ("listen", 0, 2),                  # backlog
+          ("socket",) + TCP, ("socket",) + TCP, ("socket",) + TCP, ("connect", 1, 5000),
+          ("connect", 2, 5000), ("connect", 3, 5000), ("send", 2, 3, 2), ("send", 1, 3, 1),
+          ("accept", 0), ("recv", 4, 10), ("accept", 0), ("recv", 5, 10), ("accept", 0),
+          ("connect", 1, 5001), ("connect", 0, 5000), ("listen", 1, 3), ("bind", 0, 5001),
+          ("send", 0, 1, 1), ("recv", 0, 1), ("close", 0), ("recv", 3, 10), ("bind", 3, 5000)))
+@example((("socket",) + TCP, ("bind", 0, 5000), ("listen", 0, 5), ("socket",) + TCP,  # fork
+          ("connect", 1, 5000), ("accept", 0),
+          ("fork", (("close", 2), ("send", 1, 10, 1), ("recv", 2, 5)), 3),
+          ("recv", 2, 100), ("close", 2),
+          ("fork", (("send", 1, 1, 1), ("send", 1, 1, 1)), 4), ("send", 1, 1, 1)))
+@example((("socket",) + TCP, ("bind", 0, 5000), ("listen", 0, 5), ("socket",) + TCP,  # pending
+          ("connect", 1, 5000), ("send", 1, 100, 1), ("close", 0), ("recv", 1, 10),
+          ("socket",) + TCP, ("bind", 2, 5000), ("listen", 2, 1), ("socket", 99, 1),
+          ("socket", AF_UNIX, 1), ("socket", AF_UNIX, 4), ("socket", AF_INET, SOCK_RAW),
+          ("socket", AF_INET, SOCK_SEQPACKET), ("connect", 3, 5000), ("accept", 2),
+          ("recv", 4, 0), ("recv", 4, 10)))
+def test_linux_sockets_follow_the_model(prog):
+    """Random programs over socket/bind/listen/connect/accept/send/sendto/recv/read/write/
+    close/fork give the trace the model of Linux 2.0's rules predicts (module docstring),
+    up to the names of ephemeral ports, and lose no frame."""
+    check(prog)
