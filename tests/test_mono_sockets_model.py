@@ -28,7 +28,10 @@ Rules the model states:
     EMSGSIZE; send/write without an address on an unconnected socket is ENOTCONN and
     sendto port 0 is EINVAL (udp_sendto); connect sets the default destination.
   * TCP: listen on a UDP socket is EOPNOTSUPP, on a connected socket EINVAL (sys_listen:
-    SS_UNCONNECTED); connect to a port without a listener is ECONNREFUSED (RST); connect on
+    SS_UNCONNECTED); its backlog, taken unsigned, is 1 for 0 and at most SOMAXCONN = 128
+    (inet_listen); a listener holds at most backlog connections not yet accepted, and a
+    connect beyond waits (tcp_conn_request drops the SYN; the retransmission gets in after
+    an accept); connect to a port without a listener is ECONNREFUSED (RST); connect on
     a connected or listening socket is EISCONN; accept on a socket that does not listen is
     EINVAL; connections are accepted in the order they were made; send on an unconnected
     socket is ENOTCONN, recv ENOTCONN; bytes arrive in order whatever the send and recv
@@ -63,6 +66,10 @@ RCVBUF = 32767                  # the receive buffer of a UDP and of a TCP socke
 BUFSZ = 70000
 PORTS = (5000, 5001, 5002, 65535)    # the ports programs name; any other is ephemeral
 EXAMPLES = int(os.environ.get("SOCKMODEL_EXAMPLES", 300))
+
+
+ANYPORT = ("port", 5000)
+EMPTY = hashlib.md5(b"").hexdigest()[:12]
 
 
 def _data(seed, n):
@@ -201,7 +208,8 @@ class Oracle:
         if s.proto == "udp":
             raise Err("EOPNOTSUPP")
         self.autobind(s)
-        s.state, s.backlog = "listen", backlog
+        b = backlog & 0xFFFFFFFF
+        s.state, s.backlog = "listen", 1 if b == 0 else min(b, 128)
         return 0
 
     def connect(self, s, port):
@@ -504,7 +512,8 @@ def _rename(traces, kernel):
     return {who: [fix(r) for r in traces[who]] for who in sorted(traces, key=str)}
 
 
-def check(prog):
+def check(prog, stats=True):
+    """Run `prog` on the model and on Linux; the traces must agree; (model's traces)."""
     expect, skips = run_model(prog)
     got, lost = run_kernel(prog, skips)
     expect, got = _rename(expect, False), _rename(got, True)
@@ -514,9 +523,10 @@ def check(prog):
             assert m == g, f"process {who}, op {i}: kernel {g!r}, model {m!r}"
         assert len(expect[who]) == len(got[who])
     assert lost == [], f"frames lost: {lost}"
-    for who in expect:
+    for who in expect if stats else ():
         for name, r in expect[who]:
             event(f"{name}: {r[0]}{' ' + str(r[1]) if r[0] in ('error', 'killed') else ''}")
+    return expect
 
 
 # ====================================================================== strategies
@@ -546,7 +556,7 @@ simple_ops = st.one_of(
     st.tuples(st.just("socket"), domains, types),
     st.tuples(st.just("socket"), st.just(AF_INET), st.sampled_from([SOCK_STREAM, SOCK_DGRAM])),
     st.tuples(st.just("bind"), sel, ports),
-    st.tuples(st.just("listen"), sel, st.sampled_from([0, 1, 2, 5])),
+    st.tuples(st.just("listen"), sel, st.sampled_from([0, 1, 2, 5, -1])),
     st.tuples(st.just("connect"), sel, ports),
     st.tuples(st.just("connect"), sel, ports),
     st.tuples(st.just("accept"), sel),
@@ -619,3 +629,239 @@ def test_linux_sockets_follow_the_model(prog):
     close/fork give the trace the model of Linux 2.0's rules predicts (module docstring),
     up to the names of ephemeral ports, and lose no frame."""
     check(prog)
+
+
+# ====================================================================== two processes
+def _stream_client(p, port, sizes, seed):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.connect(s, port)
+    buf, sent = p.malloc(BUFSZ), 0
+    for i, n in enumerate(sizes):
+        data = _data(seed + i, n)
+        p.store(buf, data)
+        sent += p.send(s, buf, n)
+    p.close(s)
+    return sent
+
+
+def _stream_server(p, port, rsizes):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.bind(s, port)
+    p.listen(s, 1)
+    c = p.accept(s)
+    buf, got, counts, i = p.malloc(BUFSZ), b"", [], 0
+    while True:
+        n = rsizes[i % len(rsizes)]
+        i += 1
+        r = p.recv(c, buf, n)
+        counts.append((n, r))
+        if r == 0 and n:
+            break
+        got += p.peek(buf, r)
+    p.close(c)
+    p.close(s)
+    return got, counts
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(st.lists(st.one_of(st.integers(1, 100), st.integers(3000, 40000)), min_size=1,
+                max_size=6),
+       st.lists(st.one_of(st.integers(0, 50), st.integers(1000, 70000)), min_size=1,
+                max_size=5).filter(any),
+       seeds)
+def test_tcp_is_a_byte_stream_whatever_the_send_and_recv_sizes(sizes, rsizes, seed):
+    """Between two processes, every byte sent arrives once and in order whatever the sizes
+    of the sends (more than the receive buffer: the sender sleeps until reads make room) and
+    of the recvs; a recv returns at most what it asked for and at least one byte while data
+    is coming (0 bytes asked is 0), and 0 after the peer closed and everything was read;
+    every send returns its full count; no frame is lost."""
+    k = boot("linux", log_syscalls=False)
+    before = _allocated(k)
+    srv = k.spawn(_stream_server, 5000, rsizes)
+    cli = k.spawn(_stream_client, 5000, sizes, seed)
+    k.run()
+    got, counts = srv.result
+    assert cli.result == sum(sizes)
+    assert got == b"".join(_data(seed + i, n) for i, n in enumerate(sizes))
+    assert all(0 <= r <= n for n, r in counts)
+    assert all(r > 0 for n, r in counts[:-1] if n)
+    assert counts[-1][1] == 0
+    assert sorted(_allocated(k) - before - _kept(k)) == []
+
+
+def _client_id(p, port, ident):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.connect(s, port)
+    buf = p.malloc(16)
+    p.store(buf, bytes([ident]))
+    p.send(s, buf, 1)
+    p.close(s)
+    return 0
+
+
+def _acceptor(p, port, n, backlog):
+    s = p.socket(AF_INET, SOCK_STREAM)
+    p.bind(s, port)
+    p.listen(s, backlog)
+    p.sched_yield()                     # let the clients connect
+    buf, order = p.malloc(16), []
+    for _ in range(n):
+        c = p.accept(s)
+        p.recv(c, buf, 1)
+        order.append(p.peek(buf, 1)[0])
+        p.close(c)
+    p.close(s)
+    return order
+
+
+def test_connections_are_accepted_in_the_order_they_were_made_and_a_full_backlog_waits():
+    """accept returns connections in the order their handshakes completed; with a backlog of
+    2, the third and fourth clients' SYNs are dropped (Linux 2.0 tcp_conn_request: no RST,
+    no ECONNREFUSED) and their connects wait until accepts make room, then complete."""
+    k = boot("linux", log_syscalls=False)
+    srv = k.spawn(_acceptor, 5000, 4, 2)
+    for ident in (1, 2, 3, 4):
+        k.spawn(_client_id, 5000, ident)
+    k.run()
+    assert srv.result == [1, 2, 3, 4]
+    assert len(k.m.events.find("tcp_syn_dropped", kernel="linux")) >= 2
+    assert not k.m.events.find("tcp_refused", kernel="linux")
+
+
+# ====================================================================== specific cases
+def _run(program, *args):
+    k = boot("linux", log_syscalls=False)
+    before = _allocated(k)
+    p = k.spawn(program, *args)
+    k.run()
+    assert sorted(_allocated(k) - before - _kept(k)) == []
+    return k, p.result
+
+
+def _errno(fn, *args):
+    try:
+        fn(*args)
+    except KernelError as e:
+        return e.code
+    return "ok"
+
+
+def test_socket_errors_are_those_of_sock_socket_and_inet_create():
+    """Linux 2.0's sock_socket answers EINVAL for a family it does not know and then for a
+    type it does not know; inet_create refuses SOCK_RAW and SOCK_PACKET without a protocol
+    (EPROTONOSUPPORT) and makes SOCK_SEQPACKET a TCP socket; AF_UNIX exists in Linux 2.0
+    but not in this lab (EAFNOSUPPORT)."""
+    def prog(p):
+        r = [_errno(p.socket, d, t) for d, t in
+             ((99, SOCK_STREAM), (0, 99), (AF_UNIX, 99), (AF_UNIX, SOCK_STREAM),
+              (AF_INET, 4), (AF_INET, 0), (AF_INET, SOCK_RAW), (AF_INET, SOCK_PACKET))]
+        s = p.socket(AF_INET, SOCK_SEQPACKET)
+        return r + [_errno(p.listen, s, 1)]            # a UDP socket would be EOPNOTSUPP
+    _k_, r = _run(prog)
+    assert r == ["EINVAL", "EINVAL", "EINVAL", "EAFNOSUPPORT", "EINVAL", "EINVAL",
+                 "EPROTONOSUPPORT", "EPROTONOSUPPORT", "ok"]
+
+
+def test_closing_a_listener_closes_the_connections_it_had_not_accepted():
+    """tcp_close of a listener closes its connections not yet accepted: the client reads
+    what remains and then end of file (was: it slept forever), a send then gets SIGPIPE, and
+    the data the client had sent is freed with the connection (was: frames lost)."""
+    def prog(p):
+        lst, cli = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
+        p.bind(lst, 5000)
+        p.listen(lst, 5)
+        p.connect(cli, 5000)
+        buf = p.malloc(8192)
+        p.send(cli, buf, 5000)
+        p.close(lst)
+        return p.recv(cli, buf, 100)
+    k, r = _run(prog)
+    assert r == 0
+    assert any(e.args["flags"] == "FIN" for e in k.m.events.find("packet", kernel="linux"))
+
+
+def test_listen_on_a_connected_socket_is_einval_and_connect_on_a_listener_is_eisconn():
+    """sys_listen refuses a socket that is not SS_UNCONNECTED (EINVAL: was accepted, turning
+    a connection into a listener); tcp_connect refuses a socket not in TCP_CLOSE, a listener
+    too (EISCONN: was connected, taking the listener's port away); bind on either is EIO
+    (inet_bind: state != TCP_CLOSE)."""
+    def prog(p):
+        lst, cli = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
+        p.bind(lst, 5000)
+        p.listen(lst, 5)
+        p.connect(cli, 5000)
+        srv = p.accept(lst)
+        r = [_errno(p.listen, cli, 5), _errno(p.listen, srv, 5), _errno(p.connect, lst, 5000),
+             _errno(p.bind, lst, 5001), _errno(p.bind, cli, 5001)]
+        buf = p.malloc(16)
+        p.store(buf, b"hi")
+        p.send(cli, buf, 2)
+        r.append(p.recv(srv, buf, 16))
+        return r
+    _k_, r = _run(prog)
+    assert r == ["EINVAL", "EINVAL", "EISCONN", "EIO", "EIO", 2]
+
+
+def test_tcp_recv_of_zero_bytes_returns_zero_without_waiting():
+    """tcp_recvmsg copies while len > 0: a recv of 0 bytes on a connection with nothing
+    queued returns 0 at once (was: slept forever)."""
+    def prog(p):
+        lst, cli = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
+        p.bind(lst, 5000)
+        p.listen(lst, 5)
+        p.connect(cli, 5000)
+        srv = p.accept(lst)
+        return p.recvfrom(srv, p.malloc(16), 0)[0]
+    assert _run(prog)[1] == 0
+
+
+def test_udp_without_an_address_is_enotconn_and_a_connected_socket_hears_only_its_peer():
+    """udp_sendto: a send without an address on an unconnected socket is ENOTCONN (was
+    EDESTADDRREQ) and port 0 is EINVAL (was sent and dropped); a socket connected to a port
+    receives only datagrams from that port (get_sock matches the remote port): others are
+    dropped as to a port nobody bound."""
+    def prog(p):
+        a, b, c = (p.socket(AF_INET, SOCK_DGRAM) for _ in range(3))
+        p.bind(a, 5000)
+        p.bind(b, 5001)
+        p.bind(c, 5002)
+        buf = p.malloc(64)
+        r = [_errno(p.send, c, buf, 4), _errno(p.sendto, c, buf, 4, 0)]
+        p.connect(a, 5001)
+        p.store(buf, b"from-c")
+        p.sendto(c, buf, 6, 5000)       # dropped: a listens to 5001 only
+        p.store(buf, b"from-b")
+        p.sendto(b, buf, 6, 5000)
+        n, src = p.recvfrom(a, buf, 64)
+        return r + [p.peek(buf, n), src]
+    k, r = _run(prog)
+    assert r == ["ENOTCONN", "EINVAL", b"from-b", 5001]
+    assert [e.args["src"] for e in k.m.events.find("udp_drop", kernel="linux")] == [5002]
+
+
+def test_an_unbound_udp_sender_gets_one_unprivileged_ephemeral_port():
+    """A send on an unbound socket binds it to an ephemeral port (inet_autobind): an
+    unprivileged one (Linux 2.0's get_new_socknum picks above PROT_SOCK = 1024 by hash-chain
+    length; the lab counts up from 1024), the same for every later datagram, another for
+    another socket; the receiver sees it as the source port."""
+    def prog(p):
+        rx, s1, s2 = (p.socket(AF_INET, SOCK_DGRAM) for _ in range(3))
+        p.bind(rx, 5000)
+        buf = p.malloc(16)
+        for s in (s1, s1, s2):
+            p.sendto(s, buf, 1, 5000)
+        return [p.recvfrom(rx, buf, 16)[1] for _ in range(3)]
+    a, b, c = _run(prog)[1]
+    assert a == b != c and 1024 <= min(a, c) and max(a, c) < 65536
+
+
+def test_a_send_after_the_peer_closed_kills_the_sender_with_sigpipe():
+    """tcp_sendmsg on a connection whose peer has closed sends SIGPIPE, whose default action
+    kills the sender (wait4: signal 13); the data it had sent and nobody read is freed."""
+    t = check(_tcp_setup() + (("send", 1, 100, 1), ("close", 2), ("recv", 1, 10),
+                              ("fork", (("send", 1, 10, 2), ("recv", 1, 10)), 0),
+                              ("recv", 1, 10), ("send", 1, 1, 3), ("recv", 1, 1)), stats=False)
+    child = [v for k, v in t.items() if k != "main"][0]
+    assert child == [("send", ("killed", 13))]
+    assert t["main"][-3:] == [("fork", ("ok", "signal", 13)), ("recv", ("ok", 0, ANYPORT, EMPTY)),
+                              ("send", ("killed", 13))]

@@ -26,6 +26,7 @@ from .sched import WaitQueue
 IP_HDR, UDP_HDR, TCP_HDR = 20, 8, 20
 UDP_MAX = 65535 - IP_HDR - UDP_HDR
 EPHEMERAL = 1024
+SOMAXCONN = 128
 AF_UNIX = 1                     # a family Linux 2.0 knows; this lab has only AF_INET
 SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET = 3, 5, 10
 
@@ -60,6 +61,7 @@ class Socket:
         self.rx_wait = WaitQueue(f"{proto}-recv")
         self.space_wait = WaitQueue(f"{proto}-space")   # senders to this socket wait here
         self.accept_wait = WaitQueue("tcp-accept")
+        self.backlog_wait = WaitQueue("tcp-backlog")    # connects whose SYN found it full
         self.eof = False                    # the peer sent FIN
         self.unacked = 0                    # full segments received and not yet acknowledged
 
@@ -235,7 +237,8 @@ class Network:
         if s.proto != "tcp":
             raise EOPNOTSUPP("listen on a UDP socket")
         self._autobind(s)
-        s.state, s.backlog = SockState.LISTEN, max(1, backlog)
+        b = backlog & 0xFFFFFFFF        # inet_listen: an unsigned 0 is 1 (a BSDism), at most
+        s.state, s.backlog = SockState.LISTEN, 1 if b == 0 else min(b, SOMAXCONN)   # SOMAXCONN
 
     def connect(self, proc, s, port):
         k = self.k
@@ -249,9 +252,17 @@ class Network:
             raise EISCONN(f"connect: socket is {s.state.value}")   # tcp_connect: not TCP_CLOSE
         self._autobind(s)
         k.arch.run_path("tcp_connect")
-        lst = self.ports["tcp"].get(port)
-        self._control(s.port, port, "SYN", path="tcp_send_syn")
-        if lst is None or lst.state is not SockState.LISTEN or len(lst.acceptq) >= lst.backlog:
+        while True:
+            lst = self.ports["tcp"].get(port)
+            self._control(s.port, port, "SYN", path="tcp_send_syn")
+            if lst is None or lst.state is not SockState.LISTEN \
+                    or len(lst.acceptq) < lst.backlog:
+                break
+            # tcp_conn_request drops a SYN when the backlog is full: no RST, the connect
+            # waits and its retransmitted SYN gets in once an accept has made room
+            k.log("tcp_syn_dropped", port=port)
+            k.sched.sleep_on(lst.backlog_wait, "connect")
+        if lst is None or lst.state is not SockState.LISTEN:
             self._control(port, s.port, "RST", path="tcp_send_ack")
             k.log("tcp_refused", port=port)
             raise ECONNREFUSED(f"connect: nobody listens on tcp port {port}")
@@ -274,6 +285,7 @@ class Network:
             if nonblock:
                 raise EAGAIN("no pending connection")
             k.sched.sleep_on(s.accept_wait, "accept")
+        k.sched.wake_up(s.backlog_wait)
         return s.acceptq.popleft()
 
     def tcp_send(self, proc, s, va, n, nonblock):
@@ -357,6 +369,7 @@ class Network:
             del self.ports[s.proto][s.port]
         s.state = SockState.CLOSED
         k.sched.wake_up(s.space_wait)
+        k.sched.wake_up(s.backlog_wait)
 
 
 class SocketFile(FileOps):
