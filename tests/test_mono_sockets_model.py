@@ -25,8 +25,10 @@ Rules the model states:
     and drops the rest of it; the source port is the sender's; a datagram to a port nobody
     bound, to a socket connected to another port, or to a socket whose queued bytes would
     exceed its receive buffer (32767) is dropped silently; more than 65507 bytes is
-    EMSGSIZE; send/write without an address on an unconnected socket is ENOTCONN and
-    sendto port 0 is EINVAL (udp_sendto); connect sets the default destination.
+    EMSGSIZE; send/write without an address on an unconnected socket is EINVAL and
+    sendto port 0 is EINVAL (udp_sendto); connect sets the default destination.  Any send
+    or recv binds an unbound socket first, even one that fails (inet_sendmsg,
+    inet_recvmsg: a later bind is EINVAL).
   * TCP: listen on a UDP socket is EOPNOTSUPP, on a connected socket EINVAL (sys_listen:
     SS_UNCONNECTED); its backlog, taken unsigned, is 1 for 0 and at most SOMAXCONN = 128
     (inet_listen); a listener holds at most backlog connections not yet accepted, and a
@@ -243,10 +245,13 @@ class Oracle:
 
     def send(self, s, data, port=None):
         n = len(data)
+        if s.proto == "tcp" and port is not None:
+            raise Skip()                # sendto with an address on TCP: not drawn
+        self.autobind(s)
         if s.proto == "udp":
             if port is None:
                 if s.peer is None:
-                    raise Err("ENOTCONN")
+                    raise Err("EINVAL")
                 port = s.peer
             elif not 0 < port < 65536:
                 raise Err("EINVAL")
@@ -259,8 +264,6 @@ class Oracle:
                 return n                # dropped
             dst.q.append((bytes(data), s.port))
             return n
-        if port is not None:
-            raise Skip()                # sendto with an address on TCP: not drawn
         if s.state != "connected":
             raise Err("ENOTCONN")
         if n == 0:
@@ -274,6 +277,7 @@ class Oracle:
 
     def recv(self, s, n):
         """(bytes, source port)"""
+        self.autobind(s)
         if s.proto == "udp":
             if not s.q:
                 raise Skip()
@@ -816,8 +820,9 @@ def test_tcp_recv_of_zero_bytes_returns_zero_without_waiting():
 
 
 def test_udp_without_an_address_is_enotconn_and_a_connected_socket_hears_only_its_peer():
-    """udp_sendto: a send without an address on an unconnected socket is ENOTCONN (was
-    EDESTADDRREQ) and port 0 is EINVAL (was sent and dropped); a socket connected to a port
+    """udp_sendto: a send without an address on an unconnected socket is EINVAL (was
+    EDESTADDRREQ) and port 0 is EINVAL (was sent and dropped); either binds the socket
+    (inet_sendmsg autobinds first: a bind then is EINVAL); a socket connected to a port
     receives only datagrams from that port (get_sock matches the remote port): others are
     dropped as to a port nobody bound."""
     def prog(p):
@@ -826,7 +831,9 @@ def test_udp_without_an_address_is_enotconn_and_a_connected_socket_hears_only_it
         p.bind(b, 5001)
         p.bind(c, 5002)
         buf = p.malloc(64)
-        r = [_errno(p.send, c, buf, 4), _errno(p.sendto, c, buf, 4, 0)]
+        d = p.socket(AF_INET, SOCK_DGRAM)
+        r = [_errno(p.send, c, buf, 4), _errno(p.sendto, c, buf, 4, 0),
+             _errno(p.sendto, d, buf, 4, 0), _errno(p.bind, d, 5003)]
         p.connect(a, 5001)
         p.store(buf, b"from-c")
         p.sendto(c, buf, 6, 5000)       # dropped: a listens to 5001 only
@@ -835,7 +842,7 @@ def test_udp_without_an_address_is_enotconn_and_a_connected_socket_hears_only_it
         n, src = p.recvfrom(a, buf, 64)
         return r + [p.peek(buf, n), src]
     k, r = _run(prog)
-    assert r == ["ENOTCONN", "EINVAL", b"from-b", 5001]
+    assert r == ["EINVAL", "EINVAL", "EINVAL", "EINVAL", b"from-b", 5001]
     assert [e.args["src"] for e in k.m.events.find("udp_drop", kernel="linux")] == [5002]
 
 

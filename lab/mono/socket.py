@@ -177,12 +177,15 @@ class Network:
     # -- UDP --
     def udp_send(self, proc, s, va, n, port):
         k = self.k
-        if port is None:
+        self._autobind(s)               # inet_sendmsg binds first, whatever follows
+        if port is None:                # udp_sendto: no address and not connected is EINVAL
             port = s.peer
             if port is None:
-                raise ENOTCONN("send on an unconnected UDP socket")     # udp_sendto
-        elif not 0 < port < 65536:
-            raise EINVAL(f"sendto: port {port!r} outside 1..65535")
+                raise EINVAL("send without an address on an unconnected UDP socket")
+        elif not 0 <= port < 65536:
+            raise EINVAL(f"sendto: port {port!r} outside 0..65535")
+        elif port == 0:
+            raise EINVAL("sendto: port 0 is no destination")
         if n > UDP_MAX:
             raise EMSGSIZE(f"UDP datagram of {n} bytes > {UDP_MAX}")
         self._autobind(s)
@@ -206,6 +209,7 @@ class Network:
 
     def udp_recv(self, proc, s, va, n, nonblock):
         k = self.k
+        self._autobind(s)               # inet_recvmsg binds first
         k.arch.run_path("udp_recvmsg")
         while not s.rcvq:
             if nonblock:
@@ -290,6 +294,7 @@ class Network:
 
     def tcp_send(self, proc, s, va, n, nonblock):
         k = self.k
+        self._autobind(s)               # inet_sendmsg binds first
         if s.state is not SockState.ESTABLISHED:
             raise ENOTCONN("send on an unconnected TCP socket")
         done = 0
@@ -324,6 +329,7 @@ class Network:
 
     def tcp_recv(self, proc, s, va, n, nonblock):
         k = self.k
+        self._autobind(s)               # inet_recvmsg binds first
         if s.state is not SockState.ESTABLISHED and not s.rcvq:
             if s.state is SockState.CLOSED or s.eof:
                 return 0
