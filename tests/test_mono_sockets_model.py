@@ -847,19 +847,21 @@ def test_udp_without_an_address_is_enotconn_and_a_connected_socket_hears_only_it
 
 
 def test_an_unbound_udp_sender_gets_one_unprivileged_ephemeral_port():
-    """A send on an unbound socket binds it to an ephemeral port (inet_autobind): an
-    unprivileged one (Linux 2.0's get_new_socknum picks above PROT_SOCK = 1024 by hash-chain
-    length; the lab counts up from 1024), the same for every later datagram, another for
-    another socket; the receiver sees it as the source port."""
+    """A send on an unbound socket binds it to an ephemeral port (inet_autobind), the same
+    for every later datagram, another for another socket; the receiver sees it as the source
+    port.  Linux 2.0's get_new_socknum picks it above PROT_SOCK = 1024: from 1025 + a
+    rotating start, the first port whose hash chain (port mod 256) is empty -- 1026 first,
+    and a port whose chain holds a bound socket is passed over (was: counting up from
+    1024)."""
     def prog(p):
-        rx, s1, s2 = (p.socket(AF_INET, SOCK_DGRAM) for _ in range(3))
+        rx, s1, s2, s3, other = (p.socket(AF_INET, SOCK_DGRAM) for _ in range(5))
         p.bind(rx, 5000)
+        p.bind(other, 1027)             # chain 3 is taken
         buf = p.malloc(16)
-        for s in (s1, s1, s2):
+        for s in (s1, s1, s2, s3):
             p.sendto(s, buf, 1, 5000)
-        return [p.recvfrom(rx, buf, 16)[1] for _ in range(3)]
-    a, b, c = _run(prog)[1]
-    assert a == b != c and 1024 <= min(a, c) and max(a, c) < 65536
+        return [p.recvfrom(rx, buf, 16)[1] for _ in range(4)]
+    assert _run(prog)[1] == [1026, 1026, 1028, 1029]
 
 
 def test_a_send_after_the_peer_closed_kills_the_sender_with_sigpipe():

@@ -25,7 +25,8 @@ from .sched import WaitQueue
 
 IP_HDR, UDP_HDR, TCP_HDR = 20, 8, 20
 UDP_MAX = 65535 - IP_HDR - UDP_HDR
-EPHEMERAL = 1024
+PROT_SOCK = 1024                # ports below it are privileged
+SOCK_ARRAY_SIZE = 256           # the hash chains of a protocol's sockets, by port
 SOMAXCONN = 128
 AF_UNIX = 1                     # a family Linux 2.0 knows; this lab has only AF_INET
 SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET = 3, 5, 10
@@ -75,7 +76,7 @@ class Network:
     def __init__(self, kernel):
         self.k = kernel
         self.ports = {"udp": {}, "tcp": {}}
-        self.next_port = EPHEMERAL
+        self.start = 0                  # get_new_socknum's rotating start
         self.mtu = int(kernel.image_profile["loopback_mtu"])
         self.mss = self.mtu - IP_HDR - TCP_HDR
         self.rcvbuf = {"udp": int(kernel.image_profile["udp_rcvbuf_bytes"]),
@@ -115,12 +116,25 @@ class Network:
         s.state = SockState.BOUND
 
     def _ephemeral(self, table):
-        for _ in range(65536 - EPHEMERAL):
-            p = self.next_port
-            self.next_port = p + 1 if p + 1 < 65536 else EPHEMERAL
-            if p not in table:
-                return p
-        raise EADDRINUSE("no free ephemeral port")
+        """get_new_socknum of Linux 2.0: from PROT_SOCK + 1 + a rotating start, the first
+        port whose hash chain is empty (else one of the shortest chain that is free)."""
+        base = PROT_SOCK + 1 + (self.start & 1023)
+        chains = [0] * SOCK_ARRAY_SIZE
+        for port in table:
+            chains[port & (SOCK_ARRAY_SIZE - 1)] += 1
+        best, size = 0, 32767
+        for i in range(SOCK_ARRAY_SIZE):
+            j = chains[(i + base + 1) & (SOCK_ARRAY_SIZE - 1)]
+            if j == 0:
+                self.start = (i + 1 + self.start) & 1023
+                return i + base + 1
+            if j < size:
+                best, size = i, j
+        while base + best + 1 in table:
+            best += SOCK_ARRAY_SIZE
+        if base + best + 1 >= 65536:
+            raise EADDRINUSE("no free ephemeral port")
+        return base + best + 1
 
     def _autobind(self, s):
         if s.port is None:
