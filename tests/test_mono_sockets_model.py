@@ -36,9 +36,10 @@ Rules the model states:
     an accept); connect to a port without a listener is ECONNREFUSED (RST); connect on
     a connected or listening socket is EISCONN; accept on a socket that does not listen is
     EINVAL; connections are accepted in the order they were made; send on an unconnected
-    socket is ENOTCONN, recv ENOTCONN; bytes arrive in order whatever the send and recv
-    sizes; recv of 0 bytes is 0; recv returns 0 once the peer has closed and every byte was
-    read; a send after the peer closed sends SIGPIPE, which kills the sender (wait4: 13);
+    socket is ENOTCONN; recv on a listener is ENOTCONN, on a socket never connected 0 the
+    first time and ENOTCONN after (tcp_recvmsg's sk->done); bytes arrive in order whatever
+    the send and recv sizes; recv of 0 bytes is 0 (on a listener ENOTCONN); recv returns 0
+    once the peer has closed and every byte was read; a send after the peer closed sends SIGPIPE, which kills the sender (wait4: 13);
     closing a listener closes its connections not yet accepted (their peers see end of
     file).  read and write on a socket are recv and send (a count of 0 is 0 before the
     socket is looked at: sys_read, sys_write).
@@ -119,6 +120,7 @@ class MSock:
         self.acceptq = deque()
         self.backlog = 0
         self.refs = 0
+        self.done = False
 
 
 # ====================================================================== the model
@@ -277,16 +279,21 @@ class Oracle:
 
     def recv(self, s, n):
         """(bytes, source port)"""
+        if s.proto == "udp" and not s.q:
+            raise Skip()                # (before any change: the call is not made)
         self.autobind(s)
         if s.proto == "udp":
-            if not s.q:
-                raise Skip()
             d, src = s.q.popleft()
             return d[:n], src
-        if s.state != "connected":
+        if s.state == "listen":
             raise Err("ENOTCONN")
         if n == 0:
-            return b"", s.peer.port
+            return b"", s.peer.port if s.peer else None
+        if s.state != "connected":
+            if s.done:
+                raise Err("ENOTCONN")
+            s.done = True               # tcp_recvmsg in TCP_CLOSE: 0 once, then ENOTCONN
+            return b"", None
         if not s.data:
             if s.eof:
                 return b"", s.peer.port
@@ -819,7 +826,18 @@ def test_tcp_recv_of_zero_bytes_returns_zero_without_waiting():
     assert _run(prog)[1] == 0
 
 
-def test_udp_without_an_address_is_enotconn_and_a_connected_socket_hears_only_its_peer():
+def test_recv_on_a_tcp_socket_never_connected_is_0_once_then_enotconn():
+    """tcp_recvmsg on a socket in TCP_CLOSE returns 0 the first time (it sets sk->done) and
+    ENOTCONN after (was ENOTCONN at once); on a listener it is ENOTCONN from the start."""
+    def prog(p):
+        s, lst = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
+        p.listen(lst, 1)
+        buf = p.malloc(16)
+        return [p.recv(s, buf, 16), _errno(p.recv, s, buf, 16), _errno(p.recv, lst, buf, 16)]
+    assert _run(prog)[1] == [0, "ENOTCONN", "ENOTCONN"]
+
+
+def test_udp_without_an_address_is_einval_and_a_connected_socket_hears_only_its_peer():
     """udp_sendto: a send without an address on an unconnected socket is EINVAL (was
     EDESTADDRREQ) and port 0 is EINVAL (was sent and dropped); either binds the socket
     (inet_sendmsg autobinds first: a bind then is EINVAL); a socket connected to a port

@@ -64,6 +64,7 @@ class Socket:
         self.accept_wait = WaitQueue("tcp-accept")
         self.backlog_wait = WaitQueue("tcp-backlog")    # connects whose SYN found it full
         self.eof = False                    # the peer sent FIN
+        self.done = False                   # TCP_CLOSE: a read has returned 0 (sk->done)
         self.unacked = 0                    # full segments received and not yet acknowledged
 
     def __repr__(self):
@@ -345,7 +346,14 @@ class Network:
         k = self.k
         self._autobind(s)               # inet_recvmsg binds first
         if s.state is not SockState.ESTABLISHED and not s.rcvq:
-            if s.state is SockState.CLOSED or s.eof:
+            if s.state is SockState.LISTEN:
+                raise ENOTCONN("recv on a listening TCP socket")
+            if s.state is SockState.CLOSED or s.eof or n == 0:
+                return 0
+            # tcp_recvmsg on a socket in TCP_CLOSE (never connected): the first read
+            # returns 0 and sets sk->done, later ones are ENOTCONN
+            if not s.done:
+                s.done = True
                 return 0
             raise ENOTCONN("recv on an unconnected TCP socket")
         k.arch.run_path("tcp_recvmsg")
