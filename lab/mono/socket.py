@@ -13,6 +13,9 @@ read that makes room sends a window update), an ACK for every second full segmen
 reply carries it, FIN on close.  No loss, so no timers or retransmission.
 UDP: datagrams up to 65507 bytes, IP-fragmented to the loopback MTU and reassembled; a
 datagram to a port nobody bound, or to a full receive queue, is dropped (logged).
+Errors, ephemeral ports and the corner cases (a full backlog, a listener closed with
+connections not yet accepted, reads of a socket never connected) follow Linux 2.0's
+net/socket.c, af_inet.c, udp.c and tcp.c; tests/test_mono_sockets_model.py states the rules.
 """
 from collections import deque
 from enum import Enum
