@@ -204,7 +204,8 @@ def sys_wait4(k, p, pid, status_va, options):
     if status_va:               # 2.0's sys_wait4 checks the status word before it waits
         k.mm.check_area(p, status_va, 4, True)
     while True:
-        kids = [c for c in p.children if pid in (-1, c.pid)]
+        # Linux 2.0 scans p_cptr (the youngest child) then p_osptr: the youngest zombie first
+        kids = [c for c in reversed(p.children) if pid in (-1, c.pid)]
         if not kids:
             raise ECHILD(f"wait4: pid {p.pid} has no child {'' if pid == -1 else pid}".strip())
         z = next((c for c in kids if c.state is ProcState.ZOMBIE), None)

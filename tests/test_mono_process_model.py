@@ -1,0 +1,436 @@
+"""A reference-model test of native Linux's process life cycle and scheduler (Linux 2.0's
+kernel/fork.c, kernel/exit.c, kernel/sched.c, fs/exec.c; the lab's scheduling policy of
+lab/mono/sched.py's docstring).
+
+hypothesis draws random *process trees*: programs of getpid, getppid, fork (a child running
+its own program), exit, wait4, sched_yield, open and execve.  An interpreter runs each on
+`boot("linux")` and records one global trace, in the order things happen (only one process
+runs at a time, so the order is the scheduler's): who did what and what it got (pids, errno
+names, status words, argv).  `Oracle` -- plain Python written from the rules below, sharing
+no code with lab.mono's sched, process or syscalls -- runs the same tree on its own FIFO run
+queue and predicts the trace, the order in which zombies are reaped, and that every frame
+comes back once all processes are gone.
+
+Rules the model states:
+  * pids: get_pid hands out last_pid + 1; the first process spawned after boot is 2 (init is
+    1), and no pid is handed out twice in a run (Linux 2.0 wraps at PID_MAX = 32768 and skips
+    pids in use; no run here gets near it).  getpid is the pid, getppid the parent's pid, 1
+    once the parent has exited (orphans are reparented to init).
+  * fork returns the child's pid in the parent; the child starts its own program (its
+    "return value 0").  It shares the parent's open files (descriptors kept).
+  * exit(n) / returning n from the program: the status word is (n & 0xFF) << 8 (exit's
+    argument is truncated to 8 bits: exit(256) is 0, exit(-1) 255).
+  * wait4(pid, WNOHANG?): the children considered are all (pid -1) or the one whose pid is
+    given; none is ECHILD (a pid that is not a child -- oneself, the parent, a reaped child,
+    a pid never used -- included).  Among them Linux 2.0 scans its children list from the
+    youngest (p_cptr, then p_osptr) and reaps the first zombie: (its pid, its status), and
+    the zombie is gone (a second wait4 for it is ECHILD).  None a zombie: WNOHANG returns
+    (0, 0), else the caller sleeps until a child exits and scans again.
+  * A child that exits before its parent waits stays a zombie (holding its kernel stack)
+    until the wait4; a process whose parent is gone is reaped by init at once; a zombie
+    whose parent exits is reaped by init then.
+  * Scheduling (lab policy, sched.py): one FIFO run queue, no preemption.  fork puts the
+    child at the tail and the parent keeps running; sched_yield puts the caller at the tail
+    and runs the head (itself again if nobody else is runnable); wait4 that sleeps runs the
+    head; a child's exit wakes its parent if it sleeps in wait4 (the parent joins the tail),
+    then the head runs.
+  * execve: a missing file is ENOENT, a directory or a device EACCES (not a regular file), a
+    regular file that is no executable image ENOEXEC; on success the pid stays, the open
+    descriptors stay, the new program gets argv as passed.
+"""
+import os
+from collections import deque
+
+from hypothesis import event, example, given, settings, strategies as st
+
+from lab.errors import KernelError
+from lab.linux import boot
+from lab.mono.programs import ProgramImage, image_contents
+
+EXAMPLES = int(os.environ.get("PROCMODEL_EXAMPLES", 200))
+MAIN_PID = 2                    # the first process spawned after boot (init is 1)
+GHOST = 30000                   # a pid never handed out in these runs
+MODEL_BIN = "/bin/model"        # an executable whose main interprets a program of the tree
+DATA_FILE = "/tmp/data"         # a regular file that is not an executable image
+EXEC_TARGETS = {"model": MODEL_BIN, "simple": "/bin/simple", "missing": "/bin/nope",
+                "dir": "/tmp", "dev": "/dev/null", "data": DATA_FILE}
+MAX_FD_PROBE = 8
+
+
+def _status(n):
+    return (n & 0xFF) << 8
+
+
+# ====================================================================== the model
+class MProc:
+    def __init__(self, pid, parent, fds):
+        self.pid, self.parent = pid, parent
+        self.children = []              # oldest first (the model scans them reversed)
+        self.state = "runnable"
+        self.status = None
+        self.fds = set(fds)
+        self.forked = []                # pids this process forked, in order
+        self.gen = None
+
+
+class Oracle:
+    """Linux 2.0's process life cycle and the lab's FIFO scheduler as plain Python."""
+
+    def __init__(self):
+        self.last_pid = 1
+        self.procs = {}
+        self.runq = deque()
+        self.trace = []
+        self.reaped = []
+
+    def spawn(self, ops):
+        p = self._new(None, {0, 1, 2})
+        p.gen = self._body(p, ops, ("m",))
+        self.runq.append(p)
+
+    def _new(self, parent, fds):
+        self.last_pid += 1
+        p = MProc(self.last_pid, parent, fds)
+        self.procs[p.pid] = p
+        return p
+
+    def run(self):
+        while self.runq:
+            cur = self.runq.popleft()
+            cur.state = "running"
+            for _ in cur.gen:           # it yielded (sched_yield: it is at the tail) or slept
+                if cur.state == "running":
+                    continue            # yield with nobody else runnable: itself again
+                break
+        assert not [p for p in self.procs.values() if p.state != "zombie"]
+
+    def _yield(self, p):
+        """sched_yield: to the tail; the head runs (True if that is someone else)."""
+        self.runq.append(p)
+        p.state = "runnable"
+        head = self.runq.popleft()
+        if head is p:
+            p.state = "running"
+            return False
+        self.runq.appendleft(head)
+        return True
+
+    def _log(self, key, what, result):
+        self.trace.append((key, what, result))
+
+    def _body(self, p, ops, key, argv=None, code=0):
+        if argv is not None:
+            self._log(key, "argv", tuple(argv))
+        for i, op in enumerate(ops):
+            name, a = op[0], op[1:]
+            if name == "getpid":
+                self._log(key, name, p.pid)
+            elif name == "getppid":
+                self._log(key, name, p.parent.pid if p.parent else 1)
+            elif name == "open":
+                fd = min(set(range(300)) - p.fds)
+                p.fds.add(fd)
+                self._log(key, name, fd)
+            elif name == "fds":
+                self._log(key, name, tuple(sorted(f for f in p.fds if f < MAX_FD_PROBE)))
+            elif name == "yield":
+                if self._yield(p):
+                    p.state = "yielded"
+                    yield
+                self._log(key, name, 0)     # (traced when the call returns)
+            elif name == "fork":
+                sub, ret = a
+                c = self._new(p, p.fds)
+                c.gen = self._child(c, sub, ret, key + (i,))
+                p.children.append(c)
+                p.forked.append(c.pid)
+                self.runq.append(c)
+                self._log(key, name, c.pid)
+            elif name == "exit":
+                self._log(key, name, None)
+                self._exit(p, a[0])
+                return
+            elif name == "wait":
+                pid = _wait_pid(a[0], p.pid, p.parent.pid if p.parent else 1, p.forked)
+                while True:
+                    kids = [c for c in reversed(p.children) if pid in (-1, c.pid)]
+                    if not kids:
+                        self._log(key, name, ("error", "ECHILD"))
+                        break
+                    z = next((c for c in kids if c.state == "zombie"), None)
+                    if z is not None:
+                        p.children.remove(z)
+                        self._reap(z)
+                        self._log(key, name, ("ok", z.pid, z.status))
+                        break
+                    if a[1]:
+                        self._log(key, name, ("ok", 0, 0))
+                        break
+                    p.state = "sleeping"
+                    yield
+            elif name == "exec":
+                target, extra, sub = a
+                path = EXEC_TARGETS[target]
+                if target in ("missing",):
+                    self._log(key, name, ("error", "ENOENT"))
+                elif target in ("dir", "dev"):
+                    self._log(key, name, ("error", "EACCES"))
+                elif target == "data":
+                    self._log(key, name, ("error", "ENOEXEC"))
+                elif target == "simple":
+                    self._exit(p, 0)
+                    return
+                else:
+                    argv = ["model", *extra]
+                    yield from self._body(p, sub, key + ("x",), argv)
+                    return
+            else:
+                raise AssertionError(name)
+        self._exit(p, code)     # the program returned: exit with what it returned
+
+    def _child(self, c, sub, ret, key):
+        yield from self._body(c, sub, key, code=ret)
+
+    def _exit(self, p, code):
+        """do_exit: orphans to init (their zombies reaped), wake the waiting parent."""
+        p.status = _status(code)
+        p.state = "zombie"
+        for c in p.children:
+            c.parent = None
+            if c.state == "zombie":
+                self._reap(c)
+        p.children = []
+        if p.parent is None:
+            self._reap(p)
+        elif p.parent.state == "sleeping":
+            p.parent.state = "runnable"
+            self.runq.append(p.parent)
+
+    def _reap(self, z):
+        self.reaped.append(z.pid)
+        del self.procs[z.pid]
+
+
+def _wait_pid(sel, me, parent, forked):
+    """The pid a wait op asks for."""
+    if sel == "any":
+        return -1
+    if sel == "self":
+        return me
+    if sel == "parent":
+        return parent
+    if sel == "ghost":
+        return GHOST
+    return forked[sel % len(forked)] if forked else GHOST
+
+
+def run_model(prog):
+    o = Oracle()
+    o.spawn(prog)
+    o.run()
+    return o.trace, o.reaped
+
+
+# ====================================================================== the kernel side
+# The child's program's return value for fork ops lives in the op: ("fork", sub, ret); the
+# child program ends by returning it (process_main exits with it).
+def _body_kernel(p, ops, key, trace, argv=None):
+    if argv is not None:
+        trace.append((key, "argv", tuple(argv)))
+    for i, op in enumerate(ops):
+        name, a = op[0], op[1:]
+        if name == "getpid":
+            trace.append((key, name, p.getpid()))
+        elif name == "getppid":
+            trace.append((key, name, p.getppid()))
+        elif name == "open":
+            trace.append((key, name, p.open("/dev/null")))
+        elif name == "fds":
+            trace.append((key, name, tuple(fd for fd in range(MAX_FD_PROBE) if _is_open(p, fd))))
+        elif name == "yield":
+            trace.append((key, name, p.sched_yield()))
+        elif name == "fork":
+            sub, ret = a
+            trace.append((key, name, p.fork(_child_kernel, sub, ret, key + (i,), trace)))
+            _FORKED.setdefault(p.proc.pid, []).append(trace[-1][2])
+        elif name == "exit":
+            trace.append((key, name, None))
+            p.exit(a[0])
+        elif name == "wait":
+            pid = _wait_pid(a[0], p.proc.pid, _true_ppid(p), _FORKED.get(p.proc.pid, []))
+            try:
+                got = p.wait4(pid, 1 if a[1] else 0)
+                trace.append((key, name, ("ok", *got)))
+            except KernelError as e:
+                trace.append((key, name, ("error", e.code)))
+        elif name == "exec":
+            target, extra, sub = a
+            _PENDING[p.proc.pid] = (sub, key + ("x",), trace)
+            try:
+                p.execve(EXEC_TARGETS[target], ["model", *extra])
+            except KernelError as e:
+                _PENDING.pop(p.proc.pid)
+                trace.append((key, name, ("error", e.code)))
+        else:
+            raise AssertionError(name)
+    return 0
+
+
+def _true_ppid(p):
+    """The parent's pid as the model knows it (no system call: getppid is traced)."""
+    par = p.proc.parent
+    return par.pid if par is not None else 1
+
+
+def _is_open(p, fd):
+    try:
+        p.fstat(fd)
+        return True
+    except KernelError:
+        return False
+
+
+def _child_kernel(p, sub, ret, key, trace):
+    _body_kernel(p, sub, key, trace)
+    return ret
+
+
+_PENDING = {}                   # pid -> (program, key, trace) for the exec'd /bin/model
+_FORKED = {}                    # pid -> pids it forked (kept across execve, as the model)
+
+
+def _model_main(p, argv):
+    sub, key, trace = _PENDING.pop(p.proc.pid)
+    _body_kernel(p, sub, key, trace, argv)
+    return 0
+
+
+def _allocated(k):
+    mem = k.m.memory
+    return {f for f in range(1, mem.nframes) if mem.is_allocated(f)}
+
+
+def _kept(k):
+    ps = k.m.fmt.page_size
+    kept = {b.pa // ps for b in k.bcache.lru.values()}
+    for sid in k.m.space_ids():
+        kept.update(pa // ps for pa in k.m.table_frames(sid))
+    return kept
+
+
+def _install(k):
+    simple = k.images["/bin/simple"]
+    img = ProgramImage(MODEL_BIN, simple.text_bytes, simple.data_bytes, simple.bss_bytes,
+                       simple.text_touched, simple.data_touched, simple.startup_instructions,
+                       _model_main)
+    k.fs.create(MODEL_BIN, image_contents(img, k.m.fmt.page_size), image=img)
+    k.fs.create(DATA_FILE, b"#!not an image\n" * 10)
+
+
+def run_kernel(prog):
+    """Run `prog` on native Linux; (trace, reaped pids in order, frames lost)."""
+    k = boot("linux", log_syscalls=False)
+    _install(k)
+    before = _allocated(k)
+    trace = []
+    _FORKED.clear()
+    k.spawn(_body_kernel, prog, ("m",), trace, name="prog")
+    k.run()
+    assert not k.procs.live(), k.ps()
+    assert not list(k.procs), k.ps()            # zombies too: all reaped
+    reaped = [e.args["pid"] for e in k.m.events.find("reap", kernel="linux")]
+    lost = sorted(_allocated(k) - before - _kept(k))
+    return trace, reaped, lost
+
+
+def check(prog):
+    expect, ereaped = run_model(prog)
+    got, reaped, lost = run_kernel(prog)
+    for i, (m, g) in enumerate(zip(expect, got)):
+        assert m == g, f"step {i}: kernel {g!r}, model {m!r}\nkernel {got}\nmodel {expect}"
+    assert len(got) == len(expect), (got, expect)
+    assert reaped == ereaped, (reaped, ereaped)
+    assert lost == [], f"frames lost: {lost}"
+    event(f"processes: {'1' if len(reaped) == 1 else '2-5' if len(reaped) <= 5 else '6+'}")
+    for _k, what, r in expect:
+        if what in ("wait", "exec"):
+            event(f"{what}: {r[0]} {r[1] if r[0] == 'error' else ('0' if r[1] == 0 else 'pid')}")
+    return expect
+
+
+# ====================================================================== strategies
+exit_codes = st.one_of(st.integers(0, 3), st.sampled_from([255, 256, 257, 511, -1, -256, 1000]))
+wait_sels = st.one_of(st.just("any"), st.integers(0, 3), st.sampled_from(["self", "parent",
+                                                                          "ghost"]))
+leaf_ops = st.one_of(
+    st.tuples(st.just("getpid")), st.tuples(st.just("getppid")),
+    st.tuples(st.just("yield")), st.tuples(st.just("yield")),
+    st.tuples(st.just("wait"), wait_sels, st.booleans()),
+    st.tuples(st.just("wait"), st.just("any"), st.just(False)),
+    st.tuples(st.just("open")), st.tuples(st.just("fds")),
+    st.tuples(st.just("exit"), exit_codes),
+    st.tuples(st.just("exec"), st.sampled_from(["missing", "dir", "dev", "data", "simple"]),
+              st.just(()), st.just(())),
+)
+
+
+def _extend(inner):
+    prog = st.lists(inner, max_size=6).map(tuple)
+    return st.one_of(
+        st.tuples(st.just("fork"), prog, exit_codes),
+        st.tuples(st.just("exec"), st.just("model"),
+                  st.lists(st.sampled_from(["a", "-c", "x y", "", "arg"]), max_size=3).map(tuple),
+                  prog),
+    )
+
+
+ops = st.recursive(leaf_ops, _extend, max_leaves=30)
+programs = st.lists(ops, min_size=1, max_size=10).map(tuple)
+
+
+# ====================================================================== the tests
+@settings(derandomize=True, max_examples=EXAMPLES, deadline=None)
+@given(programs)
+@example((("fork", (("getppid",), ("yield",), ("getppid",)), 3),       # run order, zombie
+          ("getpid",), ("yield",), ("wait", "any", True), ("wait", 0, False),
+          ("wait", 0, False), ("wait", "any", True)))
+@example((("fork", (("fork", (("yield",), ("yield",), ("getppid",)), 4),   # orphan to init
+                    ("exit", 257)), 9),
+          ("wait", "any", False), ("yield",), ("yield",), ("wait", "any", False)))
+@example((("fork", (), 1), ("fork", (), 2), ("fork", (("yield",),), 3),  # youngest zombie first
+          ("yield",), ("yield",), ("wait", "any", False), ("wait", "any", False),
+          ("wait", "any", False), ("wait", "any", False)))
+@example((("open",), ("exec", "missing", (), ()), ("exec", "dir", (), ()),  # execve
+          ("exec", "data", (), ()), ("exec", "model", ("-c", "x y"),
+                                     (("getpid",), ("fds",), ("fork", (("getppid",),), -1),
+                                      ("wait", "any", False))),))
+def test_linux_processes_follow_the_model(prog):
+    """Random process trees over fork/exit/wait4/getpid/getppid/sched_yield/execve give the
+    global trace (what each process got, in the order the scheduler ran them) and the order
+    of reaping that the model of Linux 2.0's rules and the lab's FIFO scheduler predicts
+    (module docstring); every pid is reaped once and every frame comes back."""
+    check(prog)
+
+
+# ====================================================================== specific cases
+def _run(program, *args):
+    k = boot("linux", log_syscalls=False)
+    _install(k)
+    proc = k.spawn(program, *args)
+    k.run()
+    return k, proc
+
+
+def test_wait4_any_reaps_the_youngest_zombie_first():
+    """Linux 2.0's sys_wait4 walks the children list from p_cptr, the youngest child, along
+    p_osptr: with several zombies, wait4(-1) returns the most recently forked one first
+    (the lab returned the oldest)."""
+    def prog(p):
+        pids = [p.fork(lambda c, n: n, n) for n in (1, 2, 3)]
+        p.sched_yield()                         # all three run and exit: three zombies
+        got = [p.wait4(-1) for _ in pids]
+        return pids, got
+
+    _k, proc = _run(prog)
+    pids, got = proc.result
+    assert got == [(pids[2], 3 << 8), (pids[1], 2 << 8), (pids[0], 1 << 8)]
