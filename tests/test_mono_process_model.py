@@ -55,6 +55,7 @@ DATA_FILE = "/tmp/data"         # a regular file that is not an executable image
 EXEC_TARGETS = {"model": MODEL_BIN, "simple": "/bin/simple", "missing": "/bin/nope",
                 "dir": "/tmp", "dev": "/dev/null", "data": DATA_FILE}
 MAX_FD_PROBE = 8
+NR_TASKS = 512                  # Linux 2.0's task[] slots (the idle task and init hold two)
 
 
 def _status(n):
@@ -140,12 +141,15 @@ class Oracle:
                 self._log(key, name, 0)     # (traced when the call returns)
             elif name == "fork":
                 sub, ret = a
-                c = self._new(p, p.fds)
-                c.gen = self._child(c, sub, ret, key + (i,))
-                p.children.append(c)
-                p.forked.append(c.pid)
-                self.runq.append(c)
-                self._log(key, name, c.pid)
+                c = self._fork(p, sub, ret, key + (i,))
+                self._log(key, name, c.pid if c else ("error", "EAGAIN"))
+            elif name == "flood":
+                n, made = a[0], 0
+                for j in range(n):
+                    if not self._fork(p, (), j, key + (i, j)):
+                        break
+                    made += 1
+                self._log(key, name, (made, None if made == n else "EAGAIN"))
             elif name == "exit":
                 self._log(key, name, None)
                 self._exit(p, a[0])
@@ -187,6 +191,17 @@ class Oracle:
             else:
                 raise AssertionError(name)
         self._exit(p, code)     # the program returned: exit with what it returned
+
+    def _fork(self, p, sub, ret, key):
+        """The child (at the tail of the run queue), or None: task[] is full (EAGAIN)."""
+        if len(self.procs) + 2 >= NR_TASKS:     # zombies hold slots; + idle task and init
+            return None
+        c = self._new(p, p.fds)
+        c.gen = self._child(c, sub, ret, key)
+        p.children.append(c)
+        p.forked.append(c.pid)
+        self.runq.append(c)
+        return c
 
     def _child(self, c, sub, ret, key):
         yield from self._body(c, sub, key, code=ret)
@@ -251,8 +266,24 @@ def _body_kernel(p, ops, key, trace, argv=None):
             trace.append((key, name, p.sched_yield()))
         elif name == "fork":
             sub, ret = a
-            trace.append((key, name, p.fork(_child_kernel, sub, ret, key + (i,), trace)))
-            _FORKED.setdefault(p.proc.pid, []).append(trace[-1][2])
+            try:
+                pid = p.fork(_child_kernel, sub, ret, key + (i,), trace)
+            except KernelError as e:
+                trace.append((key, name, ("error", e.code)))
+                continue
+            trace.append((key, name, pid))
+            _FORKED.setdefault(p.proc.pid, []).append(pid)
+        elif name == "flood":
+            n, made, err = a[0], 0, None
+            for j in range(n):
+                try:
+                    pid = p.fork(_child_kernel, (), j, key + (i, j), trace)
+                except KernelError as e:
+                    err = e.code
+                    break
+                _FORKED.setdefault(p.proc.pid, []).append(pid)
+                made += 1
+            trace.append((key, name, (made, err)))
         elif name == "exit":
             trace.append((key, name, None))
             p.exit(a[0])
@@ -353,6 +384,8 @@ def check(prog):
     assert lost == [], f"frames lost: {lost}"
     event(f"processes: {'1' if len(reaped) == 1 else '2-5' if len(reaped) <= 5 else '6+'}")
     for _k, what, r in expect:
+        if what == "flood" or (what == "fork" and isinstance(r, tuple)):
+            event(f"fork: {'EAGAIN (task[] full)' if (r[1] if what == 'flood' else r) else 'ok'}")
         if what in ("wait", "exec"):
             event(f"{what}: {r[0]} {r[1] if r[0] == 'error' else ('0' if r[1] == 0 else 'pid')}")
     return expect
@@ -367,7 +400,9 @@ leaf_ops = st.one_of(
     st.tuples(st.just("yield")), st.tuples(st.just("yield")),
     st.tuples(st.just("wait"), wait_sels, st.booleans()),
     st.tuples(st.just("wait"), st.just("any"), st.just(False)),
+    st.tuples(st.just("wait"), st.sampled_from(["any", 0]), st.just(True)),
     st.tuples(st.just("open")), st.tuples(st.just("fds")),
+    st.tuples(st.just("flood"), st.sampled_from([2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 520])),
     st.tuples(st.just("exit"), exit_codes),
     st.tuples(st.just("exec"), st.sampled_from(["missing", "dir", "dev", "data", "simple"]),
               st.just(()), st.just(())),
@@ -375,7 +410,7 @@ leaf_ops = st.one_of(
 
 
 def _extend(inner):
-    prog = st.lists(inner, max_size=6).map(tuple)
+    prog = st.lists(inner, max_size=5).map(tuple)
     return st.one_of(
         st.tuples(st.just("fork"), prog, exit_codes),
         st.tuples(st.just("exec"), st.just("model"),
@@ -385,7 +420,7 @@ def _extend(inner):
 
 
 ops = st.recursive(leaf_ops, _extend, max_leaves=30)
-programs = st.lists(ops, min_size=1, max_size=10).map(tuple)
+programs = st.lists(ops, min_size=1, max_size=9).map(tuple)
 
 
 # ====================================================================== the tests
@@ -434,3 +469,42 @@ def test_wait4_any_reaps_the_youngest_zombie_first():
     _k, proc = _run(prog)
     pids, got = proc.result
     assert got == [(pids[2], 3 << 8), (pids[1], 2 << 8), (pids[0], 1 << 8)]
+
+
+def test_fork_with_task_slots_full_is_eagain_and_consumes_no_pid():
+    """Linux 2.0 has NR_TASKS = 512 task slots; the idle task and init hold two, zombies keep
+    theirs until reaped.  A root process's fork with every slot taken is EAGAIN
+    (find_empty_process runs before get_pid: no pid is used up); once a zombie is reaped
+    the next fork succeeds with the next pid."""
+    def prog(p):
+        pids = []
+        while True:
+            try:
+                pids.append(p.fork(lambda c: 0))
+            except KernelError as e:
+                err = e.code
+                break
+        p.sched_yield()                         # every child runs and becomes a zombie
+        again = _errno(p.fork, lambda c: 0)
+        reaped = p.wait4(pids[0])[0]
+        nxt = p.fork(lambda c: 0)
+        while True:
+            try:
+                p.wait4(-1)
+            except KernelError:
+                break
+        return len(pids), err, again, reaped, pids[-1], nxt
+
+    k, proc = _run(prog)
+    made, err, again, reaped, last, nxt = proc.result
+    assert made == NR_TASKS - 3                 # idle, init and this process hold three
+    assert err == again == "EAGAIN"
+    assert reaped == MAIN_PID + 1 and nxt == last + 1
+    assert not list(k.procs)
+
+
+def _errno(fn, *args):
+    try:
+        return fn(*args)
+    except KernelError as e:
+        return e.code
