@@ -35,8 +35,12 @@ Rules the model states:
     head; a child's exit wakes its parent if it sleeps in wait4 (the parent joins the tail),
     then the head runs.
   * execve: a missing file is ENOENT, a directory or a device EACCES (not a regular file), a
-    regular file that is no executable image ENOEXEC; on success the pid stays, the open
-    descriptors stay, the new program gets argv as passed.
+    regular file that is no executable image ENOEXEC (an empty one too); on success the pid stays, the open
+    descriptors stay, the new program gets argv as passed.  (Specific tests: copy_strings
+    takes the file name and the arguments into MAX_ARG_PAGES = 32 pages, E2BIG when they do
+    not fit, checked before ENOEXEC; a single argument may be longer than PATH_MAX.)
+  * NR_TASKS = 512 task slots (the idle task and init hold two; zombies keep theirs): a fork
+    with all taken is EAGAIN and uses up no pid.
 """
 import os
 from collections import deque
@@ -53,7 +57,7 @@ GHOST = 30000                   # a pid never handed out in these runs
 MODEL_BIN = "/bin/model"        # an executable whose main interprets a program of the tree
 DATA_FILE = "/tmp/data"         # a regular file that is not an executable image
 EXEC_TARGETS = {"model": MODEL_BIN, "simple": "/bin/simple", "missing": "/bin/nope",
-                "dir": "/tmp", "dev": "/dev/null", "data": DATA_FILE}
+                "dir": "/tmp", "dev": "/dev/null", "data": DATA_FILE, "empty": "/tmp/empty"}
 MAX_FD_PROBE = 8
 NR_TASKS = 512                  # Linux 2.0's task[] slots (the idle task and init hold two)
 
@@ -179,7 +183,7 @@ class Oracle:
                     self._log(key, name, ("error", "ENOENT"))
                 elif target in ("dir", "dev"):
                     self._log(key, name, ("error", "EACCES"))
-                elif target == "data":
+                elif target in ("data", "empty"):
                     self._log(key, name, ("error", "ENOEXEC"))
                 elif target == "simple":
                     self._exit(p, 0)
@@ -355,7 +359,8 @@ def _install(k):
                        simple.text_touched, simple.data_touched, simple.startup_instructions,
                        _model_main)
     k.fs.create(MODEL_BIN, image_contents(img, k.m.fmt.page_size), image=img)
-    k.fs.create(DATA_FILE, b"#!not an image\n" * 10)
+    k.fs.create(DATA_FILE, b"plain data, no binary format knows it\n" * 10)
+    k.fs.create(EXEC_TARGETS["empty"], b"")
 
 
 def run_kernel(prog):
@@ -404,7 +409,8 @@ leaf_ops = st.one_of(
     st.tuples(st.just("open")), st.tuples(st.just("fds")),
     st.tuples(st.just("flood"), st.sampled_from([2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 520])),
     st.tuples(st.just("exit"), exit_codes),
-    st.tuples(st.just("exec"), st.sampled_from(["missing", "dir", "dev", "data", "simple"]),
+    st.tuples(st.just("exec"), st.sampled_from(["missing", "dir", "dev", "data", "empty",
+                                                 "simple"]),
               st.just(()), st.just(())),
 )
 
@@ -508,3 +514,80 @@ def _errno(fn, *args):
         return fn(*args)
     except KernelError as e:
         return e.code
+
+
+def test_execve_passes_an_argument_longer_than_path_max():
+    """PATH_MAX bounds a file name (getname), not an argument: 2.0's copy_strings copies each
+    argument whole, bounded only by the total (the lab said ENAMETOOLONG)."""
+    long_arg = "x" * 3000
+
+    def prog(p):
+        _PENDING[p.proc.pid] = ((), ("t",), [])
+        p.execve(MODEL_BIN, ["model", long_arg, "b"])
+
+    k, proc = _run(prog)
+    exe = k.m.events.find("exec", kernel="linux")
+    assert [e.args["argv"] for e in exe] == [("model", long_arg, "b")]
+    assert proc.exit_status == 0
+
+
+def _big_exec(p, path, sizes):
+    """execve(path, argv) with argv strings of the given lengths built in the heap (more
+    than the C library's argument page holds): the errno, or None if it succeeded."""
+    buf = p.malloc(sum(sizes) + len(sizes) + 16)
+    vas, at = [], buf
+    for i, n in enumerate(sizes):
+        p.store(at, bytes([97 + i % 26]) * n + b"\0")
+        vas.append(at)
+        at += n + 1
+    p._reset_args()
+    pva = p.string(path, keep=True)
+    try:
+        p._sys("execve", pva, vas)
+    except KernelError as e:
+        return e.code
+    except BaseException:       # the ExecImage marker: the new image would run
+        return None
+
+
+def test_execve_with_128k_of_strings_is_e2big_before_enoexec():
+    """do_execve copies the file name and then the arguments into MAX_ARG_PAGES = 32 pages
+    (128 KB less the 4-byte argv pointer) before it looks for a binary format: a total of
+    131068 bytes or more (each string with its NUL) is E2BIG, a byte less fits; a regular
+    file that is no image gives E2BIG, not ENOEXEC, when the strings do not fit; the process
+    lives on."""
+    room = 32 * 4096 - 4
+
+    def over(path):                             # exactly `room` bytes in all
+        return [4000] * 32 + [room - (len(path) + 1) - 32 * 4001 - 1]
+
+    def prog(p):
+        return (_big_exec(p, DATA_FILE, over(DATA_FILE)), _big_exec(p, DATA_FILE, [10]),
+                _big_exec(p, MODEL_BIN, over(MODEL_BIN)),
+                _big_exec(p, MODEL_BIN, over(MODEL_BIN)[:-1] + [10 ** 5]), p.getpid())
+
+    k, proc = _run(prog)
+    assert proc.result == ("E2BIG", "ENOEXEC", "E2BIG", "E2BIG", MAIN_PID)
+    assert _total(over(DATA_FILE), len(DATA_FILE) + 1) == room
+    assert not k.m.events.find("exec", kernel="linux")
+
+
+def _total(sizes, name):
+    return name + sum(n + 1 for n in sizes)
+
+
+def test_execve_just_under_128k_of_strings_runs_the_image():
+    """131067 bytes of file name and arguments (with NULs) fit in MAX_ARG_PAGES: the exec
+    succeeds and the new program gets every argument."""
+    room = 32 * 4096 - 4
+    name = len(MODEL_BIN) + 1
+    sizes = [4000] * 32 + [room - 1 - name - 32 * 4001 - 1]
+
+    def prog(p):
+        _PENDING[p.proc.pid] = ((), ("t",), [])
+        return _big_exec(p, MODEL_BIN, sizes)
+
+    k, proc = _run(prog)
+    exe = k.m.events.find("exec", kernel="linux")
+    assert len(exe) == 1 and [len(a) for a in exe[0].args["argv"]] == sizes
+    assert _total(sizes, name) == room - 1 and proc.exit_status == 0

@@ -15,8 +15,9 @@ go to the kernel, which answers them as Linux does, after the trap.
 import struct
 from numbers import Integral
 
-from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE, exit_status)
-from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC, ENOTSOCK,
+from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE, PROT_WRITE,
+                  exit_status)
+from .errors import (E2BIG, EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC, ENOTSOCK,
                      ENODEV)
 from .fs import InodeType, lseek as _lseek
 from .pipe import make_pipe
@@ -25,6 +26,7 @@ from .sched import WaitQueue
 from .socket import Socket, socket_file
 
 WNOHANG = 1
+MAX_ARG_PAGES = 32          # Linux 2.0 include/linux/binfmts.h: 128 KB of exec strings
 
 
 def _path(k, name):
@@ -180,19 +182,50 @@ def sys_execve(k, p, path_va, argv_vas):
     ino = k.fs.namei(path)
     if ino.type is not InodeType.REG:
         raise EACCES(f"execve: {path} is not a regular file")
-    if ino.image is None:
-        raise ENOEXEC(f"execve: {path} is not an executable image")
-    k.bcache.file_page(ino, 0)              # prepare_binprm reads the header
+    if ino.size:
+        k.bcache.file_page(ino, 0)          # prepare_binprm reads the header
+    # copy_strings: the file name, then the arguments, into MAX_ARG_PAGES pages, before a
+    # binary format is looked for (so E2BIG comes before ENOEXEC); no limit per string
+    room = MAX_ARG_PAGES * PAGE_SIZE - 4 - (len(path.encode()) + 1)
     argv = []
     for va in argv_vas:
         _path(k, "copy_strings")
-        argv.append(k.getname(p, va))
+        arg = _arg_string(k, p, va, room)
+        room -= len(arg) + 1
+        argv.append(arg.decode(errors="replace"))
+        if room <= 0:               # copy_strings returned 0: no room for the pointer
+            break
+    if room <= 0:
+        raise E2BIG(f"execve: {path}: the file name and arguments fill the "
+                    f"{MAX_ARG_PAGES * PAGE_SIZE - 4} bytes of MAX_ARG_PAGES = {MAX_ARG_PAGES} "
+                    f"pages (less the argv pointer)")
+    if ino.image is None:
+        raise ENOEXEC(f"execve: {path} is not an executable image")
     k.mm.exit_mmap(p, unmap=True)           # the point of no return
     k.setup_image(p, ino.image, ino, argv)
     p.name = path.rsplit("/", 1)[-1]
     p.user = {}
     k.log("exec", pid=p.pid, path=path, argv=tuple(argv))
     return ExecImage(ino.image.main, (argv,))
+
+
+def _arg_string(k, p, va, room):
+    """An argument string at user `va` (as getname reads a path, page by page, but without
+    PATH_MAX: 2.0's copy_strings bounds only the total); reading stops once more than
+    `room` bytes are found (the caller then answers E2BIG)."""
+    out, a, page = b"", va, k.page
+    while True:
+        k.mm.check_area(p, a, 1, False)
+        k.mm.prefault(p, a, 1, False)
+        end = a - a % page + page
+        chunk = k.mm.read_user(p, a, end - a)
+        i = chunk.find(b"\0")
+        out += chunk if i < 0 else chunk[:i]
+        if i >= 0 or len(out) >= room:
+            break
+        a = end
+    k._copy(p, va, min(len(out) + 1, room), False, None)
+    return out
 
 
 def sys_exit(k, p, status):
