@@ -20,8 +20,10 @@ Rules the model states:
     "return value 0").  It shares the parent's open files (descriptors kept).
   * exit(n) / returning n from the program: the status word is (n & 0xFF) << 8 (exit's
     argument is truncated to 8 bits: exit(256) is 0, exit(-1) 255).
-  * wait4(pid, WNOHANG?): the children considered are all (pid -1) or the one whose pid is
-    given; none is ECHILD (a pid that is not a child -- oneself, the parent, a reaped child,
+  * wait4(pid, WNOHANG?): the children considered are all (pid -1), the one whose pid is
+    given, those in the caller's process group (pid 0) or in group -pid (pid < -1; the
+    spawned process leads a group, its descendants inherit it: there is no setpgid); none
+    is ECHILD (a pid that is not a child -- oneself, the parent, a reaped child,
     a pid never used -- included).  Among them Linux 2.0 scans its children list from the
     youngest (p_cptr, then p_osptr) and reaps the first zombie: (its pid, its status), and
     the zombie is gone (a second wait4 for it is ECHILD).  None a zombie: WNOHANG returns
@@ -70,6 +72,7 @@ def _status(n):
 class MProc:
     def __init__(self, pid, parent, fds):
         self.pid, self.parent = pid, parent
+        self.pgrp = parent.pgrp if parent else pid      # no setpgid: one group per spawn
         self.children = []              # oldest first (the model scans them reversed)
         self.state = "runnable"
         self.status = None
@@ -159,9 +162,12 @@ class Oracle:
                 self._exit(p, a[0])
                 return
             elif name == "wait":
-                pid = _wait_pid(a[0], p.pid, p.parent.pid if p.parent else 1, p.forked)
+                pid = _wait_pid(a[0], p.pid, p.parent.pid if p.parent else 1, p.forked,
+                                p.pgrp)
                 while True:
-                    kids = [c for c in reversed(p.children) if pid in (-1, c.pid)]
+                    kids = [c for c in reversed(p.children)
+                            if pid == -1 or c.pid == pid
+                            or (pid == 0 and c.pgrp == p.pgrp) or c.pgrp == -pid]
                     if not kids:
                         self._log(key, name, ("error", "ECHILD"))
                         break
@@ -230,10 +236,16 @@ class Oracle:
         del self.procs[z.pid]
 
 
-def _wait_pid(sel, me, parent, forked):
+def _wait_pid(sel, me, parent, forked, pgrp):
     """The pid a wait op asks for."""
     if sel == "any":
         return -1
+    if sel == "group":
+        return 0
+    if sel == "mygroup":
+        return -pgrp
+    if sel == "othergroup":
+        return -GHOST
     if sel == "self":
         return me
     if sel == "parent":
@@ -292,7 +304,8 @@ def _body_kernel(p, ops, key, trace, argv=None):
             trace.append((key, name, None))
             p.exit(a[0])
         elif name == "wait":
-            pid = _wait_pid(a[0], p.proc.pid, _true_ppid(p), _FORKED.get(p.proc.pid, []))
+            pid = _wait_pid(a[0], p.proc.pid, _true_ppid(p), _FORKED.get(p.proc.pid, []),
+                            MAIN_PID)       # (every process is in the spawned one's group)
             try:
                 got = p.wait4(pid, 1 if a[1] else 0)
                 trace.append((key, name, ("ok", *got)))
@@ -398,8 +411,9 @@ def check(prog):
 
 # ====================================================================== strategies
 exit_codes = st.one_of(st.integers(0, 3), st.sampled_from([255, 256, 257, 511, -1, -256, 1000]))
-wait_sels = st.one_of(st.just("any"), st.integers(0, 3), st.sampled_from(["self", "parent",
-                                                                          "ghost"]))
+wait_sels = st.one_of(st.just("any"), st.integers(0, 3),
+                      st.sampled_from(["self", "parent", "ghost", "group", "mygroup",
+                                       "othergroup"]))
 leaf_ops = st.one_of(
     st.tuples(st.just("getpid")), st.tuples(st.just("getppid")),
     st.tuples(st.just("yield")), st.tuples(st.just("yield")),
@@ -591,3 +605,52 @@ def test_execve_just_under_128k_of_strings_runs_the_image():
     exe = k.m.events.find("exec", kernel="linux")
     assert len(exe) == 1 and [len(a) for a in exe[0].args["argv"]] == sizes
     assert _total(sizes, name) == room - 1 and proc.exit_status == 0
+
+
+def test_wait4_zero_and_minus_pgrp_wait_for_the_process_group():
+    """sys_wait4(0) waits for a child in the caller's process group, wait4(-g) for one in
+    group g (fork inherits the group; the spawned process leads its own): both reap the
+    child here (the lab said ECHILD to 0 and to every negative pid but -1); a group
+    nobody is in is ECHILD."""
+    def prog(p):
+        a = p.fork(lambda c: 5)
+        b = p.fork(lambda c: 6)
+        return (p.wait4(0), p.wait4(-p.proc.pid), _errno(p.wait4, -GHOST),
+                _errno(p.wait4, 0), (b, a))
+
+    _k, proc = _run(prog)
+    first, second, other, none, (b, a) = proc.result
+    assert first == (b, 6 << 8) and second == (a, 5 << 8)
+    assert other == none == "ECHILD"
+
+
+def test_get_pid_wraps_to_the_lowest_free_pid_skipping_pids_and_groups_in_use():
+    """get_pid: last_pid + 1; past PID_MAX - 1 = 32767 it starts again from the bottom
+    (pid 1 is init), skipping every pid in use as a process's pid or as a process group's
+    (a group outlives its leader while members remain)."""
+    k = boot("linux", log_syscalls=False)
+    leader = k.spawn(_leave_a_member)       # pid 2, group 2: forks pid 4 and exits
+
+    def prog(p):
+        p.kernel.procs.last_pid = 32766
+        return [p.fork(lambda c: 0) for _ in range(2)], p.proc.pid
+
+    main = k.spawn(prog)                    # pid 3
+    k.run()
+    got, me = main.result
+    assert (leader.pid, me) == (MAIN_PID, MAIN_PID + 1)
+    # 2: the leader is gone but its member (pid 4) is still in group 2; 3: this process;
+    # 4: the member
+    assert got == [32767, MAIN_PID + 3]
+    assert not list(k.procs)
+
+
+def _leave_a_member(c):
+    c.fork(_linger)
+    return 0
+
+
+def _linger(c):
+    for _ in range(6):
+        c.sched_yield()
+    return 0

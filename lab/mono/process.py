@@ -196,6 +196,12 @@ class Process:
     thread: object = None
     baton: object = None
     child_exit: object = None       # wait queue of wait4 (wait_chldexit)
+    pgrp: int = None                # process group: fork inherits it; a spawned process
+                                    # leads its own (init's spawn setsid()s), pgrp = pid
+
+    def __post_init__(self):
+        if self.pgrp is None:
+            self.pgrp = self.pid
 
     @property
     def ppid(self):
@@ -210,7 +216,8 @@ class Process:
 
 
 class ProcessTable:
-    """pid -> Process, with Linux 2.0's get_pid(): last pid + 1, skipping pids in use."""
+    """pid -> Process, with Linux 2.0's get_pid(): last pid + 1, skipping pids in use (as a
+    process's pid or as a process group's)."""
 
     def __init__(self):
         self.procs = {}
@@ -226,9 +233,13 @@ class ProcessTable:
                          f"and init hold two, {len(self.procs)} processes and zombies the rest)")
         for _ in range(PID_MAX):
             self.last_pid = self.last_pid + 1 if self.last_pid + 1 < PID_MAX else 2
-            if self.last_pid not in self.procs:
+            if self.last_pid not in self.procs and not self._group(self.last_pid):
                 return self.last_pid
         raise EAGAIN(f"get_pid: all {PID_MAX} pids in use")
+
+    def _group(self, pid):
+        """get_pid skips a pid that names a process group (or session) still in use."""
+        return any(p.pgrp == pid for p in self.procs.values())
 
     def add(self, proc):
         self.procs[proc.pid] = proc

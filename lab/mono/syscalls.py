@@ -157,7 +157,7 @@ def sys_fork(k, p, child_main, args):
     _path(k, "sys_fork")
     pid = k.procs.alloc_pid()
     c = Process(pid, parent=p, name=p.name, mm=k.mm.new_mm(), image=p.image,
-                user=dict(p.user), main=child_main, args=tuple(args))
+                user=dict(p.user), main=child_main, args=tuple(args), pgrp=p.pgrp)
     c.kstack = k.m.alloc_page()             # kernel stack page (+ task_struct)
     c.child_exit = WaitQueue(f"wait4:{pid}")
     c.ctx = k.arch.create_process(pid, p.ctx)
@@ -232,15 +232,33 @@ def sys_exit(k, p, status):
     k.do_exit(p, exit_status(status))       # does not return
 
 
+def _whom(pid, p):
+    if pid == -1:
+        return ""
+    if pid > 0:
+        return str(pid)
+    return f"in process group {p.pgrp if pid == 0 else -pid}"
+
+
+def _waits_for(pid, p, c):
+    """sys_wait4's choice: pid > 0 that child, 0 a child in the caller's process group, -1
+    any child, < -1 a child in process group -pid."""
+    if pid > 0:
+        return c.pid == pid
+    if pid == -1:
+        return True
+    return c.pgrp == (p.pgrp if pid == 0 else -pid)
+
+
 def sys_wait4(k, p, pid, status_va, options):
     _path(k, "sys_wait4")
     if status_va:               # 2.0's sys_wait4 checks the status word before it waits
         k.mm.check_area(p, status_va, 4, True)
     while True:
         # Linux 2.0 scans p_cptr (the youngest child) then p_osptr: the youngest zombie first
-        kids = [c for c in reversed(p.children) if pid in (-1, c.pid)]
+        kids = [c for c in reversed(p.children) if _waits_for(pid, p, c)]
         if not kids:
-            raise ECHILD(f"wait4: pid {p.pid} has no child {'' if pid == -1 else pid}".strip())
+            raise ECHILD(f"wait4: pid {p.pid} has no child {_whom(pid, p)}".rstrip())
         z = next((c for c in kids if c.state is ProcState.ZOMBIE), None)
         if z is not None:
             if status_va:
