@@ -28,6 +28,9 @@ Rules the model states:
     youngest (p_cptr, then p_osptr) and reaps the first zombie: (its pid, its status), and
     the zombie is gone (a second wait4 for it is ECHILD).  None a zombie: WNOHANG returns
     (0, 0), else the caller sleeps until a child exits and scans again.
+    Options other than WNOHANG, WUNTRACED and __WCLONE are EINVAL (after the status word's
+    check, before any child is looked at); WUNTRACED changes nothing (no process is ever
+    stopped); __WCLONE waits for clone()d children only, and there are none: ECHILD.
   * A child that exits before its parent waits stays a zombie (holding its kernel stack)
     until the wait4; a process whose parent is gone is reaped by init at once; a zombie
     whose parent exits is reaped by init then.
@@ -41,7 +44,8 @@ Rules the model states:
     descriptors stay, the new program gets argv as passed.  (Specific tests: copy_strings
     takes the file name and the arguments into MAX_ARG_PAGES = 32 pages, E2BIG when they do
     not fit, checked before ENOEXEC; a single argument may be longer than PATH_MAX.)
-  * NR_TASKS = 512 task slots (the idle task and init hold two; zombies keep theirs): a fork
+  * WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000     # wait4's options (WCLONE: __WCLONE)
+NR_TASKS = 512 task slots (the idle task and init hold two; zombies keep theirs): a fork
     with all taken is EAGAIN and uses up no pid.
 """
 import os
@@ -61,6 +65,7 @@ DATA_FILE = "/tmp/data"         # a regular file that is not an executable image
 EXEC_TARGETS = {"model": MODEL_BIN, "simple": "/bin/simple", "missing": "/bin/nope",
                 "dir": "/tmp", "dev": "/dev/null", "data": DATA_FILE, "empty": "/tmp/empty"}
 MAX_FD_PROBE = 8
+WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000     # wait4's options (WCLONE: __WCLONE)
 NR_TASKS = 512                  # Linux 2.0's task[] slots (the idle task and init hold two)
 
 
@@ -165,9 +170,14 @@ class Oracle:
                 pid = _wait_pid(a[0], p.pid, p.parent.pid if p.parent else 1, p.forked,
                                 p.pgrp)
                 while True:
+                    opts = _options(a[1]) & 0xFFFFFFFF
+                    if opts & ~(WNOHANG | WUNTRACED | WCLONE):
+                        self._log(key, name, ("error", "EINVAL"))
+                        break
                     kids = [c for c in reversed(p.children)
-                            if pid == -1 or c.pid == pid
-                            or (pid == 0 and c.pgrp == p.pgrp) or c.pgrp == -pid]
+                            if (pid == -1 or c.pid == pid
+                                or (pid == 0 and c.pgrp == p.pgrp) or c.pgrp == -pid)
+                            and not opts & WCLONE]          # (no clone()d child here)
                     if not kids:
                         self._log(key, name, ("error", "ECHILD"))
                         break
@@ -177,7 +187,7 @@ class Oracle:
                         self._reap(z)
                         self._log(key, name, ("ok", z.pid, z.status))
                         break
-                    if a[1]:
+                    if opts & WNOHANG:
                         self._log(key, name, ("ok", 0, 0))
                         break
                     p.state = "sleeping"
@@ -234,6 +244,11 @@ class Oracle:
     def _reap(self, z):
         self.reaped.append(z.pid)
         del self.procs[z.pid]
+
+
+def _options(o):
+    """A wait op's options: True/False for WNOHANG or not, else the int itself."""
+    return (WNOHANG if o else 0) if isinstance(o, bool) else o
 
 
 def _wait_pid(sel, me, parent, forked, pgrp):
@@ -307,7 +322,7 @@ def _body_kernel(p, ops, key, trace, argv=None):
             pid = _wait_pid(a[0], p.proc.pid, _true_ppid(p), _FORKED.get(p.proc.pid, []),
                             MAIN_PID)       # (every process is in the spawned one's group)
             try:
-                got = p.wait4(pid, 1 if a[1] else 0)
+                got = p.wait4(pid, _options(a[1]))
                 trace.append((key, name, ("ok", *got)))
             except KernelError as e:
                 trace.append((key, name, ("error", e.code)))
@@ -420,6 +435,9 @@ leaf_ops = st.one_of(
     st.tuples(st.just("wait"), wait_sels, st.booleans()),
     st.tuples(st.just("wait"), st.just("any"), st.just(False)),
     st.tuples(st.just("wait"), st.sampled_from(["any", 0]), st.just(True)),
+    st.tuples(st.just("wait"), wait_sels,
+              st.sampled_from([WUNTRACED, WNOHANG | WUNTRACED, WCLONE, WCLONE | WNOHANG, 4,
+                               8, -1, 1 << 30])),
     st.tuples(st.just("open")), st.tuples(st.just("fds")),
     st.tuples(st.just("flood"), st.sampled_from([2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 520])),
     st.tuples(st.just("exit"), exit_codes),
@@ -492,7 +510,8 @@ def test_wait4_any_reaps_the_youngest_zombie_first():
 
 
 def test_fork_with_task_slots_full_is_eagain_and_consumes_no_pid():
-    """Linux 2.0 has NR_TASKS = 512 task slots; the idle task and init hold two, zombies keep
+    """Linux 2.0 has WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000     # wait4's options (WCLONE: __WCLONE)
+NR_TASKS = 512 task slots; the idle task and init hold two, zombies keep
     theirs until reaped.  A root process's fork with every slot taken is EAGAIN
     (find_empty_process runs before get_pid: no pid is used up); once a zombie is reaped
     the next fork succeeds with the next pid."""
@@ -654,3 +673,20 @@ def _linger(c):
     for _ in range(6):
         c.sched_yield()
     return 0
+
+
+def test_wait4_refuses_unknown_options_and_wclone_finds_no_child():
+    """sys_wait4 accepts WNOHANG, WUNTRACED and __WCLONE only (anything else, -1 too, is
+    EINVAL, even with a zombie to reap); __WCLONE looks only for clone()d children, and this
+    lab makes none: ECHILD; WUNTRACED reaps as usual (the lab ignored every option but
+    WNOHANG)."""
+    def prog(p):
+        a = p.fork(lambda c: 1)
+        p.sched_yield()
+        return (_errno(p.wait4, -1, 4), _errno(p.wait4, a, -1), _errno(p.wait4, -1, WCLONE),
+                p.wait4(-1, WUNTRACED | WNOHANG), a)
+
+    _k, proc = _run(prog)
+    bad, minus1, wclone, reaped, a = proc.result
+    assert (bad, minus1, wclone) == ("EINVAL", "EINVAL", "ECHILD")
+    assert reaped == (a, 1 << 8)

@@ -25,7 +25,7 @@ from .process import NR_OPEN, ExecImage, Process, ProcState
 from .sched import WaitQueue
 from .socket import Socket, socket_file
 
-WNOHANG = 1
+WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000   # wait4's options (WCLONE: __WCLONE)
 MAX_ARG_PAGES = 32          # Linux 2.0 include/linux/binfmts.h: 128 KB of exec strings
 
 
@@ -254,9 +254,16 @@ def sys_wait4(k, p, pid, status_va, options):
     _path(k, "sys_wait4")
     if status_va:               # 2.0's sys_wait4 checks the status word before it waits
         k.mm.check_area(p, status_va, 4, True)
+    options &= 0xFFFFFFFF       # an int in C: -1 is every bit
+    if options & ~(WNOHANG | WUNTRACED | WCLONE):
+        raise EINVAL(f"wait4: options 0x{options:x}; allowed: WNOHANG (1), WUNTRACED (2), "
+                     f"__WCLONE (0x80000000)")
     while True:
-        # Linux 2.0 scans p_cptr (the youngest child) then p_osptr: the youngest zombie first
-        kids = [c for c in reversed(p.children) if _waits_for(pid, p, c)]
+        # Linux 2.0 scans p_cptr (the youngest child) then p_osptr: the youngest zombie first.
+        # __WCLONE waits for clone()d children only; this lab has none.  WUNTRACED changes
+        # nothing: no process is ever stopped.
+        kids = [c for c in reversed(p.children)
+                if _waits_for(pid, p, c) and not options & WCLONE]
         if not kids:
             raise ECHILD(f"wait4: pid {p.pid} has no child {_whom(pid, p)}".rstrip())
         z = next((c for c in kids if c.state is ProcState.ZOMBIE), None)
