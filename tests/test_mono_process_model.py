@@ -57,7 +57,7 @@ from lab.errors import KernelError
 from lab.linux import boot
 from lab.mono.programs import ProgramImage, image_contents
 
-EXAMPLES = int(os.environ.get("PROCMODEL_EXAMPLES", 200))
+EXAMPLES = int(os.environ.get("PROCMODEL_EXAMPLES", 250))
 MAIN_PID = 2                    # the first process spawned after boot (init is 1)
 GHOST = 30000                   # a pid never handed out in these runs
 MODEL_BIN = "/bin/model"        # an executable whose main interprets a program of the tree
@@ -419,6 +419,8 @@ def check(prog):
     for _k, what, r in expect:
         if what == "flood" or (what == "fork" and isinstance(r, tuple)):
             event(f"fork: {'EAGAIN (task[] full)' if (r[1] if what == 'flood' else r) else 'ok'}")
+        if what == "argv":
+            event("exec: ok")
         if what in ("wait", "exec"):
             event(f"{what}: {r[0]} {r[1] if r[0] == 'error' else ('0' if r[1] == 0 else 'pid')}")
     return expect
@@ -449,8 +451,9 @@ leaf_ops = st.one_of(
 
 def _extend(inner):
     prog = st.lists(inner, max_size=5).map(tuple)
+    forks = [st.tuples(st.just("fork"), prog, exit_codes) for _ in range(6)]
     return st.one_of(
-        st.tuples(st.just("fork"), prog, exit_codes),
+        *forks,                                 # (a successful exec ends its program)
         st.tuples(st.just("exec"), st.just("model"),
                   st.lists(st.sampled_from(["a", "-c", "x y", "", "arg"]), max_size=3).map(tuple),
                   prog),
@@ -477,6 +480,14 @@ programs = st.lists(ops, min_size=1, max_size=9).map(tuple)
           ("exec", "data", (), ()), ("exec", "model", ("-c", "x y"),
                                      (("getpid",), ("fds",), ("fork", (("getppid",),), -1),
                                       ("wait", "any", False))),))
+@example((("fork", (("fork", (("fork", (("fork", (("fork", (("fork", (("getppid",),), 6),  # deep
+                                                      ("wait", "any", True)), 5),
+                                            ("yield",), ("getpid",)), 4),
+                                  ("wait", "group", False), ("getppid",)), 3),
+                        ("exit", 1000)), 2),
+           ("wait", 0, False), ("getppid",)), 1),
+          ("wait", "mygroup", False), ("flood", 4), ("wait", "othergroup", True),
+          ("wait", "any", WUNTRACED), ("wait", 2, WCLONE | WNOHANG), ("wait", "any", -1)))
 def test_linux_processes_follow_the_model(prog):
     """Random process trees over fork/exit/wait4/getpid/getppid/sched_yield/execve give the
     global trace (what each process got, in the order the scheduler ran them) and the order
