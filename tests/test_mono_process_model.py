@@ -701,3 +701,20 @@ def test_wait4_refuses_unknown_options_and_wclone_finds_no_child():
     bad, minus1, wclone, reaped, a = proc.result
     assert (bad, minus1, wclone) == ("EINVAL", "EINVAL", "ECHILD")
     assert reaped == (a, 1 << 8)
+
+
+def test_wait4_checks_the_status_word_first_and_accepts_none():
+    """sys_wait4 verifies the status word's address before anything else: an unmapped one
+    is EFAULT even with no child or bad options (not ECHILD, not EINVAL); a NULL status
+    pointer is allowed and the child is reaped all the same."""
+    def prog(p):
+        bad = 0x1000                            # below the text: no mapping
+        first = (_errno(p._sys, "wait4", -1, bad, 0), _errno(p._sys, "wait4", -1, bad, 4))
+        a = p.fork(lambda c: 3)
+        p.sched_yield()
+        return first, _errno(p._sys, "wait4", a, bad, 0), p._sys("wait4", -1, 0, 0), a
+
+    _k, proc = _run(prog)
+    first, with_child, reaped, a = proc.result
+    assert first == ("EFAULT", "EFAULT") and with_child == "EFAULT"
+    assert reaped == (a, 3 << 8)
