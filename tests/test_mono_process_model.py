@@ -718,3 +718,34 @@ def test_wait4_checks_the_status_word_first_and_accepts_none():
     first, with_child, reaped, a = proc.result
     assert first == ("EFAULT", "EFAULT") and with_child == "EFAULT"
     assert reaped == (a, 3 << 8)
+
+
+def test_fork_without_memory_is_enomem_and_gives_every_frame_back():
+    """do_fork that finds no frame (page directory, kernel stack, page tables of the copy)
+    fails with ENOMEM and its bad_fork_cleanup gives back everything it took: the parent
+    runs on, no half-made child stays in the process table, every frame comes back (the lab
+    raised the engine's OutOfFrames and left a runnable ghost: a deadlock)."""
+    from lab.mono.abi import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE
+
+    def prog(p, leave):
+        mem = p.kernel.m.memory
+        va = p.mmap(0, 4000 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        i = 0
+        while mem.free_frames > leave:          # eat frames until `leave` are free
+            p.touch(va + i * 4096, 1, write=True)
+            i += 1
+        r = _errno(p.fork, lambda c: 0)
+        return r, (p.wait4(r)[0] if isinstance(r, int) else None), p.getpid()
+
+    outcomes = set()
+    for leave in range(8):
+        k = boot("linux", log_syscalls=False, memory_bytes=12 << 20)
+        before = _allocated(k)
+        proc = k.spawn(prog, leave)
+        k.run()
+        r, reaped, pid = proc.result
+        assert r == "ENOMEM" or r == reaped == pid + 1, (leave, proc.result)
+        outcomes.add(r if r == "ENOMEM" else "ok")
+        assert not list(k.procs)
+        assert sorted(_allocated(k) - before - _kept(k)) == []
+    assert outcomes == {"ENOMEM", "ok"}

@@ -15,10 +15,12 @@ go to the kernel, which answers them as Linux does, after the trap.
 import struct
 from numbers import Integral
 
+from engine.errors import OutOfFrames
+
 from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE, PROT_WRITE,
                   exit_status)
-from .errors import (E2BIG, EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC, ENOTSOCK,
-                     ENODEV)
+from .errors import (E2BIG, EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC,
+                     ENOMEM, ENOTSOCK, ENODEV)
 from .fs import InodeType, lseek as _lseek
 from .pipe import make_pipe
 from .process import NR_OPEN, ExecImage, Process, ProcState
@@ -156,21 +158,47 @@ def sys_fork(k, p, child_main, args):
     """do_fork: a new task sharing open files, with a copy-on-write copy of the memory."""
     _path(k, "sys_fork")
     pid = k.procs.alloc_pid()
-    c = Process(pid, parent=p, name=p.name, mm=k.mm.new_mm(), image=p.image,
-                user=dict(p.user), main=child_main, args=tuple(args), pgrp=p.pgrp)
-    c.kstack = k.m.alloc_page()             # kernel stack page (+ task_struct)
-    c.child_exit = WaitQueue(f"wait4:{pid}")
-    c.ctx = k.arch.create_process(pid, p.ctx)
-    k.procs.add(c)
-    p.children.append(c)
-    for fd, f in p.files.items():
-        _path(k, "fork_copy_fd")
-        f.count += 1
-        c.files.fds[fd] = f
-    k.mm.copy_mm(p, c)
+    c = None
+    try:
+        c = Process(pid, parent=p, name=p.name, mm=k.mm.new_mm(), image=p.image,
+                    user=dict(p.user), main=child_main, args=tuple(args), pgrp=p.pgrp)
+        c.kstack = k.m.alloc_page()         # kernel stack page (+ task_struct)
+        c.child_exit = WaitQueue(f"wait4:{pid}")
+        c.ctx = k.arch.create_process(pid, p.ctx)
+        k.procs.add(c)
+        p.children.append(c)
+        for fd, f in p.files.items():
+            _path(k, "fork_copy_fd")
+            f.count += 1
+            c.files.fds[fd] = f
+        k.mm.copy_mm(p, c)
+    except (ENOMEM, OutOfFrames) as e:      # do_fork's bad_fork_cleanup_*: undo, -ENOMEM
+        _undo_fork(k, p, c)
+        raise ENOMEM(f"fork: no memory for child {pid} ({e})") from e
     k.log("fork", parent=p.pid, child=pid)
     k.sched.start(c, k.process_main)
     return pid
+
+
+def _undo_fork(k, p, c):
+    """Give back what a fork that ran out of memory had taken for child `c` (None: nothing
+    yet): its share of the open files, its pages and page tables, its context, its kernel
+    stack, its place in the process table.  The pid stays used, as in 2.0 (get_pid ran)."""
+    if c is None:
+        return
+    for _fd, f in c.files.items():
+        f.count -= 1                        # the parent still holds each: no release
+    c.files.fds.clear()
+    k.mm.exit_mmap(c, unmap=False)
+    if c.ctx is not None:
+        k.arch.destroy_process(c.ctx)
+    if c.kstack:
+        k.m.free_page(c.kstack)
+        c.kstack = 0
+    if c in p.children:
+        p.children.remove(c)
+    k.procs.remove(c)
+    c.state = ProcState.DEAD
 
 
 def sys_execve(k, p, path_va, argv_vas):
