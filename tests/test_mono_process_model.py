@@ -13,8 +13,8 @@ comes back once all processes are gone.
 
 Rules the model states:
   * pids: get_pid hands out last_pid + 1; the first process spawned after boot is 2 (init is
-    1), and no pid is handed out twice in a run (Linux 2.0 wraps at PID_MAX = 32768 and skips
-    pids in use; no run here gets near it).  getpid is the pid, getppid the parent's pid, 1
+    1), and no pid is handed out twice in a run (Linux 2.0 wraps at PID_MAX = 32768; no
+    drawn run gets near it).  getpid is the pid, getppid the parent's pid, 1
     once the parent has exited (orphans are reparented to init).
   * fork returns the child's pid in the parent; the child starts its own program (its
     "return value 0").  It shares the parent's open files (descriptors kept).
@@ -40,13 +40,16 @@ Rules the model states:
     head; a child's exit wakes its parent if it sleeps in wait4 (the parent joins the tail),
     then the head runs.
   * execve: a missing file is ENOENT, a directory or a device EACCES (not a regular file), a
-    regular file that is no executable image ENOEXEC (an empty one too); on success the pid stays, the open
-    descriptors stay, the new program gets argv as passed.  (Specific tests: copy_strings
-    takes the file name and the arguments into MAX_ARG_PAGES = 32 pages, E2BIG when they do
-    not fit, checked before ENOEXEC; a single argument may be longer than PATH_MAX.)
-  * WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000     # wait4's options (WCLONE: __WCLONE)
-NR_TASKS = 512 task slots (the idle task and init hold two; zombies keep theirs): a fork
-    with all taken is EAGAIN and uses up no pid.
+    regular file that is no executable image ENOEXEC (an empty one too); on success the pid
+    stays, the open descriptors stay, the new program gets argv as passed.  (Specific
+    tests: copy_strings takes the file name and the arguments into MAX_ARG_PAGES = 32
+    pages, E2BIG when they do not fit, checked before ENOEXEC; a single argument may be
+    longer than PATH_MAX.)
+  * NR_TASKS = 512 task slots (the idle task and init hold two; zombies keep theirs): a fork
+    with all taken is EAGAIN and uses up no pid.  (Specific test: a fork that finds no
+    frame is ENOMEM and gives back all it took.)
+  * pid wrap (specific test): past PID_MAX - 1 get_pid starts again from the bottom and
+    skips every pid in use as a process's or as a process group's.
 """
 import os
 from collections import deque
@@ -194,8 +197,7 @@ class Oracle:
                     yield
             elif name == "exec":
                 target, extra, sub = a
-                path = EXEC_TARGETS[target]
-                if target in ("missing",):
+                if target == "missing":
                     self._log(key, name, ("error", "ENOENT"))
                 elif target in ("dir", "dev"):
                     self._log(key, name, ("error", "EACCES"))
@@ -521,8 +523,7 @@ def test_wait4_any_reaps_the_youngest_zombie_first():
 
 
 def test_fork_with_task_slots_full_is_eagain_and_consumes_no_pid():
-    """Linux 2.0 has WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000     # wait4's options (WCLONE: __WCLONE)
-NR_TASKS = 512 task slots; the idle task and init hold two, zombies keep
+    """Linux 2.0 has NR_TASKS = 512 task slots; the idle task and init hold two, zombies keep
     theirs until reaped.  A root process's fork with every slot taken is EAGAIN
     (find_empty_process runs before get_pid: no pid is used up); once a zombie is reaped
     the next fork succeeds with the next pid."""
