@@ -19,7 +19,8 @@ Rules the model states:
   * fork returns the child's pid in the parent; the child starts its own program (its
     "return value 0").  It shares the parent's open files (descriptors kept).
   * exit(n) / returning n from the program: the status word is (n & 0xFF) << 8 (exit's
-    argument is truncated to 8 bits: exit(256) is 0, exit(-1) 255).
+    argument is truncated to 8 bits: exit(256) is 0, exit(-1) 255); a process killed by a
+    signal (a load at address 0: SIGSEGV) has the signal's number as its status word.
   * wait4(pid, WNOHANG?): the children considered are all (pid -1), the one whose pid is
     given, those in the caller's process group (pid 0) or in group -pid (pid < -1; the
     spawned process leads a group, its descendants inherit it: there is no setpgid); none
@@ -68,6 +69,7 @@ DATA_FILE = "/tmp/data"         # a regular file that is not an executable image
 EXEC_TARGETS = {"model": MODEL_BIN, "simple": "/bin/simple", "missing": "/bin/nope",
                 "dir": "/tmp", "dev": "/dev/null", "data": DATA_FILE, "empty": "/tmp/empty"}
 MAX_FD_PROBE = 8
+SIGSEGV = 11
 WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000     # wait4's options (WCLONE: __WCLONE)
 NR_TASKS = 512                  # Linux 2.0's task[] slots (the idle task and init hold two)
 
@@ -169,6 +171,10 @@ class Oracle:
                 self._log(key, name, None)
                 self._exit(p, a[0])
                 return
+            elif name == "segv":
+                self._log(key, name, None)
+                self._exit(p, 0, signal=SIGSEGV)
+                return
             elif name == "wait":
                 pid = _wait_pid(a[0], p.pid, p.parent.pid if p.parent else 1, p.forked,
                                 p.pgrp)
@@ -228,9 +234,9 @@ class Oracle:
     def _child(self, c, sub, ret, key):
         yield from self._body(c, sub, key, code=ret)
 
-    def _exit(self, p, code):
+    def _exit(self, p, code, signal=0):
         """do_exit: orphans to init (their zombies reaped), wake the waiting parent."""
-        p.status = _status(code)
+        p.status = signal & 0x7F if signal else _status(code)
         p.state = "zombie"
         for c in p.children:
             c.parent = None
@@ -320,6 +326,10 @@ def _body_kernel(p, ops, key, trace, argv=None):
         elif name == "exit":
             trace.append((key, name, None))
             p.exit(a[0])
+        elif name == "segv":
+            trace.append((key, name, None))
+            p.load(0, 4)                        # SIGSEGV kills the process: no return
+            raise AssertionError("a load at address 0 returned")
         elif name == "wait":
             pid = _wait_pid(a[0], p.proc.pid, _true_ppid(p), _FORKED.get(p.proc.pid, []),
                             MAIN_PID)       # (every process is in the spawned one's group)
@@ -445,6 +455,7 @@ leaf_ops = st.one_of(
     st.tuples(st.just("open")), st.tuples(st.just("fds")),
     st.tuples(st.just("flood"), st.sampled_from([2] + [4] * 24 + [520])),
     st.tuples(st.just("exit"), exit_codes),
+    st.tuples(st.just("segv")),
     st.tuples(st.just("exec"), st.sampled_from(["missing", "dir", "dev", "data", "empty",
                                                  "simple"]),
               st.just(()), st.just(())),
