@@ -14,6 +14,7 @@ from .errors import EBADF, EMFILE, ENOMEM, EAGAIN
 
 NR_OPEN = 256           # Linux 2.0: file descriptors per process
 PID_MAX = 32768         # Linux 2.0 get_pid() wraps here
+NR_TASKS = 512          # Linux 2.0 include/linux/tasks.h: slots of task[], idle (0) and init too
 
 
 class ProcState(Enum):
@@ -195,6 +196,12 @@ class Process:
     thread: object = None
     baton: object = None
     child_exit: object = None       # wait queue of wait4 (wait_chldexit)
+    pgrp: int = None                # process group: fork inherits it; a spawned process
+                                    # leads its own (init's spawn setsid()s), pgrp = pid
+
+    def __post_init__(self):
+        if self.pgrp is None:
+            self.pgrp = self.pid
 
     @property
     def ppid(self):
@@ -209,18 +216,30 @@ class Process:
 
 
 class ProcessTable:
-    """pid -> Process, with Linux 2.0's get_pid(): last pid + 1, skipping pids in use."""
+    """pid -> Process, with Linux 2.0's get_pid(): last pid + 1, skipping pids in use (as a
+    process's pid or as a process group's)."""
 
     def __init__(self):
         self.procs = {}
         self.last_pid = 1           # pid 1 is init (the parent of spawned processes)
 
     def alloc_pid(self):
+        """do_fork: find_empty_process (a slot of task[]; zombies hold theirs), then get_pid.
+        This lab's processes run as root, so only a full task[] is EAGAIN (2.0 keeps
+        MIN_TASKS_LEFT_FOR_ROOT slots for root, and RLIMIT_NPROC, for other users only);
+        the failed fork consumes no pid."""
+        if len(self.procs) + 2 >= NR_TASKS:         # + the idle task and init
+            raise EAGAIN(f"fork: all {NR_TASKS} task slots in use (NR_TASKS; the idle task "
+                         f"and init hold two, {len(self.procs)} processes and zombies the rest)")
         for _ in range(PID_MAX):
             self.last_pid = self.last_pid + 1 if self.last_pid + 1 < PID_MAX else 2
-            if self.last_pid not in self.procs:
+            if self.last_pid not in self.procs and not self._group(self.last_pid):
                 return self.last_pid
         raise EAGAIN(f"get_pid: all {PID_MAX} pids in use")
+
+    def _group(self, pid):
+        """get_pid skips a pid that names a process group (or session) still in use."""
+        return any(p.pgrp == pid for p in self.procs.values())
 
     def add(self, proc):
         self.procs[proc.pid] = proc

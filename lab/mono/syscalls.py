@@ -15,16 +15,20 @@ go to the kernel, which answers them as Linux does, after the trap.
 import struct
 from numbers import Integral
 
-from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE, exit_status)
-from .errors import (EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC, ENOTSOCK,
-                     ENODEV)
+from engine.errors import OutOfFrames
+
+from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE, PROT_WRITE,
+                  exit_status)
+from .errors import (E2BIG, EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC,
+                     ENOMEM, ENOTSOCK, ENODEV)
 from .fs import InodeType, lseek as _lseek
 from .pipe import make_pipe
 from .process import NR_OPEN, ExecImage, Process, ProcState
 from .sched import WaitQueue
 from .socket import Socket, socket_file
 
-WNOHANG = 1
+WNOHANG, WUNTRACED, WCLONE = 1, 2, 0x80000000   # wait4's options (WCLONE: __WCLONE)
+MAX_ARG_PAGES = 32          # Linux 2.0 include/linux/binfmts.h: 128 KB of exec strings
 
 
 def _path(k, name):
@@ -154,21 +158,47 @@ def sys_fork(k, p, child_main, args):
     """do_fork: a new task sharing open files, with a copy-on-write copy of the memory."""
     _path(k, "sys_fork")
     pid = k.procs.alloc_pid()
-    c = Process(pid, parent=p, name=p.name, mm=k.mm.new_mm(), image=p.image,
-                user=dict(p.user), main=child_main, args=tuple(args))
-    c.kstack = k.m.alloc_page()             # kernel stack page (+ task_struct)
-    c.child_exit = WaitQueue(f"wait4:{pid}")
-    c.ctx = k.arch.create_process(pid, p.ctx)
-    k.procs.add(c)
-    p.children.append(c)
-    for fd, f in p.files.items():
-        _path(k, "fork_copy_fd")
-        f.count += 1
-        c.files.fds[fd] = f
-    k.mm.copy_mm(p, c)
+    c = None
+    try:
+        c = Process(pid, parent=p, name=p.name, mm=k.mm.new_mm(), image=p.image,
+                    user=dict(p.user), main=child_main, args=tuple(args), pgrp=p.pgrp)
+        c.kstack = k.m.alloc_page()         # kernel stack page (+ task_struct)
+        c.child_exit = WaitQueue(f"wait4:{pid}")
+        c.ctx = k.arch.create_process(pid, p.ctx)
+        k.procs.add(c)
+        p.children.append(c)
+        for fd, f in p.files.items():
+            _path(k, "fork_copy_fd")
+            f.count += 1
+            c.files.fds[fd] = f
+        k.mm.copy_mm(p, c)
+    except (ENOMEM, OutOfFrames) as e:      # do_fork's bad_fork_cleanup_*: undo, -ENOMEM
+        _undo_fork(k, p, c)
+        raise ENOMEM(f"fork: no memory for child {pid} ({e})") from e
     k.log("fork", parent=p.pid, child=pid)
     k.sched.start(c, k.process_main)
     return pid
+
+
+def _undo_fork(k, p, c):
+    """Give back what a fork that ran out of memory had taken for child `c` (None: nothing
+    yet): its share of the open files, its pages and page tables, its context, its kernel
+    stack, its place in the process table.  The pid stays used, as in 2.0 (get_pid ran)."""
+    if c is None:
+        return
+    for _fd, f in c.files.items():
+        f.count -= 1                        # the parent still holds each: no release
+    c.files.fds.clear()
+    k.mm.exit_mmap(c, unmap=False)
+    if c.ctx is not None:
+        k.arch.destroy_process(c.ctx)
+    if c.kstack:
+        k.m.free_page(c.kstack)
+        c.kstack = 0
+    if c in p.children:
+        p.children.remove(c)
+    k.procs.remove(c)
+    c.state = ProcState.DEAD
 
 
 def sys_execve(k, p, path_va, argv_vas):
@@ -180,13 +210,25 @@ def sys_execve(k, p, path_va, argv_vas):
     ino = k.fs.namei(path)
     if ino.type is not InodeType.REG:
         raise EACCES(f"execve: {path} is not a regular file")
-    if ino.image is None:
-        raise ENOEXEC(f"execve: {path} is not an executable image")
-    k.bcache.file_page(ino, 0)              # prepare_binprm reads the header
+    if ino.size:
+        k.bcache.file_page(ino, 0)          # prepare_binprm reads the header
+    # copy_strings: the file name, then the arguments, into MAX_ARG_PAGES pages, before a
+    # binary format is looked for (so E2BIG comes before ENOEXEC); no limit per string
+    room = MAX_ARG_PAGES * PAGE_SIZE - 4 - (len(path.encode()) + 1)
     argv = []
     for va in argv_vas:
         _path(k, "copy_strings")
-        argv.append(k.getname(p, va))
+        arg = _arg_string(k, p, va, room)
+        room -= len(arg) + 1
+        argv.append(arg.decode(errors="replace"))
+        if room <= 0:               # copy_strings returned 0: no room for the pointer
+            break
+    if room <= 0:
+        raise E2BIG(f"execve: {path}: the file name and arguments fill the "
+                    f"{MAX_ARG_PAGES * PAGE_SIZE - 4} bytes of MAX_ARG_PAGES = {MAX_ARG_PAGES} "
+                    f"pages (less the argv pointer)")
+    if ino.image is None:
+        raise ENOEXEC(f"execve: {path} is not an executable image")
     k.mm.exit_mmap(p, unmap=True)           # the point of no return
     k.setup_image(p, ino.image, ino, argv)
     p.name = path.rsplit("/", 1)[-1]
@@ -195,18 +237,63 @@ def sys_execve(k, p, path_va, argv_vas):
     return ExecImage(ino.image.main, (argv,))
 
 
+def _arg_string(k, p, va, room):
+    """An argument string at user `va` (as getname reads a path, page by page, but without
+    PATH_MAX: 2.0's copy_strings bounds only the total); reading stops once more than
+    `room` bytes are found (the caller then answers E2BIG)."""
+    out, a, page = b"", va, k.page
+    while True:
+        k.mm.check_area(p, a, 1, False)
+        k.mm.prefault(p, a, 1, False)
+        end = a - a % page + page
+        chunk = k.mm.read_user(p, a, end - a)
+        i = chunk.find(b"\0")
+        out += chunk if i < 0 else chunk[:i]
+        if i >= 0 or len(out) >= room:
+            break
+        a = end
+    k._copy(p, va, min(len(out) + 1, room), False, None)
+    return out
+
+
 def sys_exit(k, p, status):
     k.do_exit(p, exit_status(status))       # does not return
+
+
+def _whom(pid, p):
+    if pid == -1:
+        return ""
+    if pid > 0:
+        return str(pid)
+    return f"in process group {p.pgrp if pid == 0 else -pid}"
+
+
+def _waits_for(pid, p, c):
+    """sys_wait4's choice: pid > 0 that child, 0 a child in the caller's process group, -1
+    any child, < -1 a child in process group -pid."""
+    if pid > 0:
+        return c.pid == pid
+    if pid == -1:
+        return True
+    return c.pgrp == (p.pgrp if pid == 0 else -pid)
 
 
 def sys_wait4(k, p, pid, status_va, options):
     _path(k, "sys_wait4")
     if status_va:               # 2.0's sys_wait4 checks the status word before it waits
         k.mm.check_area(p, status_va, 4, True)
+    options &= 0xFFFFFFFF       # an int in C: -1 is every bit
+    if options & ~(WNOHANG | WUNTRACED | WCLONE):
+        raise EINVAL(f"wait4: options 0x{options:x}; allowed: WNOHANG (1), WUNTRACED (2), "
+                     f"__WCLONE (0x80000000)")
     while True:
-        kids = [c for c in p.children if pid in (-1, c.pid)]
+        # Linux 2.0 scans p_cptr (the youngest child) then p_osptr: the youngest zombie first.
+        # __WCLONE waits for clone()d children only; this lab has none.  WUNTRACED changes
+        # nothing: no process is ever stopped.
+        kids = [c for c in reversed(p.children)
+                if _waits_for(pid, p, c) and not options & WCLONE]
         if not kids:
-            raise ECHILD(f"wait4: pid {p.pid} has no child {'' if pid == -1 else pid}".strip())
+            raise ECHILD(f"wait4: pid {p.pid} has no child {_whom(pid, p)}".rstrip())
         z = next((c for c in kids if c.state is ProcState.ZOMBIE), None)
         if z is not None:
             if status_va:
