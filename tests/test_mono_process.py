@@ -74,6 +74,18 @@ def test_exit_releases_frames_and_wait4_reaps_the_zombie():
     assert [e.args["pid"] for e in events(linux, "reap")] == [proc.result, proc.pid]
 
 
+def test_execve_passes_argv_as_given_even_empty():
+    """execve(path, argv) hands the new image exactly argv -- an empty one is argc 0, as in
+    C; without argv the C library passes [path], as a shell would."""
+    def run(p):
+        for argv in ([], None, ["x", "y"]):
+            _pid, status = p.wait4(p.fork(lambda c, a=argv: c.execve("/bin/simple", a)))
+            assert WIFEXITED(status) and WEXITSTATUS(status) == 0
+        return True
+    linux, _proc = run_program(run)
+    assert [e.args["argv"] for e in events(linux, "exec")] == [(), ("/bin/simple",), ("x", "y")]
+
+
 def test_exec_replaces_the_image_and_its_pages_fault_in_from_the_file_system():
     """execve drops the old memory map and maps the new image; its text and data come in
     by page faults served from the buffer cache, read from the disk the first time only."""

@@ -108,12 +108,13 @@ class Libc:
         """Create a child running `child(p, *args)`; returns its pid."""
         return self._sys("fork", child, args)
 
-    def execve(self, path, argv=()):
+    def execve(self, path, argv=None):
+        """argv None: [path], as a shell would pass; an empty argv is argc 0, as in C."""
         if not isinstance(path, (str, bytes, bytearray, memoryview)):
             raise EFAULT(f"execve: path {path!r} is not a string (str or bytes)")
         if argv is not None and not isinstance(argv, (list, tuple)):
             raise EFAULT(f"execve: argv {argv!r} is not a list of arguments")
-        argv = [str(a) for a in (argv or (path,))]
+        argv = [str(a) for a in ((path,) if argv is None else argv)]
         self._reset_args()
         pva = self.string(path, keep=True, what="execve: path")
         avas = [self.string(a, keep=True, what="execve: argv") for a in argv]
