@@ -92,9 +92,10 @@ class BusError(FatalSignal):
 
 
 class BrokenPipe(FatalSignal):
-    """SIGPIPE: a write to a pipe no process reads, or to a TCP connection its peer has
-    closed.  Linux 2.0's pipe_write and tcp_sendmsg send it (and return EPIPE); its default
-    action kills the process before it sees the EPIPE: wait4 sees termination by 13."""
+    """SIGPIPE: a write to a pipe no process reads.  Linux 2.0's pipe_write sends it (and
+    returns EPIPE); its default action kills the process before it sees the EPIPE: wait4
+    sees termination by 13.  (A TCP send after the peer closed is EPIPE without the signal:
+    2.0's do_tcp_sendmsg sends SIGPIPE only under SO_KEEPALIVE.)"""
     code = "SIGPIPE"
     signal = 13
 
