@@ -39,7 +39,8 @@ from hypothesis.stateful import RuleBasedStateMachine, rule, invariant, initiali
 
 from lab.mach import (Message, PortItem, OOLItem, Disposition, MsgOption, Right,
                       PORT_NULL, PORT_BACKLOG_DEFAULT, PORT_BACKLOG_MAX, NOTIFY_SEND_ONCE,
-                      SendInvalidPort, SendInvalidReply, SendInvalidRight, PortDead, SendTimedOut, RcvInvalidPort, RcvTimedOut,
+                      SendInvalidPort, SendInvalidReply, SendInvalidRight, PortDead, SendTimedOut,
+                      RcvInvalidPort, RcvTimedOut,
                       KernInvalidName, KernInvalidRight, KernInvalidArgument, KernInvalidTask)
 from mach_helpers import kernel, raises
 

@@ -35,8 +35,9 @@ Rules the model states:
     connect beyond waits (tcp_conn_request drops the SYN; the retransmission gets in after
     an accept); connect to a port without a listener is ECONNREFUSED (RST); connect on
     a connected or listening socket is EISCONN; accept on a socket that does not listen is
-    EINVAL; connections are accepted in the order they were made; send on an unconnected
-    socket is ENOTCONN; recv on a listener is ENOTCONN, on a socket never connected 0 the
+    EINVAL; connections are accepted in the order they were made; send on a TCP socket not
+    connected (never, or listening) is EPIPE without SIGPIPE (do_tcp_sendmsg: the signal
+    only under SO_KEEPALIVE); recv on a listener is ENOTCONN, on a socket never connected 0 the
     first time and ENOTCONN after (tcp_recvmsg's sk->done); bytes arrive in order whatever
     the send and recv sizes; recv of 0 bytes is 0 (on a listener ENOTCONN); recv returns 0
     once the peer has closed and every byte was read; the first send after the peer closed
@@ -55,8 +56,7 @@ Rules the model states:
 
 Where this lab departs from Linux 2.0 on purpose or for now (the model follows the lab):
 listen on a UDP socket is EOPNOTSUPP (2.0's inet_listen accepts it and accept then says
-EOPNOTSUPP); a send on an unconnected TCP socket is ENOTCONN (2.0's do_tcp_sendmsg: EPIPE,
-SIGPIPE only with SO_KEEPALIVE); a recv after that RST is 0 (2.0's tcp_recvmsg returns
+EOPNOTSUPP); a recv after the RST a send drew from a closed peer is 0 (2.0's tcp_recvmsg returns
 the RST's EPIPE once first); the UDP
 receive buffer counts payload bytes (2.0's sock_queue_rcv_skb counts skb->truesize, >=).
 """
@@ -269,8 +269,8 @@ class Oracle:
                 return n                # dropped
             dst.q.append((bytes(data), s.port))
             return n
-        if s.state != "connected":
-            raise Err("ENOTCONN")
+        if s.state != "connected":      # do_tcp_sendmsg in TCP_CLOSE or LISTEN
+            raise Err("EPIPE")
         if n == 0:
             return 0
         if s.peer.state == "closed":    # CLOSE_WAIT: sent; the RST makes the next ones EPIPE

@@ -13,9 +13,10 @@ examples    FileServer, fs_read_file, fs_write_file, SharedMemoryPager (lab.mach
 figures     python -m lab.mach.breakdown: null RPC and MkLinux getpid by cycle category
 errors      MachError and the return codes: KernInvalidAddress, KernProtectionFailure,
             KernNoSpace, KernInvalidArgument, KernResourceShortage, KernInvalidName,
-            KernInvalidRight, KernInvalidTask, KernMemoryError, SendInvalidPort, SendInvalidReply,
-            SendInvalidRight, PortDead, SendTimedOut, SendInvalidMemory, SendMsgTooLarge, RcvInvalidPort, RcvTimedOut,
-            RcvPortChanged, RcvTooLarge, PagerTimedOut, MigServerDied, Deadlock, PagerDeadlock
+            KernInvalidRight, KernInvalidTask, KernMemoryError, SendInvalidPort,
+            SendInvalidReply, SendInvalidRight, PortDead, SendTimedOut, SendInvalidMemory,
+            SendMsgTooLarge, RcvInvalidPort, RcvTimedOut, RcvPortChanged, RcvTooLarge,
+            PagerTimedOut, MigServerDied, Deadlock, PagerDeadlock
 """
 from . import protocol
 from .default_pager import DefaultPager
@@ -23,9 +24,9 @@ from .disk import SimDisk
 from .errors import (MachError, KernInvalidAddress, KernProtectionFailure, KernNoSpace,
                      KernInvalidArgument, KernResourceShortage, KernInvalidName, KernInvalidRight,
                      KernInvalidTask, KernMemoryError, SendInvalidPort, SendInvalidReply,
-                     SendInvalidRight, PortDead, SendTimedOut, SendInvalidMemory, SendMsgTooLarge, RcvInvalidPort, RcvTimedOut,
-                     RcvPortChanged, RcvTooLarge, PagerTimedOut, MigServerDied, Deadlock,
-                     PagerDeadlock)
+                     SendInvalidRight, PortDead, SendTimedOut, SendInvalidMemory,
+                     SendMsgTooLarge, RcvInvalidPort, RcvTimedOut, RcvPortChanged, RcvTooLarge,
+                     PagerTimedOut, MigServerDied, Deadlock, PagerDeadlock)
 from .ipc import MsgOption, MSG_SIZE_MAX
 from .kernel import MachKernel
 from .message import Message, PortItem, OOLItem, Disposition, NOTIFY_SEND_ONCE
@@ -43,6 +44,7 @@ __all__ = ["MachKernel", "Task", "Thread", "TaskState", "ThreadState", "Right", 
            "Pager", "DefaultPager", "SimDisk", "protocol", "MachError", "KernInvalidAddress",
            "KernProtectionFailure", "KernNoSpace", "KernInvalidArgument", "KernResourceShortage",
            "KernInvalidName", "KernInvalidRight", "KernInvalidTask", "KernMemoryError",
-           "SendInvalidPort", "SendInvalidReply", "SendInvalidRight", "PortDead", "SendTimedOut", "SendInvalidMemory", "SendMsgTooLarge",
+           "SendInvalidPort", "SendInvalidReply", "SendInvalidRight", "PortDead", "SendTimedOut",
+           "SendInvalidMemory", "SendMsgTooLarge",
            "RcvInvalidPort", "RcvTimedOut", "RcvPortChanged", "RcvTooLarge", "PagerTimedOut",
            "MigServerDied", "Deadlock", "PagerDeadlock"]

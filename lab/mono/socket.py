@@ -314,8 +314,9 @@ class Network:
     def tcp_send(self, proc, s, va, n, nonblock):
         k = self.k
         self._autobind(s)               # inet_sendmsg binds first
-        if s.state is not SockState.ESTABLISHED:
-            raise ENOTCONN("send on an unconnected TCP socket")
+        if s.state is not SockState.ESTABLISHED:     # do_tcp_sendmsg: not even connecting:
+            raise EPIPE(f"send on a TCP socket that is {s.state.value}, not connected "
+                        "(SIGPIPE only under SO_KEEPALIVE)")
         done = 0
         while done < n:
             peer = s.peer
