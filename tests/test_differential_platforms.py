@@ -28,6 +28,7 @@ from lab.mono.errors import ERRNO
 from lab.mono.abi import (AF_INET, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDONLY,
                           O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, SEEK_END, SEEK_SET,
                           SOCK_DGRAM, SOCK_STREAM, TEXT_BASE)
+from mono_helpers import allocated_frames, kept_frames
 
 PAGE = 4096
 FILES = ("/tmp/a", "/tmp/b")
@@ -565,14 +566,14 @@ def run_everywhere(prog):
     out = {}
     for system in SYSTEMS:
         k = boot(system, log_syscalls=False)
-        before = _allocated(k)
+        before = allocated_frames(k)
         traces, violations = {}, []
         proc = k.spawn(main_program, traces, violations, prog, name="prog")
         k.run()                                  # raises what a program did not catch
         assert not k.procs.live(), (system, k.ps())
         assert violations == [], violations
         assert _platform_leftovers(k) == [], (system, _platform_leftovers(k))
-        lost = _allocated(k) - before - _kept(k)
+        lost = allocated_frames(k) - before - kept_frames(k)
         out[system] = (traces, proc.exit_status, lost)
     return out
 
@@ -589,22 +590,6 @@ def _platform_leftovers(k):
             t.name for t in arch.mach.tasks.values() if t.alive and t.name.startswith("linux")
             and t is not arch.server)
     return []
-
-
-def _allocated(k):
-    """The frames in use (engine's allocator)."""
-    mem = k.m.memory
-    return {f for f in range(1, mem.nframes) if mem.is_allocated(f)}
-
-
-def _kept(k):
-    """Frames that may stay after every process has gone: the buffer cache's buffers and the
-    page tables of spaces that live on (the server's, the kernel's)."""
-    ps = k.m.fmt.page_size
-    kept = {b.pa // ps for b in k.bcache.lru.values()}
-    for sid in k.m.space_ids():
-        kept.update(pa // ps for pa in k.m.table_frames(sid))
-    return kept
 
 
 def assert_same_everywhere(prog):

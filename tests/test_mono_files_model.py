@@ -61,6 +61,7 @@ from lab.linux import boot
 from lab.mono.abi import (O_APPEND, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PIPE_BUF,
                           SEEK_CUR, SEEK_END, SEEK_SET, exit_status, signal_status)
 from lab.mono.errors import FatalSignal
+from mono_helpers import allocated_frames, kept_frames
 
 PAGE = 4096
 NR_OPEN = 256                   # Linux 2.0's per-process descriptor table
@@ -535,7 +536,7 @@ def _k(fn, *args):
 def run_kernel(prog, skips):
     """Run `prog` on native Linux; (traces, files' bytes, frames lost)."""
     k = boot("linux", buffer_cache_pages=CACHE_PAGES, log_syscalls=False)
-    before = _allocated(k)
+    before = allocated_frames(k)
     traces = {}
     k.spawn(_main, traces, prog, skips, name="prog")
     k.run()
@@ -548,7 +549,7 @@ def run_kernel(prog, skips):
             continue
         files[path] = k.fs.contents(path)
         assert ino.size == len(files[path])
-    lost = sorted(_allocated(k) - before - _kept(k))
+    lost = sorted(allocated_frames(k) - before - kept_frames(k))
     reread = bool(k.m.events.find("disk_read"))
     event(f"buffer cache: {'re-read from disk' if reread else 'no disk read'}")
     return traces, files, lost
@@ -763,19 +764,6 @@ def _runs(data):
     return tuple(tuple(r) for r in runs)
 
 
-def _allocated(k):
-    mem = k.m.memory
-    return {f for f in range(1, mem.nframes) if mem.is_allocated(f)}
-
-
-def _kept(k):
-    ps = k.m.fmt.page_size
-    kept = {b.pa // ps for b in k.bcache.lru.values()}
-    for sid in k.m.space_ids():
-        kept.update(pa // ps for pa in k.m.table_frames(sid))
-    return kept
-
-
 # ====================================================================== comparing
 def _same(model, got):
     """Equal, where the model's ANY matches anything."""
@@ -945,11 +933,11 @@ def test_pipe_with_one_free_descriptor_is_emfile_and_keeps_no_page():
             p.dup(0)
         return _errno(p.pipe), p.dup(0)
     k = boot("linux", log_syscalls=False)
-    before = _allocated(k)
+    before = allocated_frames(k)
     proc = k.spawn(prog)
     k.run()
     assert proc.result == ("EMFILE", NR_OPEN - 1)
-    assert sorted(_allocated(k) - before - _kept(k)) == []
+    assert sorted(allocated_frames(k) - before - kept_frames(k)) == []
 
 
 def test_lseek_on_dev_null_always_answers_zero():

@@ -60,6 +60,7 @@ from hypothesis import event, example, given, settings, strategies as st
 from lab.errors import KernelError
 from lab.linux import boot
 from lab.mono.programs import ProgramImage, image_contents
+from mono_helpers import allocated_frames, kept_frames
 
 EXAMPLES = int(os.environ.get("PROCMODEL_EXAMPLES", 250))
 MAIN_PID = 2                    # the first process spawned after boot (init is 1)
@@ -380,19 +381,6 @@ def _model_main(p, argv):
     return 0
 
 
-def _allocated(k):
-    mem = k.m.memory
-    return {f for f in range(1, mem.nframes) if mem.is_allocated(f)}
-
-
-def _kept(k):
-    ps = k.m.fmt.page_size
-    kept = {b.pa // ps for b in k.bcache.lru.values()}
-    for sid in k.m.space_ids():
-        kept.update(pa // ps for pa in k.m.table_frames(sid))
-    return kept
-
-
 def _install(k):
     simple = k.images["/bin/simple"]
     img = ProgramImage(MODEL_BIN, simple.text_bytes, simple.data_bytes, simple.bss_bytes,
@@ -407,7 +395,7 @@ def run_kernel(prog):
     """Run `prog` on native Linux; (trace, reaped pids in order, frames lost)."""
     k = boot("linux", log_syscalls=False)
     _install(k)
-    before = _allocated(k)
+    before = allocated_frames(k)
     trace = []
     _FORKED.clear()
     k.spawn(_body_kernel, prog, ("m",), trace, name="prog")
@@ -415,7 +403,7 @@ def run_kernel(prog):
     assert not k.procs.live(), k.ps()
     assert not list(k.procs), k.ps()            # zombies too: all reaped
     reaped = [e.args["pid"] for e in k.m.events.find("reap", kernel="linux")]
-    lost = sorted(_allocated(k) - before - _kept(k))
+    lost = sorted(allocated_frames(k) - before - kept_frames(k))
     return trace, reaped, lost
 
 
@@ -752,12 +740,12 @@ def test_fork_without_memory_is_enomem_and_gives_every_frame_back():
     outcomes = set()
     for leave in range(8):
         k = boot("linux", log_syscalls=False, memory_bytes=12 << 20)
-        before = _allocated(k)
+        before = allocated_frames(k)
         proc = k.spawn(prog, leave)
         k.run()
         r, reaped, pid = proc.result
         assert r == "ENOMEM" or r == reaped == pid + 1, (leave, proc.result)
         outcomes.add(r if r == "ENOMEM" else "ok")
         assert not list(k.procs)
-        assert sorted(_allocated(k) - before - _kept(k)) == []
+        assert sorted(allocated_frames(k) - before - kept_frames(k)) == []
     assert outcomes == {"ENOMEM", "ok"}

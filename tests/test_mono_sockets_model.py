@@ -70,6 +70,7 @@ from lab.errors import KernelError
 from lab.linux import boot
 from lab.mono.abi import AF_INET, SOCK_DGRAM, SOCK_STREAM, WTERMSIG, WEXITSTATUS, WIFEXITED
 from lab.mono.errors import FatalSignal
+from mono_helpers import allocated_frames, kept_frames
 
 AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET = 1, 3, 5, 10
 UDP_MAX = 65507                 # 65535 - IP header - UDP header
@@ -403,28 +404,15 @@ def _k(fn, *args):
         return ("error", e.code)
 
 
-def _allocated(k):
-    mem = k.m.memory
-    return {f for f in range(1, mem.nframes) if mem.is_allocated(f)}
-
-
-def _kept(k):
-    ps = k.m.fmt.page_size
-    kept = {b.pa // ps for b in k.bcache.lru.values()}
-    for sid in k.m.space_ids():
-        kept.update(pa // ps for pa in k.m.table_frames(sid))
-    return kept
-
-
 def run_kernel(prog, skips):
     """Run `prog` on native Linux; (traces, frames lost, ephemeral ports seen)."""
     k = boot("linux", log_syscalls=False)
-    before = _allocated(k)
+    before = allocated_frames(k)
     traces = {}
     k.spawn(_main, traces, prog, skips, name="prog")
     k.run()
     assert not k.procs.live(), k.ps()
-    lost = sorted(_allocated(k) - before - _kept(k))
+    lost = sorted(allocated_frames(k) - before - kept_frames(k))
     return traces, lost
 
 
@@ -691,7 +679,7 @@ def test_tcp_is_a_byte_stream_whatever_the_send_and_recv_sizes(sizes, rsizes, se
     is coming (0 bytes asked is 0), and 0 after the peer closed and everything was read;
     every send returns its full count; no frame is lost."""
     k = boot("linux", log_syscalls=False)
-    before = _allocated(k)
+    before = allocated_frames(k)
     srv = k.spawn(_stream_server, 5000, rsizes)
     cli = k.spawn(_stream_client, 5000, sizes, seed)
     k.run()
@@ -701,7 +689,7 @@ def test_tcp_is_a_byte_stream_whatever_the_send_and_recv_sizes(sizes, rsizes, se
     assert all(0 <= r <= n for n, r in counts)
     assert all(r > 0 for n, r in counts[:-1] if n)
     assert counts[-1][1] == 0
-    assert sorted(_allocated(k) - before - _kept(k)) == []
+    assert sorted(allocated_frames(k) - before - kept_frames(k)) == []
 
 
 def _client_id(p, port, ident):
@@ -746,10 +734,10 @@ def test_connections_are_accepted_in_the_order_they_were_made_and_a_full_backlog
 # ====================================================================== specific cases
 def _run(program, *args):
     k = boot("linux", log_syscalls=False)
-    before = _allocated(k)
+    before = allocated_frames(k)
     p = k.spawn(program, *args)
     k.run()
-    assert sorted(_allocated(k) - before - _kept(k)) == []
+    assert sorted(allocated_frames(k) - before - kept_frames(k)) == []
     return k, p.result
 
 

@@ -78,6 +78,7 @@ from lab.mono.abi import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, O_R
                           TEXT_BASE, TASK_UNMAPPED_BASE)
 from lab.mono.errors import FatalSignal
 from lab.mono.programs import ProgramImage
+from mono_helpers import allocated_frames, kept_frames
 
 PAGE = 4096
 R, RW, NONE, RX = PROT_READ, PROT_READ | PROT_WRITE, 0, PROT_READ | PROT_EXEC
@@ -361,7 +362,7 @@ def run_on_linux(prog, **boot_args):
         linux.fs.create(path, _image_bytes(path), image=img)
     for path, n in zip(FILES, sizes):
         linux.fs.create(path, _data(len(path) + n, n))
-    before = _allocated(linux)
+    before = allocated_frames(linux)
     R = Run(linux)
     EXEC_RUNS.append(R)
     try:
@@ -370,20 +371,7 @@ def run_on_linux(prog, **boot_args):
     finally:
         EXEC_RUNS.remove(R)
     assert not linux.procs.live()
-    return R.trace, proc.exit_status, _allocated(linux) - before - _kept(linux), R.pages
-
-
-def _allocated(k):
-    mem = k.m.memory
-    return {f for f in range(1, mem.nframes) if mem.is_allocated(f)}
-
-
-def _kept(k):
-    """Frames that may stay: the buffer cache's buffers and the page tables of live spaces."""
-    kept = {b.pa // PAGE for b in k.bcache.lru.values()}
-    for sid in k.m.space_ids():
-        kept.update(pa // PAGE for pa in k.m.table_frames(sid))
-    return kept
+    return R.trace, proc.exit_status, allocated_frames(linux) - before - kept_frames(linux), R.pages
 
 
 # ====================================================================== the model (Linux 2.0)
