@@ -60,8 +60,7 @@ from lab.errors import KernelError
 from lab.linux import boot
 from lab.mono.abi import (O_APPEND, O_CREAT, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY, PIPE_BUF,
                           SEEK_CUR, SEEK_END, SEEK_SET, exit_status, signal_status)
-from lab.mono.errors import FatalSignal
-from mono_helpers import allocated_frames, kept_frames
+from mono_helpers import allocated_frames, call, kept_frames, run_ops
 
 PAGE = 4096
 NR_OPEN = 256                   # Linux 2.0's per-process descriptor table
@@ -524,15 +523,6 @@ class Proc:
         self.p, self.buf, self.handles = p, buf, handles
 
 
-def _k(fn, *args):
-    try:
-        return ("ok", fn(*args))
-    except FatalSignal:
-        raise                                   # the process is dying: `_run_ops` stops
-    except KernelError as e:
-        return ("error", e.code)
-
-
 def run_kernel(prog, skips):
     """Run `prog` on native Linux; (traces, files' bytes, frames lost)."""
     k = boot("linux", buffer_cache_pages=CACHE_PAGES, log_syscalls=False)
@@ -557,43 +547,28 @@ def run_kernel(prog, skips):
 
 def _main(p, traces, prog, skips):
     c = Proc(p, p.malloc(BUFSZ), [])
-    traces["main"] = _run_ops(c, prog, traces, skips, ("main",))
+    traces["main"] = run_ops(c, prog, traces, skips, ("main",), _run_op)
     return 0
 
 
 def _child(p, c, sub, status, traces, skips, key):
     cc = Proc(p, c.buf, list(c.handles))
-    traces[p.pid] = _run_ops(cc, sub, traces, skips, key)     # (p.pid: no system call,
-    return status                                             # which a dying child lacks)
-
-
-def _run_ops(c, prog, traces, skips, key):
-    """The trace of `prog`'s ops; a fatal signal ends it (the program returns, and the
-    kernel kills the process with the signal on its way out)."""
-    trace = []
-    for i, op in enumerate(prog):
-        if key + (i,) in skips:
-            trace.append((op[0], ("skipped",)))
-            continue
-        try:
-            trace.append((op[0], _run_op(c, op[0], op[1:], traces, skips, key + (i,))))
-        except FatalSignal as e:
-            trace.append((op[0], ("killed", e.signal)))
-            break
-    return trace
+    # (p.pid: no system call, which a dying child lacks)
+    traces[p.pid] = run_ops(cc, sub, traces, skips, key, _run_op)
+    return status
 
 
 def _run_op(c, name, a, traces, skips, key):
     p, h = c.p, c.handles
     if name == "open":
-        r = _k(p.open, PATHS[a[0]], a[1] | a[2])
+        r = call(p.open, PATHS[a[0]], a[1] | a[2])
         if r[0] == "ok":
             h.append(r[1])
         return r
     if name == "close":
-        return _k(p.close, _fd(h, a[0]))
+        return call(p.close, _fd(h, a[0]))
     if name == "dup":
-        r = _k(p.dup, _fd(h, a[0]))
+        r = call(p.dup, _fd(h, a[0]))
         if r[0] == "ok":
             h.append(r[1])
         return r
@@ -601,7 +576,7 @@ def _run_op(c, name, a, traces, skips, key):
         fd, n = _fd(h, a[0]), a[1]
         got, err = [], None
         for _ in range(n):
-            r = _k(p.dup, fd)
+            r = call(p.dup, fd)
             if r[0] != "ok":
                 err = r[1]
                 break
@@ -614,39 +589,39 @@ def _run_op(c, name, a, traces, skips, key):
             p.close(fd)
         return ("ok", len(closed))
     if name == "pipe":
-        r = _k(p.pipe)
+        r = call(p.pipe)
         if r[0] == "ok":
             h.extend(r[1])
             if a and a[0] is not None:          # one end closed at once (0: read, 1: write)
                 p.close(r[1][a[0]])
         return r
     if name == "pipe_no_reader":
-        r = _k(p.pipe)
+        r = call(p.pipe)
         if r[0] != "ok":
             return r
         h.extend(r[1])
         p.close(r[1][0])
         p.store(c.buf, _data(a[1], a[0]))
-        return _k(p.write, r[1][1], c.buf, a[0])
+        return call(p.write, r[1][1], c.buf, a[0])
     if name == "read":
         fd, n = _fd(h, a[0]), a[1]
-        r = _k(p.read, fd, c.buf, n)
+        r = call(p.read, fd, c.buf, n)
         return ("ok", (r[1], p.load(c.buf, r[1]))) if r[0] == "ok" else r
     if name == "write":
         fd, n, seed = _fd(h, a[0]), a[1], a[2]
         if n > 0:
             p.store(c.buf, _data(seed, n))
-        return _k(p.write, fd, c.buf, n)
+        return call(p.write, fd, c.buf, n)
     if name == "lseek":
-        return _k(p.lseek, _fd(h, a[0]), a[1], a[2])
+        return call(p.lseek, _fd(h, a[0]), a[1], a[2])
     if name == "fstat":
-        r = _k(p.fstat, _fd(h, a[0]))
+        r = call(p.fstat, _fd(h, a[0]))
         return ("ok", (r[1]["type"], r[1]["size"])) if r[0] == "ok" else r
     if name == "stat":
-        r = _k(p.stat, PATHS[a[0]])
+        r = call(p.stat, PATHS[a[0]])
         return ("ok", (r[1]["type"], r[1]["size"])) if r[0] == "ok" else r
     if name == "rewrite":
-        r = _k(p.open, PATHS[a[0]], O_WRONLY | O_CREAT | O_TRUNC)
+        r = call(p.open, PATHS[a[0]], O_WRONLY | O_CREAT | O_TRUNC)
         if r[0] != "ok":
             return r
         p.store(c.buf, _data(a[2], a[1]))
@@ -662,7 +637,7 @@ def _run_op(c, name, a, traces, skips, key):
         return ("ok", (wpid == pid, st))
     if name == "pipe_to_parent":
         chunks, rd = a
-        r = _k(p.pipe)
+        r = call(p.pipe)
         if r[0] != "ok":
             return r
         rfd, wfd = r[1]
@@ -675,7 +650,7 @@ def _run_op(c, name, a, traces, skips, key):
         return ("ok", (tuple(sent), len(data), data, st))
     if name == "pipe_to_child":
         n, seed, rd = a
-        r = _k(p.pipe)
+        r = call(p.pipe)
         if r[0] != "ok":
             return r
         rfd, wfd = r[1]
@@ -689,7 +664,7 @@ def _run_op(c, name, a, traces, skips, key):
         return ("ok", (wrote, len(got[0]), got[0], st))
     if name == "pipe_atomic":
         ca, cb = a
-        r = _k(p.pipe)
+        r = call(p.pipe)
         if r[0] != "ok":
             return r
         rfd, wfd = r[1]

@@ -69,8 +69,7 @@ from hypothesis import event, example, given, settings, strategies as st
 from lab.errors import KernelError
 from lab.linux import boot
 from lab.mono.abi import AF_INET, SOCK_DGRAM, SOCK_STREAM, WTERMSIG, WEXITSTATUS, WIFEXITED
-from lab.mono.errors import FatalSignal
-from mono_helpers import allocated_frames, kept_frames
+from mono_helpers import allocated_frames, call, kept_frames, run_ops
 
 AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_PACKET = 1, 3, 5, 10
 UDP_MAX = 65507                 # 65535 - IP header - UDP header
@@ -395,15 +394,6 @@ class Proc:
         self.p, self.buf, self.handles = p, buf, handles
 
 
-def _k(fn, *args):
-    try:
-        return ("ok", fn(*args))
-    except FatalSignal:
-        raise
-    except KernelError as e:
-        return ("error", e.code)
-
-
 def run_kernel(prog, skips):
     """Run `prog` on native Linux; (traces, frames lost, ephemeral ports seen)."""
     k = boot("linux", log_syscalls=False)
@@ -418,34 +408,20 @@ def run_kernel(prog, skips):
 
 def _main(p, traces, prog, skips):
     c = Proc(p, p.malloc(BUFSZ), [])
-    traces["main"] = _run_ops(c, prog, traces, skips, ("main",))
+    traces["main"] = run_ops(c, prog, traces, skips, ("main",), _run_op)
     return 0
 
 
 def _child(p, c, sub, status, traces, skips, key):
     cc = Proc(p, c.buf, list(c.handles))
-    traces[key] = _run_ops(cc, sub, traces, skips, key)
+    traces[key] = run_ops(cc, sub, traces, skips, key, _run_op)
     return status
-
-
-def _run_ops(c, prog, traces, skips, key):
-    trace = []
-    for i, op in enumerate(prog):
-        if key + (i,) in skips:
-            trace.append((op[0], ("skipped",)))
-            continue
-        try:
-            trace.append((op[0], _run_op(c, op[0], op[1:], traces, skips, key + (i,))))
-        except FatalSignal as e:
-            trace.append((op[0], ("killed", e.signal)))
-            break
-    return trace
 
 
 def _run_op(c, name, a, traces, skips, key):
     p, h, buf = c.p, c.handles, c.buf
     if name == "socket":
-        r = _k(p.socket, a[0], a[1])
+        r = call(p.socket, a[0], a[1])
         if r[0] == "ok":
             h.append(r[1])
         return r
@@ -458,33 +434,33 @@ def _run_op(c, name, a, traces, skips, key):
         return ("ok", "signal", WTERMSIG(status))
     fd = _fd(h, a[0])
     if name == "close":
-        return _k(p.close, fd)
+        return call(p.close, fd)
     if name == "bind":
-        return _k(p.bind, fd, a[1])
+        return call(p.bind, fd, a[1])
     if name == "listen":
-        return _k(p.listen, fd, a[1])
+        return call(p.listen, fd, a[1])
     if name == "connect":
-        return _k(p.connect, fd, a[1])
+        return call(p.connect, fd, a[1])
     if name == "accept":
-        r = _k(p.accept, fd)
+        r = call(p.accept, fd)
         if r[0] == "ok":
             h.append(r[1])
         return r
     if name in ("send", "write", "sendto"):
         p.store(buf, _data(a[2], a[1]))
         if name == "send":
-            return _k(p.send, fd, buf, a[1])
+            return call(p.send, fd, buf, a[1])
         if name == "write":
-            return _k(p.write, fd, buf, a[1])
-        return _k(p.sendto, fd, buf, a[1], a[3])
+            return call(p.write, fd, buf, a[1])
+        return call(p.sendto, fd, buf, a[1], a[3])
     if name == "recv":
-        r = _k(p.recvfrom, fd, buf, a[1])
+        r = call(p.recvfrom, fd, buf, a[1])
         if r[0] != "ok":
             return r
         n, src = r[1]
         return ("ok", n, ("port", src), _digest(p.peek(buf, n)))
     if name == "read":
-        r = _k(p.read, fd, buf, a[1])
+        r = call(p.read, fd, buf, a[1])
         if r[0] != "ok":
             return r
         return ("ok", r[1], _digest(p.peek(buf, r[1])))
