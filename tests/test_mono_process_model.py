@@ -55,6 +55,7 @@ Rules the model states:
 import os
 from collections import deque
 
+import pytest
 from hypothesis import event, example, given, settings, strategies as st
 
 from lab.errors import KernelError
@@ -391,9 +392,10 @@ def _install(k):
     k.fs.create(EXEC_TARGETS["empty"], b"")
 
 
-def run_kernel(prog):
-    """Run `prog` on native Linux; (trace, reaped pids in order, frames lost)."""
-    k = boot("linux", log_syscalls=False)
+def run_kernel(prog, system="linux"):
+    """Run `prog` on `system` (native Linux by default); (trace, reaped pids in order, frames
+    lost)."""
+    k = boot(system, log_syscalls=False)
     _install(k)
     before = allocated_frames(k)
     trace = []
@@ -407,9 +409,9 @@ def run_kernel(prog):
     return trace, reaped, lost
 
 
-def check(prog):
+def check(prog, system="linux"):
     expect, ereaped = run_model(prog)
-    got, reaped, lost = run_kernel(prog)
+    got, reaped, lost = run_kernel(prog, system)
     for i, (m, g) in enumerate(zip(expect, got)):
         assert m == g, f"step {i}: kernel {g!r}, model {m!r}\nkernel {got}\nmodel {expect}"
     assert len(got) == len(expect), (got, expect)
@@ -495,6 +497,16 @@ def test_linux_processes_follow_the_model(prog):
     of reaping that the model of Linux 2.0's rules and the lab's FIFO scheduler predicts
     (module docstring); every pid is reaped once and every frame comes back."""
     check(prog)
+
+
+@pytest.mark.parametrize("system", ["l4linux", "mklinux_user"])
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(prog=programs.filter(lambda p: "flood" not in repr(p)))
+def test_the_microkernel_platforms_run_process_trees_as_the_model_says(system, prog):
+    """The same trees on L4Linux and user-level MkLinux: Linux's scheduler decides the order
+    there too (the platform only switches as told), so the trace, the order of reaping and
+    the frame count are the model's (no task[] floods: hundreds of tasks are slow here)."""
+    check(prog, system)
 
 
 # ====================================================================== specific cases
