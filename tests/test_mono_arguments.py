@@ -119,6 +119,24 @@ def test_the_stub_refuses_what_no_register_can_carry(where, bad):
     assert ops == [] and cycles == 0
 
 
+TOO_WIDE = (1 << 32, -(1 << 31) - 1, 1 << 40)
+
+
+@pytest.mark.parametrize("where, bad", [(w, b) for w in sorted(STUBS) for b in TOO_WIDE
+                                        if w != "fork: child"],
+                         ids=lambda x: x if isinstance(x, str) else repr(x))
+def test_the_stub_refuses_an_int_no_32_bit_register_holds(where, bad):
+    """An int argument must fit an i386 register (-2**31 .. 2**32-1, signed or unsigned):
+    a wider one is refused by the stub with that argument's errno, before the trap -- not
+    passed on as a number Linux 2.0 could never see (an lseek offset past 4 GB)."""
+    call, errno, _allowed = STUBS[where]
+    err, _value, ops, cycles = attempt(lambda p, e: call(p, e, bad))
+    assert type(err) is errno, (where, err)
+    assert str(err).startswith(f"{errno.code}: {where} {bad} does not fit a 32-bit "
+                               "register"), err
+    assert ops == [] and cycles == 0
+
+
 @pytest.mark.parametrize("system", ["l4linux", "mklinux_user"])
 def test_the_stub_refuses_them_on_every_platform(system):
     """The check is the C library's, so it is the same on L4Linux and MkLinux: no IPC, no
@@ -195,12 +213,14 @@ def test_munmap_of_a_negative_address_is_einval():
 @pytest.mark.parametrize("proto", ["tcp", "udp"])
 def test_connect_to_a_port_outside_16_bits_is_einval_before_any_packet(proto, port):
     """sin_port has 16 bits: connect to a port outside 0..65535 is EINVAL, before a SYN is
-    sent (not a refused handshake, not a UDP peer no packet can reach)."""
+    sent (not a refused handshake, not a UDP peer no packet can reach); 2**40 does not even
+    fit the register that carries it (the stub refuses it)."""
     def call(p, e):
         s = p.socket(AF_INET, SOCK_DGRAM if proto == "udp" else 1)
         return p.connect(s, port)
     err, _v, ops, _c = attempt(call)
-    assert type(err) is EINVAL and f"connect: port {port} outside 0..65535" in str(err)
+    why = "does not fit a 32-bit register" if port >= 1 << 32 else "outside 0..65535"
+    assert type(err) is EINVAL and f"connect: port {port} {why}" in str(err)
     assert "packet" not in ops
 
 

@@ -257,8 +257,8 @@ class LinuxKernel:
             if fn is not None:
                 args = check_args(name, args)
         else:
-            for a in args:
-                if a.__class__ is not int:
+            for a in args:                      # ints that fit a 32-bit register pass
+                if a.__class__ is not int or not -0x80000000 <= a <= 0xFFFFFFFF:
                     args = check_args(name, args)
                     break
         if self.log_syscalls:

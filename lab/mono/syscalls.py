@@ -447,10 +447,18 @@ def _is_int(x):
     return isinstance(x, Integral) and not isinstance(x, bool)
 
 
+def _fits(x):
+    """An i386 register holds it: a signed or an unsigned 32-bit value."""
+    return -0x80000000 <= x <= 0xFFFFFFFF
+
+
 def _check_arg(name, arg, kind, x):
     """One argument of kind `kind`: the value to pass on, or the errno naming it."""
     if kind in _INTS or kind is PORT:
         if _is_int(x):
+            if not _fits(x):
+                raise kind[0](f"{name}: {arg} {x} does not fit a 32-bit register "
+                              f"(-2**31 .. 2**32-1)")
             return int(x)                   # (numpy integers become plain ints)
         if kind is PORT and x is None:
             return x
@@ -461,7 +469,7 @@ def _check_arg(name, arg, kind, x):
         if isinstance(x, (tuple, list)):
             return tuple(x)
     elif kind is PTRS:
-        if isinstance(x, (tuple, list)) and all(_is_int(a) for a in x):
+        if isinstance(x, (tuple, list)) and all(_is_int(a) and _fits(a) for a in x):
             return [int(a) for a in x]
     err, allowed = kind
     raise err(f"{name}: {arg} {x!r} is not {allowed}")
