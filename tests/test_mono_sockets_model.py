@@ -56,9 +56,8 @@ Rules the model states:
 
 Where this lab departs from Linux 2.0 on purpose or for now (the model follows the lab):
 listen on a UDP socket is EOPNOTSUPP (2.0's inet_listen accepts it and accept then says
-EOPNOTSUPP); a recv after the RST a send drew from a closed peer is 0 (2.0's tcp_recvmsg returns
-the RST's EPIPE once first); the UDP
-receive buffer counts payload bytes (2.0's sock_queue_rcv_skb counts skb->truesize, >=).
+EOPNOTSUPP); the UDP receive buffer counts payload bytes (2.0's sock_queue_rcv_skb counts
+skb->truesize, >=).
 """
 import hashlib
 import os
