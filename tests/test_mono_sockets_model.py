@@ -740,16 +740,22 @@ def test_socket_errors_are_those_of_sock_socket_and_inet_create():
                  "EPROTONOSUPPORT", "EPROTONOSUPPORT", "ok"]
 
 
+def _listener_and_client(p):
+    """A listener on port 5000 (backlog 5) and a client connected to it, not yet accepted."""
+    lst, cli = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
+    p.bind(lst, 5000)
+    p.listen(lst, 5)
+    p.connect(cli, 5000)
+    return lst, cli
+
+
 def test_closing_a_listener_closes_the_connections_it_had_not_accepted():
     """tcp_close of a listener closes its connections not yet accepted: the client reads
     what remains and then end of file (was: it slept forever), a send then goes (the RST
     follows; the next one is EPIPE), and
     the data the client had sent is freed with the connection (was: frames lost)."""
     def prog(p):
-        lst, cli = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
-        p.bind(lst, 5000)
-        p.listen(lst, 5)
-        p.connect(cli, 5000)
+        lst, cli = _listener_and_client(p)
         buf = p.malloc(8192)
         p.send(cli, buf, 5000)
         p.close(lst)
@@ -765,10 +771,7 @@ def test_listen_on_a_connected_socket_is_einval_and_connect_on_a_listener_is_eis
     too (EISCONN: was connected, taking the listener's port away); bind on either is EIO
     (inet_bind: state != TCP_CLOSE)."""
     def prog(p):
-        lst, cli = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
-        p.bind(lst, 5000)
-        p.listen(lst, 5)
-        p.connect(cli, 5000)
+        lst, cli = _listener_and_client(p)
         srv = p.accept(lst)
         r = [_errno(p.listen, cli, 5), _errno(p.listen, srv, 5), _errno(p.connect, lst, 5000),
              _errno(p.bind, lst, 5001), _errno(p.bind, cli, 5001)]
@@ -785,10 +788,7 @@ def test_tcp_recv_of_zero_bytes_returns_zero_without_waiting():
     """tcp_recvmsg copies while len > 0: a recv of 0 bytes on a connection with nothing
     queued returns 0 at once (was: slept forever)."""
     def prog(p):
-        lst, cli = p.socket(AF_INET, SOCK_STREAM), p.socket(AF_INET, SOCK_STREAM)
-        p.bind(lst, 5000)
-        p.listen(lst, 5)
-        p.connect(cli, 5000)
+        lst, cli = _listener_and_client(p)
         srv = p.accept(lst)
         return p.recvfrom(srv, p.malloc(16), 0)[0]
     assert _run(prog)[1] == 0
