@@ -217,10 +217,15 @@ def main(argv=None):
     what = ap.add_mutually_exclusive_group()
     what.add_argument("--write", action="store_true", help="write the fitted values into lab/profiles")
     what.add_argument("--check", action="store_true", help="only simulate the rows, fit nothing")
-    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--quick", action="store_true",
+                    help="simulate at the notebooks' quick sizes: fast, but not the reference "
+                         "numbers, so not allowed with --write")
     ap.add_argument("--iterations", type=natural(1), metavar="N",
                     help="sweeps of the fit at most (default 10)")
     a = ap.parse_args(argv)
+    if a.write and a.quick:     # quick sizes would write values fitted to the wrong numbers
+        ap.error("argument --quick: not allowed with argument --write (quick sizes are not "
+                 "the reference numbers the profiles are fitted on)")
     if a.check:
         if a.iterations is not None:
             ap.error("argument --iterations: not allowed with argument --check (it fits nothing)")

@@ -67,11 +67,13 @@ def test_a_knob_at_its_upper_bound_can_come_down(tmp_path):
     (["--iterations", "two"], "argument --iterations: 'two' is not an integer"),
     (["--check", "--write"], "argument --write: not allowed with argument --check"),
     (["--check", "--iterations", "3"], "argument --iterations: not allowed with argument --check"),
+    (["--write", "--quick"], "argument --quick: not allowed with argument --write"),
 ])
 def test_calibration_command_rejects_what_it_would_ignore(argv, says, capsys):
     """`python -m lab.calibration`: a sweep count below 1 (which fitted nothing and printed
-    the table as if fitted), or options that --check would ignore, are one line naming the
-    value, exit 2, before any simulation."""
+    the table as if fitted), options that --check would ignore, or --write at quick sizes
+    (which wrote values fitted to numbers that are not the reference ones) are one line
+    naming the value, exit 2, before any simulation."""
     from lab.calibration import main
     with pytest.raises(SystemExit) as e:
         main(argv)

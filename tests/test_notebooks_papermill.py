@@ -6,7 +6,7 @@ import pytest
 
 from lab.cli import main
 from lab.results import validate_result
-from lab.runner.registry import EXPERIMENTS
+from lab.runner.registry import BY_NAME, EXPERIMENTS
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,13 @@ def test_every_experiment_runs_quick_and_succeeds(quick_run):
 @pytest.mark.parametrize("name", [e.name for e in EXPERIMENTS])
 def test_result_json_keeps_the_contract(quick_run, name):
     """result.json names its experiment, records seed/quick/cpu_profile, has rows with paper
-    and simulated side by side and the figures it lists."""
+    and simulated side by side and the figures it lists; its title is the one `microlab
+    list` shows."""
     _status, out = quick_run
     d = json.loads((out / name / "result.json").read_text())
     validate_result(d)
     assert d["experiment"] == name
+    assert d["title"] == BY_NAME[name].title
     assert d["parameters"]["quick"] is True and "seed" in d["parameters"]
     assert d["rows"], name
     for fig in d["figures"]:

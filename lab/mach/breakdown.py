@@ -1,8 +1,8 @@
-"""Cycle breakdowns of single Mach operations, with the kernel profile as it stands:
+"""Cycle breakdowns of single Mach operations, with the kernel profile as it stands.
 
     python -m lab.mach.breakdown [--profile pentium-133] [--seed 1]
 
-prints a null Mach RPC (msg_rpc to a server task and its reply) and MkLinux's getpid in
+Prints a null Mach RPC (msg_rpc to a server task and its reply) and MkLinux's getpid in
 both variants, each measured once warm, by cycle category.  The path lengths are those of
 lab/profiles/mach.json: the ones the calibration fitted (msg_receive, rpc_short_circuit,
 thread_set_state: "calibrated on" S97 Table 2's MkLinux getpid rows, DESIGN.md §4) and

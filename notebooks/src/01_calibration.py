@@ -113,7 +113,9 @@ res.add_figure(fig, "calibration.png")
 res.write()
 
 # %% [markdown]
-# **Reading the fit.**  A row that drives a free knob lands within a fraction of a percent.
+# **Reading the fit.**  A row that drives a knob alone lands within a fraction of a percent;
+# where an lmbench and an hbench row share a knob, the fit splits their difference (up to a
+# few percent each way: the mmap reread rows).
 # The rows outside 5 % (listed below) are findings: a check, where the mechanism alone
 # decides, or a row whose knob is pinned at a bound -- the mechanism around the path already
 # costs more (or, for a bandwidth, less) than the real system did, or the knob would need an

@@ -118,7 +118,7 @@ res.write()
 # cost of each call (the in-kernel server's pipe falls less than the paper's).  The mmap
 # reread is the same on all five systems: once the file is mapped, the timed passes touch
 # only user memory and no kernel runs, and the 8 MB file streams from memory whatever the
-# frames' L2 colours (the paper's 10-15 % differences come from physical page placement in
+# frames' L2 colours (the paper's 6-20 % differences come from physical page placement in
 # its direct-mapped L2, S97 §6.1, which the model's allocators do not reproduce; the hbench
 # 64 KB reread fits the L2 without conflicts on every system here).  Where the simulated
 # slowdown differs from the paper's, the
@@ -128,7 +128,8 @@ res.write()
 # %% [markdown]
 # ## Why the microkernel context switches come out low
 #
-# The simulated context switches of L4Linux and MkLinux are less than half the paper's.
+# The simulated 2-process context switches of L4Linux and MkLinux are less than half the
+# paper's (the 8-process ones a little more than half).
 # `lat_ctx` does not report a whole pass of the token to the next process.  It subtracts
 # lmbench 1.x's `pipe_cost`: the same pipe write and read, done by one process to its own pipe.
 # Whatever every system call costs cancels out.  On L4Linux every system call already enters

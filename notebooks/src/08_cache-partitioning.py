@@ -114,8 +114,9 @@ print(f"paper:     {paper_penalty:8.0f} cycles per interruption (~{paper_penalty
 # the paper has 24.9 against 96.1 ms.  Two reasons, reported here, not fitted away:
 #
 # * Three colours are 12 KB of L2 for a 64 KB working set, so the partitioned task misses in
-#   L2 even alone (its L2 misses above).  The paper pays for the small partition too (its
-#   partitioned slowdown is 2.29), but less.
+#   L2 even alone (its L2 misses above).  The paper pays for the small partition too, and
+#   more than the model does (its partitioned slowdown is 2.29; the model's is the
+#   "slowdown partitioned" row above).
 # * The simulated *unpartitioned* penalty is far smaller than the paper's: between two
 #   interruptions the task touches only the part of its working set that the i-k-j loop reaches
 #   in 100 µs, and only that is refilled.  The paper's numbers imply roughly twice as many

@@ -331,7 +331,7 @@ res.write()
 #   simulated ratio is much smaller than the paper's because handling a cached page became far
 #   cheaper from the VAX 8200 to the simulated CPU, while the disk got only a little faster
 #   (the cell above computes both per-page costs and the factor between them; on the
-#   1987-class profile the factor shrinks from about 40 to about 3).  The sweep shows
+#   1987-class profile the factor shrinks from about 40 to about 4).  The sweep shows
 #   the condition: once the buffer cache holds the whole file, UNIX catches up.  The memory
 #   size (`memory_mb`) is a documented estimate of a 1987 machine, not fitted.
 # * **Second read of 50 KB**: both systems have it cached; Mach maps the pages of the object,

@@ -102,7 +102,9 @@ print(f"(profile: page_table_switch_cycles {prof['page_table_switch_cycles']}, "
 # A client (large space) calls a server; between messages each touches W pages of its own.
 # On the untagged Pentium with two large spaces each switch loads CR3 and the refill grows
 # with W; with the server in a small space (segment reload, no flush) or with a tagged TLB it
-# does not, until the two working sets no longer fit the data TLB together.
+# does not, until the two working sets no longer fit the data TLB together (set conflicts
+# with the kernel's entries start the refills a little earlier: see "Reading the result"
+# at the end).
 
 # %%
 cfgs = tlbtag.configs(cpu_profile)
