@@ -2,7 +2,7 @@
 copied (really), out-of-line memory is mapped copy-on-write, waits never hang."""
 import pytest
 
-from lab.mach import Message, OOLItem, Deadlock, MigServerDied
+from lab.mach import Message, OOLItem, Deadlock, MigServerDied, RcvTooLarge
 from mach_helpers import kernel, echo_server
 
 
@@ -91,3 +91,21 @@ def test_wait_cycle_between_servers_is_reported():
     # the kernel stays usable
     s, p = echo_server(k, "C")
     assert k.rpc(c, k.port_insert_send(s, p, c), data=b"ok").data == b"ok"
+
+
+def test_rcv_size_bounds_the_inline_data_received():
+    """msg_receive's rcv_size is the receiver's buffer: a message of exactly rcv_size bytes
+    fits and is received; one byte more fails with RCV_TOO_LARGE (Mach 2.5 <sys/message.h>),
+    checked before the dequeue, so the message stays queued for a bigger buffer."""
+    m, k = kernel()
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    inbox = k.port_allocate(b)
+    to_b = k.port_insert_send(b, inbox, a)
+    k.msg_send(a, Message(remote_port=to_b, id=1, data=b"x" * 64))
+    got = k.msg_receive(b, inbox, rcv_size=64)
+    assert (got.id, got.data) == (1, b"x" * 64)
+    k.msg_send(a, Message(remote_port=to_b, id=2, data=b"y" * 65))
+    with pytest.raises(RcvTooLarge):
+        k.msg_receive(b, inbox, rcv_size=64)
+    assert k.port_status(b, inbox).num_msgs == 1
+    assert k.msg_receive(b, inbox, rcv_size=65).data == b"y" * 65

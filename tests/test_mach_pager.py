@@ -242,3 +242,123 @@ def test_data_manager_deadlocking_on_itself_is_detected():
     y = k.vm_allocate(d, 0, k.page)
     k.user_write(d, y, b"ok")
     assert k.user_read(d, y, 2) == b"ok"
+
+
+def test_a_read_of_a_page_locked_against_reading_asks_the_manager_to_unlock():
+    """pager_data_provided's lock value names the accesses that need the manager's consent:
+    a page locked against READ (and WRITE) is not readable until the manager lifts the lock
+    -- the read fault sends pager_data_unlock for READ and waits (Young et al. 1987 §4)."""
+    m, k = kernel()
+    pg = BookPager(k, {0: page_of(k, 6)}, lock=VMProt.READ | VMProt.WRITE)
+    c, mo, addr = mapped(k, pg)
+    assert k.user_read(c, addr, 1) == b"\x06"
+    assert ("unlock", 0, VMProt.READ) in pg.calls
+    assert m.events.find("pager_data_unlock", access="r")
+
+
+def test_resident_pages_never_exceed_the_budget():
+    """Physical memory is a cache of memory objects with a budget of max_resident_pages
+    frames: a fault that needs a frame when the budget is used up first evicts the oldest
+    page, so the resident pages never number more than the budget (and all of it is used
+    before anything is evicted).  Only the default pager, VM-privileged, takes frames from
+    the reserve beyond it (it must receive pages to free pages)."""
+    m, k = kernel(max_resident_pages=12)
+    pg = BookPager(k, {i * k.page: page_of(k, i) for i in range(32)})
+    c, mo, addr = mapped(k, pg, 32)
+    counts, alloc = [], k._page_alloc
+
+    def counted(*args, **kw):                    # the number of resident pages after each
+        page = alloc(*args, **kw)                # frame taken for an unprivileged task
+        if not (k.running and k.running.task.vm_privileged):
+            counts.append(len(k.resident))
+        return page
+    k._page_alloc = counted
+    for i in range(32):
+        assert k.user_read(c, addr + i * k.page, 1) == bytes([i])
+    assert max(counts) == 12
+    assert m.events.find("pageout")
+
+
+def test_data_provided_for_a_resident_page_does_not_replace_it():
+    """pager_data_provided for a page the kernel already caches does not replace it: the
+    resident data (here written by the client and not yet returned) stays, so a manager's
+    unsolicited or late supply cannot undo a write (Mach's vm_object: "resident data is
+    not replaced"); pages not resident are filled."""
+    m, k = kernel()
+    pg = BookPager(k, {0: page_of(k, 1)})
+    c, mo, addr = mapped(k, pg)
+    k.user_write(c, addr, b"mine")
+    pg.pager_data_provided(pg.requests[mo], 0, page_of(k, 2) * 2)
+    k.run()
+    assert k.user_read(c, addr, 4) == b"mine"
+    c2 = k.task_create(name="client2")                           # maps the object afresh
+    addr2 = k.vm_allocate_with_pager(c2, 0, 4 * k.page, True, pg.give(mo, c2), 0)
+    assert k.user_read(c2, addr2, 4) == b"mine"
+    n = len(pg.calls)
+    assert k.user_read(c, addr + k.page, 2) == b"\x02\x02"      # filled: no request sent
+    assert len(pg.calls) == n
+
+
+def test_a_cleaned_page_is_clean_until_written_again():
+    """pager_clean_request leaves the pages it wrote back clean: a second clean request
+    sends nothing, and neither does evicting the page later -- only a new write makes it
+    dirty again (Young et al. 1987 §4: the kernel writes back modified data only)."""
+    m, k = kernel(max_resident_pages=40)
+    pg = BookPager(k, {i * k.page: page_of(k, i) for i in range(64)})
+    c, mo, addr = mapped(k, pg, 64)
+    k.user_write(c, addr, b"once")
+    pg.pager_clean_request(pg.requests[mo], 0, k.page)
+    k.run()
+    pg.pager_clean_request(pg.requests[mo], 0, k.page)
+    k.run()
+    for i in range(1, 64):
+        k.user_read(c, addr + i * k.page, 1)         # pushes page 0 out
+    k.run()
+    assert [x for x in pg.calls if x[0] == "write"] == [("write", 0)]
+    assert m.events.find("pageout", offset=0, dirty=False)
+    assert k.user_read(c, addr, 4) == b"once"
+
+
+def test_pager_cache_false_terminates_an_object_already_cached():
+    """pager_cache(FALSE) on an object the kernel keeps only in its cache (no mapping left)
+    ends it at once: the object is terminated, its pages freed, and the next map of the
+    memory object starts afresh with pager_init and pager_data_request."""
+    m, k = kernel()
+    pg = BookPager(k, {0: page_of(k, 3)})
+    c, mo, addr = mapped(k, pg)
+    pg.pager_cache(pg.requests[mo], True)
+    k.user_read(c, addr, 1)
+    k.vm_deallocate(c, addr, 4 * k.page)
+    obj = k.objects_by_pager[pg.task.ipc.entries[mo].port.id]
+    assert obj.state is ObjectState.CACHED
+    pg.pager_cache(pg.requests[mo], False)
+    k.run()
+    assert obj.state is ObjectState.TERMINATED and not obj.pages
+    addr2 = k.vm_allocate_with_pager(c, 0, 4 * k.page, True,
+                                     c.ipc.name_of(pg.task.ipc.entries[mo].port), 0)
+    k.run()
+    assert k.user_read(c, addr2, 1) == b"\x03"
+    assert [x[0] for x in pg.calls].count("init") == 2
+    assert [x[0] for x in pg.calls].count("request") == 2
+
+
+def test_default_pager_forgets_only_the_terminated_objects_pages():
+    """When temporary memory the default pager holds is deallocated, its object terminates
+    and the default pager drops that object's pages from its disk (pager_terminate); the
+    pages it keeps for other objects stay and come back on a fault with their contents."""
+    m, k = kernel(max_resident_pages=40)
+    a = k.task_create(name="a")
+    x = k.vm_allocate(a, 0, 24 * k.page)
+    y = k.vm_allocate(a, 0, 24 * k.page)
+    for i in range(24):
+        k.user_write(a, x + i * k.page, b"x" + bytes([i]))
+        k.user_write(a, y + i * k.page, b"y" + bytes([i]))
+    k.run()
+    dp = k.default_pager
+    owners = {mo for (mo, off) in dp.blocks}
+    assert len(owners) == 2                     # both objects have pages on the disk
+    k.vm_deallocate(a, x, 24 * k.page)
+    k.run()
+    assert len({mo for (mo, off) in dp.blocks}) == 1
+    for i in range(24):
+        assert k.user_read(a, y + i * k.page, 2) == b"y" + bytes([i])

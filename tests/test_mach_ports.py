@@ -285,3 +285,60 @@ def test_server_death_reaches_the_client_as_an_error(k):
         k.rpc(c, to_s, 1)
     assert not s.alive
     assert k.m.events.find("server_crashed", task="server")
+
+
+def test_port_status_counts_the_send_rights_other_tasks_hold(k):
+    """port_status reports how many names in other tasks denote send or send-once rights to
+    the port; the receiver's own name (which also carries its send rights) is not one of
+    them.  A task's send rights share one name, every send-once right has a name of its
+    own (Mach 3.0 Kernel Principles)."""
+    a, b, c = (k.task_create(name=n) for n in "abc")
+    p = k.port_allocate(b)
+    assert k.port_status(b, p).send_rights == 0
+    k.port_insert_send(b, p, a)
+    k.port_insert_send(b, p, a)                 # a second reference: the same name in a
+    k.port_insert_send(b, p, b)                 # the receiver's own send right
+    assert k.port_status(b, p).send_rights == 1
+    k.port_insert_send(b, p, c)
+    inbox = k.port_allocate(c)
+    to_c = k.port_insert_send(c, inbox, b)
+    k.msg_send(b, Message(remote_port=to_c, local_port=p))     # a send-once right for c
+    got = k.msg_receive(c, inbox)
+    assert got.reply_right is Right.SEND_ONCE
+    st = k.port_status(b, p)
+    assert (st.receiver, st.send_rights) == ("b", 3)
+
+
+def test_the_server_with_the_oldest_message_runs_first(k):
+    """The deterministic scheduler runs, among the server threads that could receive, the
+    one whose next message is the oldest (lowest sequence number): messages are served in
+    the order they were sent, whatever the servers' order of creation."""
+    c = k.task_create(name="client")
+    sa, pa = echo_server(k, "A")
+    sb, pb = echo_server(k, "B")
+    to_a, to_b = k.port_insert_send(sa, pa, c), k.port_insert_send(sb, pb, c)
+    k.msg_send(c, Message(remote_port=to_b, id=1))
+    k.msg_send(c, Message(remote_port=to_a, id=2))
+    k.msg_send(c, Message(remote_port=to_b, id=3))
+    k.run()
+    got = [(e.args["task"], e.args["id"]) for e in k.m.events.find("msg_receive")]
+    assert got == [("B", 1), ("A", 2), ("B", 3)]
+
+
+def test_a_send_right_whose_port_dies_in_transit_arrives_as_a_dead_name(k):
+    """A send right carried in a queued message to a port that dies before the message is
+    received arrives as a dead name (Mach 3.0: ipc_object_copyout of a dead port gives
+    MACH_PORT_DEAD's name): the receiver cannot send to it (PORT_DEAD), and it holds no
+    right to the dead port."""
+    a, b, c = (k.task_create(name=n) for n in "abc")
+    p = k.port_allocate(b)
+    s = k.port_insert_send(b, p, a)
+    inbox = k.port_allocate(c)
+    to_c = k.port_insert_send(c, inbox, a)
+    k.msg_send(a, Message(remote_port=to_c, ports=[PortItem(s, Disposition.COPY_SEND)]))
+    k.port_deallocate(b, p)                      # the port dies while the right travels
+    got = k.msg_receive(c, inbox)
+    dead = got.ports[0].name
+    assert c.ipc.lookup(dead).rights() == [Right.DEAD_NAME]
+    with pytest.raises(PortDead):
+        k.msg_send(c, Message(remote_port=dead))

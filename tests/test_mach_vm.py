@@ -184,3 +184,112 @@ def test_fork_copy_on_write_matches_a_model(writes):
         for i in range(4):
             assert k.user_read(t, base + i * k.page, 1) == bytes([model[who][i]])
     assert k.object_frames() == frames + len(written)
+
+
+def test_vm_protect_may_raise_the_current_protection_up_to_the_maximum(mk):
+    """vm_protect checks the new protection against the *maximum* protection, not the
+    current one: a region made read-only may be made writable again while its maximum
+    allows it (Rashid et al. 1987 §3; Mach's vm_map_protect); only a lowered maximum
+    forbids it."""
+    m, k = mk
+    a = k.task_create(name="a")
+    addr = k.vm_allocate(a, 0, 2 * k.page)
+    k.user_write(a, addr, b"one")
+    k.vm_protect(a, addr, 2 * k.page, False, VMProt.READ)
+    with pytest.raises(KernProtectionFailure):
+        k.user_write(a, addr, b"x")
+    k.vm_protect(a, addr, 2 * k.page, False, VMProt.READ | VMProt.WRITE)
+    k.user_write(a, addr, b"two")
+    assert k.user_read(a, addr, 3) == b"two"
+    r = k.vm_regions(a)[0]
+    assert (r.protection, r.max_protection) == (VMProt.READ | VMProt.WRITE, VMProt.ALL)
+    k.vm_protect(a, addr, 2 * k.page, True, VMProt.READ)
+    with pytest.raises(KernProtectionFailure):
+        k.vm_protect(a, addr, 2 * k.page, False, VMProt.READ | VMProt.WRITE)
+
+
+def test_copying_shared_memory_keeps_it_shared(mk):
+    """Copying memory that two tasks share (VM_INHERIT_SHARE) must not break the sharing:
+    the copy is taken by a delayed copy object (Mach's copy strategy for shared objects),
+    not by marking the source entry needs_copy -- a later write by either sharer is seen by
+    the other, while the copy keeps the contents of the moment it was made."""
+    m, k = mk
+    p = k.task_create(name="parent")
+    sh = k.vm_allocate(p, 0, k.page)
+    k.vm_inherit(p, sh, k.page, VMInherit.SHARE)
+    k.user_write(p, sh, b"before")
+    c = k.task_create(parent=p, inherit_memory=True, name="child")
+    r = k.task_create(name="reader")
+    got, _ = k.vm_read(p, sh, k.page, caller=r)
+    k.user_write(p, sh, b"parent")
+    assert k.user_read(c, sh, 6) == b"parent"
+    k.user_write(c, sh, b"child!")
+    assert k.user_read(p, sh, 6) == b"child!"
+    assert k.user_read(r, got, 6) == b"before"
+
+
+def test_every_copy_of_shared_memory_keeps_its_own_moment(mk):
+    """Successive copies of memory the source shares are delayed copies (copy objects):
+    each newer copy object is put between the source and the older ones ("older copies now
+    read through the new one"), so a later write to the source pushes the old page into
+    the newest copy and every copy -- the older ones included -- keeps what the memory held
+    when it was made."""
+    m, k = mk
+    p = k.task_create(name="parent")
+    sh = k.vm_allocate(p, 0, 2 * k.page)
+    k.vm_inherit(p, sh, 2 * k.page, VMInherit.SHARE)
+    k.user_write(p, sh, b"first")
+    k.user_write(p, sh + k.page, b"one")
+    k.task_create(parent=p, inherit_memory=True, name="child")    # the memory is shared
+    r1, r2 = k.task_create(name="r1"), k.task_create(name="r2")
+    got1, _ = k.vm_read(p, sh, 2 * k.page, caller=r1)
+    k.user_write(p, sh + k.page, b"two")                # the second page changes between
+    got2, _ = k.vm_read(p, sh, 2 * k.page, caller=r2)
+    k.user_write(p, sh, b"third")                       # the first page after both copies
+    assert k.user_read(r1, got1, 5) == b"first" and k.user_read(r2, got2, 5) == b"first"
+    assert k.user_read(r1, got1 + k.page, 3) == b"one"
+    assert k.user_read(r2, got2 + k.page, 3) == b"two"
+    assert k.user_read(p, sh, 5) == b"third"
+
+
+def test_copy_of_a_shared_shadow_keeps_the_page_the_write_replaces(mk):
+    """A copy-on-write fault that copies a page up a shadow chain into an object which has
+    a copy object (memory shared, then copied) first gives the copy object the old page:
+    the copy must keep what the memory held when it was made, though the page it showed
+    came from further down the chain (Young et al. 1987 §4; Mach's vm_fault copy push)."""
+    m, k = mk
+    p = k.task_create(name="parent")
+    x = k.vm_allocate(p, 0, k.page)
+    k.user_write(p, x, b"orig")
+    c0 = k.task_create(parent=p, inherit_memory=True, name="c0")   # COPY: x is needs_copy
+    k.vm_inherit(p, x, k.page, VMInherit.SHARE)
+    c1 = k.task_create(parent=p, inherit_memory=True, name="c1")   # p and c1 share a shadow
+    r = k.task_create(name="r")
+    got, _ = k.vm_read(p, x, k.page, caller=r)                      # a copy of the shadow
+    k.user_write(p, x, b"new!")                                     # copied up the chain
+    assert k.user_read(c1, x, 4) == b"new!"
+    assert k.user_read(r, got, 4) == b"orig"
+    assert k.user_read(c0, x, 4) == b"orig"
+
+
+def test_a_copy_object_page_paged_out_is_not_pushed_again():
+    """A copy object keeps the page of the moment of the copy even after that page has been
+    paged out (to the default pager): a later write to the source must not push its newer
+    contents into the copy over the paged-out page ("off in c.paged_out": the copy has it)."""
+    m, k = kernel(max_resident_pages=24)
+    p = k.task_create(name="parent")
+    sh = k.vm_allocate(p, 0, k.page)
+    k.vm_inherit(p, sh, k.page, VMInherit.SHARE)
+    k.user_write(p, sh, b"v1")
+    k.task_create(parent=p, inherit_memory=True, name="child")     # the memory is shared
+    r = k.task_create(name="r")
+    got, _ = k.vm_read(p, sh, k.page, caller=r)
+    k.user_write(p, sh, b"v2")                          # v1 pushed into the copy object
+    filler = k.vm_allocate(p, 0, 64 * k.page)
+    for i in range(64):                                 # both pages leave memory
+        k.user_write(p, filler + i * k.page, b"f")
+    k.run()
+    assert k.user_read(p, sh, 2) == b"v2"
+    k.user_write(p, sh, b"v3")
+    assert k.user_read(r, got, 2) == b"v1"
+    assert k.user_read(p, sh, 2) == b"v3"

@@ -238,3 +238,20 @@ def test_exec_text_runs_on_mklinux_because_i386_fetches_fault_as_reads():
         assert WIFEXITED(proc.result) and WEXITSTATUS(proc.result) == 0, (system, proc.result)
         assert not k.m.events.find("segfault", kernel="linux"), system
         assert [e.args.get("path") for e in k.m.events.find("exec", kernel="linux")] == ["/bin/simple"]
+
+
+@pytest.mark.parametrize("in_kernel", VARIANTS)
+def test_process_destruction_destroys_every_port_of_the_process(in_kernel):
+    """destroy_process destroys the ports create_process made for the process -- its memory
+    object, its system-call port and the reply port its thread receives replies on (and
+    the task's own): no port of a dead process stays alive in Mach."""
+    m, arch, linux = platform(in_kernel)
+    k = arch.mach
+    warm = arch.create_process(9)
+    arch.syscall(warm, "getpid", lambda: 0)
+    alive0 = {p.id for p in k.ports.values() if p.alive}
+    ctx = arch.create_process(1)
+    arch.syscall(ctx, "getpid", lambda: 0)
+    arch.destroy_process(ctx)
+    assert not ctx.reply_port.alive
+    assert {p.id for p in k.ports.values() if p.alive} == alive0

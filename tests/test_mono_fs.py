@@ -80,3 +80,49 @@ def test_path_lookup_charges_one_lookup_per_component():
     proc = linux.spawn(prog)
     linux.run()
     assert proc.result == [2, 3, 2]
+
+
+def test_a_partial_page_write_reads_the_rest_of_the_page_first():
+    """A write that covers only part of a page inside the file (here its first bytes, the
+    file going on beyond them) must read the page from the disk before changing it
+    (ext2_file_write's bread): only a write of a whole page, or one that reaches the end of
+    the file, may take the buffer without reading it (getblk)."""
+    def prog(p):
+        fd = p.open("/tmp/f", O_RDWR)
+        buf = p.malloc(PAGE)
+        p.store(buf, b"NEW")
+        p.write(fd, buf, 3)
+        p.lseek(fd, 0, SEEK_SET)
+        n = p.read(fd, buf, 16)
+        return p.peek(buf, n)
+    linux = boot("linux")
+    linux.fs.create("/tmp/f", b"o" * PAGE + b"p" * 100)     # on the disk, not cached
+    proc = linux.spawn(prog)
+    linux.run()
+    assert proc.result == b"NEW" + b"o" * 13
+    assert linux.fs.contents("/tmp/f") == b"NEW" + b"o" * (PAGE - 3) + b"p" * 100
+    blk = linux.fs.lookup("/tmp/f").blocks[0]
+    assert [e.args["block"] for e in events(linux, "disk_read")] == [blk]
+
+
+def test_sync_writes_dirty_buffers_once_and_leaves_them_clean():
+    """sync (the buffer cache's sys_sync) writes every dirty buffer to the disk and marks
+    it clean: a buffer not written since is dropped on eviction without a second disk
+    write (only dirty buffers are written back)."""
+    def prog(p):
+        fd = p.open("/tmp/new", O_CREAT | O_RDWR)
+        buf = p.malloc(PAGE)
+        p.store(buf, b"s" * PAGE)
+        p.write(fd, buf, PAGE)
+    linux = boot("linux", buffer_cache_pages=2)
+    linux.spawn(prog)
+    linux.run()
+    blk = linux.fs.lookup("/tmp/new").blocks[0]
+    linux.bcache.sync()
+    assert [e.args["block"] for e in events(linux, "disk_write")] == [blk]
+    assert linux.disk.data[blk] == b"s" * PAGE
+    linux.fs.create("/tmp/other", b"x" * 2 * PAGE)
+    linux.spawn(_read_pages, "/tmp/other", [0, 1])     # evicts the synced buffer
+    linux.run()
+    assert blk in [e.args["block"] for e in events(linux, "evict")]
+    assert [e.args["block"] for e in events(linux, "disk_write")] == [blk]

@@ -112,3 +112,53 @@ def test_malloc_grows_the_heap_with_brk():
     b0, b1, va, tail = proc.result
     assert va >= b0 and b1 >= va + 3 * 4096 + 10 and tail == b"end"
     assert [e.args["name"] for e in events(linux, "syscall", pid=proc.pid)][:1] == ["brk"]
+
+
+def test_the_buffer_cache_never_evicts_a_buffer_a_process_maps():
+    """The buffer cache evicts the least recently used buffer *that no process maps*: a file
+    page mapped into a process keeps its buffer (its frame is the process's page), however
+    old, and the next one in LRU order goes instead."""
+    def prog(p):
+        fd = p.open("/tmp/data")
+        va = p.mmap(0, 4096, PROT_READ, MAP_SHARED, fd, 0)
+        first = p.load(va, 8)                   # block 0 cached and mapped: the oldest
+        buf = p.malloc(4096)
+        for i in (1, 2):                        # a two-buffer cache: each read evicts
+            p.lseek(fd, i * 4096, 0)
+            p.read(fd, buf, 4096)
+        return first, p.load(va, 8)
+    linux = boot("linux", buffer_cache_pages=2)
+    linux.fs.create("/tmp/data", FILE)
+    b0, b1, b2 = linux.fs.lookup("/tmp/data").blocks
+    proc = linux.spawn(prog)
+    linux.run()
+    assert proc.result == (FILE[:8], FILE[:8])
+    assert [e.args["block"] for e in events(linux, "evict")] == [b1]
+    assert linux.bcache.cached(b0) and linux.bcache.cached(b2)
+
+
+def test_stores_through_a_shared_mapping_reach_the_disk_after_munmap():
+    """A shared writable file mapping maps the cache's frame writable even after a read
+    fault, so later stores take no fault: the kernel learns of them when the PTE goes
+    (zap_pte_range: a writable PTE marks the buffer dirty), and the buffer is written to
+    the disk when it is evicted -- the stores are not lost."""
+    def prog(p):
+        fd = p.open("/tmp/data", O_RDWR)
+        va = p.mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        first = p.load(va, 4)                   # read fault: mapped writable, clean
+        p.store(va + 20, b"STORE")              # no fault
+        p.munmap(va, 4096)
+        buf = p.malloc(4096)
+        for i in (1, 2):                        # a two-buffer cache: block 0 is evicted
+            p.lseek(fd, i * 4096, 0)
+            p.read(fd, buf, 4096)
+        return first
+    linux = boot("linux", buffer_cache_pages=2)
+    linux.fs.create("/tmp/data", FILE)
+    b0 = linux.fs.lookup("/tmp/data").blocks[0]
+    proc = linux.spawn(prog)
+    linux.run()
+    assert proc.result == FILE[:4]
+    assert not linux.bcache.cached(b0)
+    assert [e.args["block"] for e in events(linux, "disk_write")] == [b0]
+    assert linux.disk.data[b0][20:25] == b"STORE"

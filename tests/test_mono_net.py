@@ -155,3 +155,69 @@ def test_tcp_send_after_the_peer_closed_is_epipe_without_sigpipe():
     linux.run()
     assert srv.exit_status == 0 and cli.exit_status == 0 and sent == [100, "EPIPE", "EPIPE"]
     assert events(linux, "tcp_reset") and not events(linux, "sigpipe")
+
+
+def test_a_send_that_exactly_fills_the_receive_window_does_not_wait():
+    """Flow control holds a sender back only when a segment would overflow the receiver's
+    buffer: data that exactly fills the window (SK_RMEM_MAX bytes, no reader yet) goes out
+    without sleeping; every full segment is acknowledged in pairs -- one ACK for every
+    second full segment (tcp_rcv's delayed ACK), not one per segment."""
+    linux = boot("linux")
+    n = linux.net.rcvbuf["tcp"]
+    srv = linux.spawn(_tcp_server, 6100)
+    cli = linux.spawn(_tcp_client, 6100, DATA[:n])
+    linux.run()
+    assert cli.result == n and srv.result == DATA[:n]
+    assert not [e for e in events(linux, "sleep", pid=cli.pid) if e.args["on"] == "tcp_send"]
+    full = n // linux.net.mss
+    tcp = [e.args for e in events(linux, "packet", proto="tcp")]
+    data_end = max(i for i, a in enumerate(tcp) if a["flags"] == "DATA")
+    acks = [a for a in tcp[3:data_end + 1] if a["flags"] == "ACK"]
+    assert len(acks) == full // 2 and all(a["src"] == 6100 for a in acks)
+
+
+def test_udp_datagrams_queue_up_to_the_receive_buffer_then_drop():
+    """A UDP socket queues datagrams while their bytes fit its receive buffer (SK_RMEM_MAX):
+    datagrams that exactly fill it are all kept; the next one, which would exceed it, is
+    dropped (udp_rcv: sock_queue_rcv_skb fails), and nothing is lost of the queued ones."""
+    def prog(p, size, count):
+        s = p.socket(AF_INET, SOCK_DGRAM)
+        p.bind(s, 5100)
+        buf = p.malloc(size)
+        for i in range(count + 1):
+            p.store(buf, bytes([i]) * 4)
+            p.sendto(s, buf, size, 5100)        # to itself: nobody reads meanwhile
+        got = []
+        for _ in range(count):
+            m, src = p.recvfrom(s, buf, size)
+            got.append((m, p.peek(buf, 1)))
+        return got
+    linux = boot("linux")
+    rcvbuf = linux.net.rcvbuf["udp"]
+    count = 7
+    assert rcvbuf % count == 0                  # 32767 = 7 * 4681: the last one fills it
+    size = rcvbuf // count
+    proc = linux.spawn(prog, size, count)
+    linux.run()
+    assert proc.result == [(size, bytes([i])) for i in range(count)]
+    drops = events(linux, "udp_drop")
+    assert len(drops) == 1 and drops[0].args["reason"] == "receive queue full"
+
+
+def test_listen_with_a_backlog_of_zero_still_takes_one_connection():
+    """inet_listen treats a backlog of 0 as 1 (a BSDism): a listener with backlog 0 accepts
+    a connection -- the SYN is not dropped and the connect does not wait."""
+    def server(p, port):
+        s = p.socket(AF_INET, SOCK_STREAM)
+        p.bind(s, port)
+        p.listen(s, 0)
+        c = p.accept(s)
+        buf = p.malloc(16)
+        n = p.recv(c, buf, 16)
+        return p.peek(buf, n)
+    linux = boot("linux")
+    srv = linux.spawn(server, 6200)
+    cli = linux.spawn(_tcp_client, 6200, b"zero")
+    linux.run()
+    assert srv.result == b"zero" and cli.result == 4
+    assert events(linux, "tcp_syn_dropped") == []

@@ -141,3 +141,64 @@ def test_a_switch_pushes_and_pops_the_next_tasks_kernel_stack():
     assert len(stacks) >= 4
     for w, r in zip(stacks[::2], stacks[1::2]):
         assert w == (w[0], n, "w") and r == (w[0], n, "r")
+
+
+def test_a_write_of_exactly_pipe_buf_bytes_is_atomic():
+    """A write of at most PIPE_BUF bytes -- PIPE_BUF itself included -- is atomic (Linux
+    2.0 pipe_write: it waits until that much is free, then copies it all): with one byte
+    already in the pipe, a PIPE_BUF write sleeps instead of putting in the PIPE_BUF - 1
+    bytes that fit, so the reader never sees part of it next to other data."""
+    def reader(c, rfd, wfd, seen):
+        c.close(wfd)
+        buf = c.malloc(2 * PIPE_BUF)
+        while True:
+            n = c.read(rfd, buf, 2 * PIPE_BUF)
+            if n == 0:
+                return
+            seen.append(c.peek(buf, n))
+
+    def prog(p, seen):
+        rfd, wfd = p.pipe()
+        buf = p.malloc(PIPE_BUF)
+        p.store(buf, b"a")
+        assert p.write(wfd, buf, 1) == 1
+        pid = p.fork(reader, rfd, wfd, seen)
+        p.close(rfd)
+        p.store(buf, b"b" * PIPE_BUF)
+        n = p.write(wfd, buf, PIPE_BUF)          # 4095 bytes free: sleeps, all or nothing
+        p.close(wfd)
+        p.wait4(pid)
+        return n
+
+    seen = []
+    linux, proc = run_program(prog, seen)
+    assert proc.result == PIPE_BUF
+    assert seen == [b"a", b"b" * PIPE_BUF]
+
+
+def test_a_writer_waiting_on_a_full_pipe_gets_sigpipe_when_no_reader_is_left():
+    """pipe_write checks for readers inside its wait loop too: a write to a full pipe whose
+    read end is closed does not sleep (nobody would ever make room) -- it sends SIGPIPE and
+    the writer dies of it (Linux 2.0 fs/pipe.c: `if (!PIPE_READERS(*inode))` before
+    interruptible_sleep_on)."""
+    def writer(c, rfd, wfd):
+        c.close(rfd)
+        buf = c.malloc(PIPE_BUF)
+        assert c.write(wfd, buf, PIPE_BUF) == PIPE_BUF         # fills the page
+        c.sched_yield()                                         # the parent closes its end
+        c.write(wfd, buf, 1)                                    # full, no reader: SIGPIPE
+        return 0
+
+    def prog(p):
+        rfd, wfd = p.pipe()
+        pid = p.fork(writer, rfd, wfd)
+        p.close(wfd)
+        p.sched_yield()                                         # the child fills the pipe
+        p.close(rfd)
+        return p.wait4(pid)
+
+    linux, proc = run_program(prog)
+    pid, status = proc.result
+    assert not WIFEXITED(status) and WTERMSIG(status) == 13
+    assert [e.args["pid"] for e in events(linux, "sigpipe")] == [pid]
+    assert not events(linux, "sleep", pid=pid)
