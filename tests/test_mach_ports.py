@@ -342,3 +342,38 @@ def test_a_send_right_whose_port_dies_in_transit_arrives_as_a_dead_name(k):
     assert c.ipc.lookup(dead).rights() == [Right.DEAD_NAME]
     with pytest.raises(PortDead):
         k.msg_send(c, Message(remote_port=dead))
+
+
+def test_a_reply_through_a_send_once_right_is_not_held_back_by_the_backlog(k):
+    """The backlog limits messages sent with send rights; a message sent through a
+    send-once right (a reply) is never held back by it -- Mach 3.0's ipc_mqueue_send
+    queues send-once messages whatever the queue limit, so a server's reply never blocks
+    on its client's port: it is queued at once on a full port."""
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    reply = k.port_allocate(a)
+    k.port_set_backlog(a, reply, 1)
+    inbox = k.port_allocate(b)
+    to_b = k.port_insert_send(b, inbox, a)
+    to_a = k.port_insert_send(a, reply, b)
+    k.msg_send(a, Message(remote_port=to_b, local_port=reply, id=1))      # a send-once right
+    so = k.msg_receive(b, inbox).remote_port
+    k.msg_send(b, Message(remote_port=to_a, id=2))                         # fills the backlog
+    with pytest.raises(SendTimedOut):
+        k.msg_send(b, Message(remote_port=to_a, id=3), MsgOption.SEND_TIMEOUT, 0)
+    k.msg_send(b, Message(remote_port=so, id=4), MsgOption.SEND_TIMEOUT, 0)
+    assert k.port_status(a, reply).num_msgs == 2
+    assert [k.msg_receive(a, reply).id for _ in range(2)] == [2, 4]
+
+
+def test_move_send_from_a_name_without_a_send_right_fails_at_once(k):
+    """MOVE_SEND needs a send right under the name: a name that denotes only the receive
+    right cannot give one, and the send fails with SEND_INVALID_PORT at once -- even when
+    the port's backlog is full, the sender is not made to wait first."""
+    b = k.task_create(name="b")
+    p = k.port_allocate(b)
+    k.port_set_backlog(b, p, 1)
+    k.msg_send(b, Message(remote_port=p, id=1))                 # COPY_SEND from the receive right
+    with pytest.raises(SendInvalidPort):
+        k.msg_send(b, Message(remote_port=p, id=2, remote_disposition=Disposition.MOVE_SEND),
+                   MsgOption.SEND_TIMEOUT, 0)
+    assert k.port_status(b, p).num_msgs == 1

@@ -293,3 +293,21 @@ def test_a_copy_object_page_paged_out_is_not_pushed_again():
     k.user_write(p, sh, b"v3")
     assert k.user_read(r, got, 2) == b"v1"
     assert k.user_read(p, sh, 2) == b"v3"
+
+
+def test_vm_read_needs_read_permission_only(mk):
+    """vm_read of another task's memory needs that memory to be readable -- read-only
+    memory can be read; memory with no access fails with KERN_PROTECTION_FAILURE,
+    nothing copied (Mach's vm_map_copyin checks VM_PROT_READ)."""
+    m, k = mk
+    a, b = k.task_create(name="a"), k.task_create(name="b")
+    x = k.vm_allocate(a, 0, 2 * k.page)
+    k.user_write(a, x, b"readonly")
+    k.vm_protect(a, x, k.page, False, VMProt.READ)
+    k.vm_protect(a, x + k.page, k.page, False, VMProt.NONE)
+    got, _ = k.vm_read(a, x, 8, caller=b)
+    assert k.user_read(b, got, 8) == b"readonly"
+    before = k.vm_regions(b)
+    with pytest.raises(KernProtectionFailure):
+        k.vm_read(a, x + k.page, 8, caller=b)
+    assert k.vm_regions(b) == before

@@ -162,3 +162,22 @@ def test_stores_through_a_shared_mapping_reach_the_disk_after_munmap():
     assert not linux.bcache.cached(b0)
     assert [e.args["block"] for e in events(linux, "disk_write")] == [b0]
     assert linux.disk.data[b0][20:25] == b"STORE"
+
+
+def test_munmap_rounds_its_length_up_to_whole_pages():
+    """do_munmap removes whole pages: a length that ends inside a page takes that whole page
+    too (2.0: len = PAGE_ALIGN(len)), so no piece of it stays mapped -- an access anywhere in
+    it is a segmentation fault, not a fresh zero page."""
+    def prog(p):
+        va = p.mmap(0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.store(va, b"a")
+        p.store(va + 4096 + 200, b"b")
+        p.munmap(va, 4096 + 1)
+        p.load(va + 4096 + 200, 1)
+        return "still mapped"
+    linux = boot("linux")
+    proc = linux.spawn(prog)
+    linux.run()
+    assert proc.result is None
+    seg = events(linux, "segfault", pid=proc.pid)
+    assert len(seg) == 1 and seg[0].args["reason"] == "no mapping"
