@@ -202,3 +202,28 @@ def test_a_writer_waiting_on_a_full_pipe_gets_sigpipe_when_no_reader_is_left():
     assert not WIFEXITED(status) and WTERMSIG(status) == 13
     assert [e.args["pid"] for e in events(linux, "sigpipe")] == [pid]
     assert not events(linux, "sleep", pid=pid)
+
+
+def test_a_reader_sleeping_on_an_empty_pipe_wakes_to_eof_when_the_last_writer_closes():
+    """Closing a pipe end wakes the pipe's wait queue (pipe_release): a reader asleep on an
+    empty pipe wakes when the last writer goes and its read returns 0, end of file --
+    it does not sleep forever."""
+    def writer(c, rfd, wfd):
+        c.close(rfd)
+        c.close(wfd)                            # the last writer: no byte written
+        return 0
+
+    def prog(p):
+        rfd, wfd = p.pipe()
+        pid = p.fork(writer, rfd, wfd)
+        p.close(wfd)
+        buf = p.malloc(16)
+        n = p.read(rfd, buf, 16)                # sleeps: empty, the child still writes
+        p.wait4(pid)
+        return n
+
+    linux, proc = run_program(prog)
+    assert proc.result == 0
+    assert (proc.pid, "pipe_read") in [(e.args["pid"], e.args["on"])
+                                       for e in events(linux, "sleep")]
+    assert events(linux, "wakeup", pid=proc.pid)
