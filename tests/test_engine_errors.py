@@ -264,3 +264,16 @@ def test_small_space_slices_are_reused_after_destroy():
         m.destroy_space(s)
     s = m.new_space(small=True)
     assert m.small_base(s) == first
+
+
+def test_a_new_small_space_takes_the_lowest_freed_slice():
+    """A new small space reuses the lowest freed slice of its size (deterministic placement,
+    whatever order the spaces were destroyed in)."""
+    from engine import Machine
+    m = Machine("pentium-133")
+    s = [m.new_space(small=True) for _ in range(3)]
+    bases = [m.small_base(x)[0] for x in s]
+    m.destroy_space(s[2])
+    m.destroy_space(s[0])
+    assert m.small_base(m.new_space(small=True))[0] == bases[0]
+    assert m.small_base(m.new_space(small=True))[0] == bases[2]

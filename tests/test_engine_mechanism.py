@@ -250,3 +250,125 @@ def test_pentium_l1_does_not_allocate_on_a_write_miss():
     modern.step("r", 0x1F00)
     modern.step("w", 0x1000)
     assert modern.step("w", 0x1000).cycles == 0     # write-allocate: the line is in L1
+
+
+def test_a_large_pages_frame_is_aligned_to_its_size():
+    """x86-32 PSE: a page-directory entry with PS maps a 4 MB page whose frame is bits 31:22
+    of the entry; bit 12 is the PAT bit, not an address bit (Intel SDM Vol. 3A §4.3,
+    table 4-4).  A 4 MB page with PAT set still starts at its 4 MB-aligned frame, in the
+    hardware walk as in the software lookup."""
+    m = Machine("pentium-133", memory_bytes=16 * MB)
+    a = m.new_space()
+    m.map(a, 0x00400000, 0x800000, "rw", large=True)
+    pde = m.root(a) + (0x00400000 >> 22) * 4
+    m.memory.words[pde >> 2] |= 1 << 12                 # PAT
+    m.switch(a)
+    assert m.step("r", 0x00401234).paddr == 0x801234
+    assert m.tables.lookup(m.root(a), 0x00401234)[0] == 0x801234
+
+
+def test_instructions_are_charged_at_the_profiles_cycles_per_instruction():
+    """Kernel paths charge instructions at the CPU profile's CPI (DESIGN: costs come from
+    the profile): 100 instructions on a 0.5-CPI core are 50 cycles, all in the category."""
+    m = Machine("x86-64-modern", memory_bytes=8 * MB)
+    assert m.cpi == 0.5
+    with m.measure() as r:
+        m.instructions(100, "kernel")
+    assert r.cycles == r.by_category["kernel"] == 50
+
+
+def test_a_destroyed_spaces_tlb_entries_do_not_outlive_it():
+    """destroy_space drops the space's TLB entries: on a tagged TLB a new space that reuses
+    the id (and so the tag) must walk its own tables, not hit the dead space's translation
+    (symptom guarded: the new space read the old space's frame)."""
+    m = Machine("x86-64-modern", memory_bytes=8 * MB)
+    keep = m.new_space()
+    a = m.new_space()
+    old, new = m.alloc_page(), m.alloc_page()
+    m.map(a, 0x1000, old, "rw")
+    m.switch(a)
+    m.step("r", 0x1000)
+    m.switch(keep)
+    m.destroy_space(a)
+    assert not (m.te[:, core.TE_VALID].astype(bool) & (m.te[:, core.TE_OWNER] == a)).any()
+    b = m.new_space()
+    assert b == a                                   # the id (the TLB tag) is reused
+    m.map(b, 0x1000, new, "rw")
+    m.switch(b)
+    s = m.step("r", 0x1000)
+    assert (s.tlb, s.paddr) == ("miss", new)
+
+
+def test_x86_64_pages_mapped_without_x_carry_nx_and_do_not_execute():
+    """x86-64 has a no-execute bit (bit 63, Intel SDM Vol. 3A §4.5): a page mapped without
+    'x' carries NX and an instruction fetch from it is a protection fault; a page mapped
+    with 'x' has NX clear and executes."""
+    m = Machine("x86-64-modern", memory_bytes=8 * MB)
+    a = m.new_space()
+    m.map(a, 0x1000, m.alloc_page(), "rw")
+    m.map(a, 0x2000, m.alloc_page(), "rx")
+    root = m.root(a)
+    assert m.tables.lookup(root, 0x1000)[3] >> 63 == 1
+    assert m.tables.lookup(root, 0x2000)[3] >> 63 == 0
+    m.switch(a)
+    assert m.step("x", 0x1000).fault == "protection"
+    assert m.step("x", 0x2000).fault is None
+
+
+def test_protect_keeps_a_global_pages_g_bit():
+    """protect changes a page's rights only: frame, size and the global bit stay (a kernel
+    page made read-only stays global and its TLB entry still survives CR3 loads)."""
+    m = Machine("x86-64-modern", tagged=False, memory_bytes=8 * MB)
+    a = m.new_space()
+    m.map(a, 0x1000, 0x10000, "rw", global_=True)
+    m.protect(a, 0x1000, "r")
+    e = m.tables.lookup(m.root(a), 0x1000)[3]
+    assert e & (1 << 8) and not e & 2                  # G kept, R/W cleared
+    m.switch(a)
+    m.step("r", 0x1000)
+    hit = m.te[:, core.TE_VALID].astype(bool) & (m.te[:, core.TE_GLOBAL] != 0)
+    assert hit.sum() == 1
+
+
+def test_a_freed_frame_is_the_next_one_allocated():
+    """Frames are allocated lowest-first (engine/memory.py): a frame given back is handed
+    out again before any higher one -- freed memory is never lost to the allocator."""
+    m = Machine("pentium-133", memory_bytes=8 * MB)
+    a, b, c = m.alloc_page(), m.alloc_page(), m.alloc_page()
+    assert a < b < c
+    m.free_page(a)
+    assert m.alloc_page() == a
+    assert m.alloc_page() > c
+
+
+def test_unmap_drops_a_global_entry_filled_by_another_space():
+    """invlpg drops the page's entry global or not, whichever space filled it: a global
+    entry filled in space a answers in space b too, so unmapping the page in b must drop
+    it (symptom guarded: b still reached the frame after the unmap)."""
+    m = Machine("x86-64-modern", tagged=False, memory_bytes=8 * MB)
+    a, b = m.new_space(), m.new_space()
+    for s in (a, b):
+        m.map(s, 0x1000, 0x10000, "rw", global_=True)
+    m.switch(a)
+    m.step("r", 0x1000)                           # the global entry, filled by a
+    m.switch(b)
+    assert m.step("r", 0x1000).tlb == "hit"       # answers in b too
+    m.unmap(b, 0x1000)
+    s = m.step("r", 0x1000)
+    assert (s.tlb, s.fault) == ("miss", "not-present")
+
+
+def test_a_format_with_uneven_levels_walks_each_level_by_its_own_bits():
+    """Each level of a walk takes its own index bits (pte.Format.bits, root first): with 2
+    root bits and 6 leaf bits over 256-byte pages, va 0x4512 is root entry 1, leaf entry 5,
+    offset 0x12 (OSTEP-style formats need not split the bits evenly)."""
+    from engine.pte import small_format
+    m = Machine("pentium-133", fmt=small_format(8, (2, 6), "uneven"), memory_bytes=16384,
+                caches=False)
+    a = m.new_space()
+    d = m.alloc_page()
+    m.map(a, 0x4500, d, "rw")
+    m.switch(a)
+    s = m.step("r", 0x4512)
+    assert (s.fault, s.paddr, s.walk_refs) == (None, d + 0x12, 2)
+    assert [w.index for w in s.walk] == [1, 5]

@@ -86,3 +86,16 @@ def test_a_dead_pager_fails_its_clients_faults():
     with pytest.raises(NotExistent):
         k.load(c1.thread, 0x1000, 3)
     assert k.load(c2.thread, 0x1000, 3) == b"two"
+
+
+def test_a_deleted_tasks_thread_control_blocks_are_reused():
+    """Deleting a task frees its threads' TCB slots (L4's TCB array is fixed-size): creating
+    and deleting tasks forever never runs out, and the next thread takes the freed slot."""
+    k = L4Kernel(Machine("pentium-133"), max_threads=3)        # sigma0 holds one slot
+    slots = []
+    for i in range(5):
+        t = k.task_new(f"t{i}")
+        slots.append(t.thread.slot)
+        k.task_delete(t)
+    assert slots == [slots[0]] * 5
+    assert len(k.threads) == 1                                 # sigma0's thread only

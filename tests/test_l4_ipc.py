@@ -244,3 +244,178 @@ def test_a_string_into_an_unmapped_buffer_faults_to_the_receivers_pager_first():
     order = [(e.operation, e.args.get("thread") or e.args.get("sender")) for e in m.events
              if e.operation in ("pagefault", "ipc")]
     assert order[0] == ("pagefault", "b.rcv") and order[-1] == ("ipc", "a")
+
+
+def test_a_send_with_timeout_zero_never_blocks(k):
+    """Timeout 0 means 'do not wait' (L4 reference manual): the send phase fails inside the
+    system call -- the sender is never queued, never blocks and no timeout event fires."""
+    idle = k.task_new("idle")
+    cli = k.task_new("client")
+    k.m.events.clear()
+    with pytest.raises(SendTimeout):
+        k.ipc(cli.thread, ipc_send(idle.thread, Message(1), timeout=0))
+    assert k.m.events.find("block", thread="client") == []
+    assert k.m.events.find("timeout", thread="client") == []
+
+
+def test_reply_and_wait_does_not_wait_for_a_client_that_is_not_receiving(k):
+    """A server's reply is sent with send timeout 0 (S95 §3, L4's reply-and-wait): a client
+    that does not wait for the reply cannot block the server; the server gets
+    L4_IPC_SETIMEOUT at once and goes on to its open wait."""
+    log = []
+
+    def server(t):
+        msg = yield ipc_wait()
+        try:
+            yield ipc_reply_and_wait(msg.sender, Message(1))
+        except SendTimeout as e:
+            log.append(e.code)
+            yield ipc_wait()
+    srv = k.task_new("server", program=server)
+    cli = k.task_new("client")
+    k.run()
+    k.ipc(cli.thread, ipc_send(srv.thread, Message(7)))      # a send, no receive phase
+    assert k.run() is RunStatus.IDLE
+    assert log == ["L4_IPC_SETIMEOUT"]
+    assert srv.thread.state.value == "receiving" and srv.thread.partner is None
+    assert cli.thread.senders == type(cli.thread.senders)()
+
+
+def test_a_string_exactly_as_long_as_the_buffer_is_delivered(k):
+    """The message is cut only when a string is LONGER than its receive buffer (S95 §3):
+    a string that fills its buffer exactly arrives whole."""
+    pager = Anon(k, "anon")
+    a = k.task_new("a", pager=pager)
+    b = k.task_new("b", pager=pager)
+    k.store(a.thread, 0x2000, b"y" * 64)
+    k.store(b.thread, 0x7000, b"\0" * 64)
+    got = {}
+
+    def receiver(t):
+        got["msg"] = yield ipc_receive(a.thread, buffers=[StringBuffer(0x7000, 64)])
+    rt = k.thread_new(b, "b.rcv", program=receiver)
+    k.run()
+    k.ipc(a.thread, ipc_send(rt, Message(strings=[StringItem(0x2000, 64)])))
+    k.run()
+    assert got["msg"].strings == ((0x7000, 64),)
+    assert k.load(b.thread, 0x7000, 64) == b"y" * 64
+
+
+def test_a_long_message_copies_only_the_words_beyond_the_registers(k):
+    """Words that fit the registers (register_words, S95: two on the 486/Pentium) travel in
+    registers; the rest of a long message's words is copied: exactly 4 bytes per extra word
+    at the profile's copy rate, charged as 'copy'."""
+    m = k.m
+    got = {}
+
+    def receiver(t):
+        got["msg"] = yield ipc_wait()
+    rt = k.task_new("rcv", program=receiver).thread
+    cli = k.task_new("client")
+    k.run()
+    words = tuple(range(10))
+    with m.measure() as r:
+        k.ipc(cli.thread, ipc_send(rt, Message(*words)))
+    k.run()
+    assert got["msg"].words == words
+    extra = (len(words) - k.register_words) * 4
+    assert r.by_category["copy"] == round(extra / m.profile["copy_bytes_per_cycle"])
+
+
+def test_blocked_senders_are_served_in_the_order_they_came(k):
+    """Senders polling a thread that is not receiving wait in its queue; its receives serve
+    them first come, first served (L4's sender queue is FIFO)."""
+    target = k.task_new("target")
+
+    def sender(word):
+        def prog(t):
+            yield ipc_send(target.thread, Message(word))
+        return prog
+    k.task_new("first", program=sender(1))
+    k.task_new("second", program=sender(2))
+    k.task_new("third", program=sender(3))
+    k.run()
+    got = [k.ipc(target.thread, ipc_wait()).words[0] for _ in range(3)]
+    assert got == [1, 2, 3]
+
+
+def test_a_sender_blocked_on_a_thread_that_dies_gets_not_existent(k):
+    """When a thread dies (its task deleted) every thread blocked sending to it ends its IPC
+    with L4_IPC_ENOT_EXISTENT: nobody waits forever for a partner that is gone."""
+    target = k.task_new("target")
+    seen = {}
+
+    def sender(t):
+        try:
+            yield ipc_send(target.thread, Message(1))
+        except NotExistent as e:
+            seen["error"] = (e.code, e.phase)
+    s = k.task_new("s", program=sender)
+    k.run()
+    assert s.thread.state.value == "sending"
+    k.task_delete(target)
+    assert k.run() is RunStatus.IDLE
+    assert seen["error"] == ("L4_IPC_ENOT_EXISTENT", "send")
+    assert s.thread.state.value == "dead"              # its program ended
+
+
+def test_a_map_item_to_a_receiver_without_a_window_fails_and_maps_nothing(k):
+    """A receiver accepts mappings only inside the receive window it names (S95 §3.2): a map
+    item to a receiver that named none fails on both sides (L4_IPC_SEMAPFAILED /
+    L4_IPC_REMAPFAILED) and nothing is mapped."""
+    from lab.l4 import MapItem, Fpage, SendMapFailed, ReceiveMapFailed
+    pager = Anon(k, "anon")
+    a = k.task_new("a", pager=pager)
+    b = k.task_new("b")
+    k.store(a.thread, 0x5000, b"page")
+    res = {}
+
+    def receiver(t):
+        try:
+            yield ipc_receive(a.thread)                        # no window
+        except ReceiveMapFailed as e:
+            res["err"] = e.code
+    k.thread_new(b, "b.rcv", program=receiver)
+    k.run()
+    with pytest.raises(SendMapFailed):
+        k.ipc(a.thread, ipc_send(b.threads[1], Message(items=[MapItem(Fpage(0x5000))])))
+    k.run()
+    assert res["err"] == "L4_IPC_REMAPFAILED"
+    assert k.mappings(b) == {}
+
+
+def test_a_closed_receive_takes_only_its_partners_message(k):
+    """A closed receive names its source (S95 §3, L4 reference manual): a message from any
+    other thread stays queued -- even one that was there first -- and is delivered to a later
+    open wait."""
+    target = k.task_new("target")
+
+    def sender(word):
+        def prog(t):
+            yield ipc_send(target.thread, Message(word))
+        return prog
+    other = k.task_new("other", program=sender(1))
+    partner = k.task_new("partner", program=sender(2))
+    k.run()
+    assert [s.name for s in target.thread.senders] == ["other", "partner"]
+    msg = k.ipc(target.thread, ipc_receive(partner.thread))
+    assert (msg.words, msg.sender) == ((2,), partner.thread)
+    assert [s.name for s in target.thread.senders] == ["other"]
+    assert k.ipc(target.thread, ipc_wait()).sender is other.thread
+
+
+def test_a_dead_sender_leaves_the_queue_of_its_destination(k):
+    """A thread that dies while blocked sending leaves its destination's sender queue: the
+    destination never receives from a thread that no longer exists (its later receive
+    times out)."""
+    target = k.task_new("target")
+
+    def sender(t):
+        yield ipc_send(target.thread, Message(1))
+    s = k.task_new("s", program=sender)
+    k.run()
+    assert [x.name for x in target.thread.senders] == ["s"]
+    k.task_delete(s)
+    assert len(target.thread.senders) == 0
+    with pytest.raises(ReceiveTimeout):
+        k.ipc(target.thread, ipc_wait(timeout=1000))

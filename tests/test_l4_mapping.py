@@ -263,3 +263,92 @@ def test_database_page_tables_and_tlb_agree(ops_):
                     assert m.translate(t.sid, v) is None
                     k.dispatch(t.thread)
                     assert m.run(O.access("r", [v])).faults == 1     # no stale TLB entry
+
+
+def test_mapping_can_only_shrink_rights():
+    """A mapper passes on at most the rights it has (S95 §3.2): a task holding a page
+    read-only that maps it 'rw' gives a read-only mapping; a write there faults."""
+    from engine.pte import PERM_W
+    k, p, src, dst = _two_tasks()
+    third = k.task_new("third")
+    k.map_fpage(src, Fpage(0x5000, 12, "r"), dst, 0x9000)
+    k.map_fpage(dst, Fpage(0x9000, 12, "rw"), third, 0xA000)
+    assert k.mappings(dst)[0x9000][1] == "r" and k.mappings(third)[0xA000][1] == "r"
+    assert not k.m.translate(third.sid, 0xA000)[1] & PERM_W
+    k.dispatch(third.thread)
+    assert k.m.step("w", 0xA000).fault == "protection"
+
+
+def test_granting_with_fewer_rights_reduces_what_was_derived_from_the_page():
+    """A grant moves the granter's mapping node with (at most) the granted rights; mappings
+    derived from that node can never hold more than it does, so they lose the rights the
+    grant dropped (S95 §3.2: rights only shrink down a mapping tree)."""
+    k, p, src, dst = _two_tasks()
+    sharer = k.task_new("sharer")
+    k.map_fpage(src, Fpage(0x5000, 12, "rw"), sharer, 0x7000)       # derived from src's node
+    assert k.mappings(sharer)[0x7000][1] == "rw"
+    k.map_fpage(src, Fpage(0x5000, 12, "r"), dst, 0x9000, grant=True)
+    assert 0x5000 not in k.mappings(src)
+    assert k.mappings(dst)[0x9000][1] == "r"
+    assert k.mappings(sharer)[0x7000][1] == "r"
+    k.dispatch(sharer.thread)
+    assert k.m.step("w", 0x7000).fault == "protection"
+
+
+def test_task_delete_runs_the_flush_path_once_per_removed_mapping():
+    """Deleting a task flushes its mappings (S95 §3.2): the kernel runs its task_delete path
+    and then its flush_page path once for every mapping removed -- nothing else is charged
+    to 'kernel' (the Pentium's TLB and L1 hits cost no extra cycle)."""
+    k = L4Kernel(Machine("pentium-133"))
+    p = Relay(k, "P", 0x400000)
+    t = k.task_new("victim", pager=p)
+    for i in range(16):
+        k.store(t.thread, 0x10000 + i * PAGE, b"z")
+    m = k.m
+    assert m.profile["tlb_hit_cycles"] == 0
+    with m.measure() as r:
+        k.task_delete(t)
+    assert m.events.find("task_delete", task="victim")[-1].args["flushed"] == 16
+    ins = k.profile.path("task_delete")[0] + 16 * k.profile.path("flush_page")[0]
+    assert r.by_category["kernel"] == round(ins * m.cpi)
+
+
+def test_sigma0_never_hands_out_a_page_table_frame():
+    """Page-table frames are kernel memory: sigma0 refuses them like the kernel's image
+    (a task that could map its own page table could map any frame).  A fault at the
+    physical address of a page table fails with L4_IPC_REMAPFAILED and maps nothing."""
+    k = L4Kernel(Machine("pentium-133"))
+    t = k.task_new("t", pager=k.sigma0)
+    root = k.m.root(t.sid)
+    with pytest.raises(ReceiveMapFailed, match="kernel memory"):
+        k.store(t.thread, root, b"\xff")
+    assert k.m.translate(t.sid, root) is None and root not in k.db.roots
+
+
+def test_mapping_an_fpage_runs_the_map_path_once_per_page():
+    """A map item of a 2^k-byte fpage maps every page of it: L4 runs its map_page path once
+    per page (16 KB: four times), charged to 'ipc' (the Pentium's TLB and L1 hits cost no
+    extra cycle)."""
+    k = L4Kernel(Machine("pentium-133"))
+    p = Relay(k, "P", 0x400000)
+    src = k.task_new("src", pager=p)
+    dst = k.task_new("dst")
+    for i in range(4):
+        k.store(src.thread, 0x10000 + i * PAGE, b"p")
+    with k.m.measure() as r:
+        k.map_fpage(src, Fpage(0x10000, 14, "rw"), dst, 0x40000)
+    assert sorted(k.mappings(dst)) == [0x40000 + i * PAGE for i in range(4)]
+    assert k.m.profile["tlb_hit_cycles"] == 0
+    assert r.by_category["ipc"] == round(4 * k.profile.path("map_page")[0] * k.m.cpi)
+
+
+def test_a_flush_takes_only_the_pages_inside_its_fpage():
+    """A flexpage is [base, base + 2^k) (S95 §3.2): flushing one page leaves what was derived
+    from the next page alone."""
+    k, p, src, dst = _two_tasks()
+    k.store(src.thread, 0x6000, b"next page")
+    k.map_fpage(src, Fpage(0x5000, 12, "rw"), dst, 0x9000)
+    k.map_fpage(src, Fpage(0x6000, 12, "rw"), dst, 0xA000)
+    assert k.fpage_unmap(src, Fpage(0x5000)) == 1
+    assert sorted(k.mappings(dst)) == [0xA000]
+    assert k.load(dst.thread, 0xA000, 9) == b"next page"

@@ -103,3 +103,14 @@ def test_on_a_tagged_tlb_no_switch_flushes():
         k.ipc(cli.thread, ipc_call(srv.thread, Message(1)))
         k.execute(cli.thread, O.access("x", [0x600000]))
     assert r.stats["cr3.loads"] == 0 and r.stats["tlb.flushes"] == 0 and r.stats["faults"] == 0
+
+
+def test_a_small_space_keeps_a_page_that_ends_exactly_at_its_size():
+    """A small space of size S holds addresses 0..S-1 (S95 §4.1): its last page, ending
+    exactly at S, fits -- the task stays small (no promotion, no CR3 load later)."""
+    k = L4Kernel(Machine("pentium-133"))
+    t = k.task_new("edge", pager=Low(k, "low"), small=True, small_size=4 << 20)
+    k.store(t.thread, (4 << 20) - PAGE, b"top")
+    assert t.small and k.m.is_small(t.sid)
+    assert k.m.events.find("promote", task="edge") == []
+    assert k.load(t.thread, (4 << 20) - PAGE, 3) == b"top"

@@ -378,3 +378,95 @@ def test_a_linux_process_switch_is_the_server_replying_to_another_thread():
                 assert replies[0].args["receiver"] == f"linux-{e.args['next']}"
                 checked += 1
     assert checked >= 4
+
+
+def test_leaving_the_emulation_library_runs_its_code_in_the_process():
+    """S97 Fig. 5 step 5: after the reply the emulation library runs again in the process's
+    space to leave the call.  Its code is fetched there after the switch back from the
+    server (a CR3 load on the untagged Pentium, which flushes the ITLB): the step between
+    'leave_emulation' and 'done' costs at least one TLB miss."""
+    m, arch, linux, ctx = _system()
+    m.events.clear()
+    linux.getpid(ctx)
+    ev = {e.args["step"]: e.cycle for e in m.events.find("syscall", kernel="l4linux")}
+    assert ev["done"] - ev["leave_emulation"] >= m.profile["tlb_miss_base_cycles"]
+
+
+def test_a_write_fault_on_a_page_linux_holds_read_only_goes_to_linux():
+    """The server maps from its logical page table only what that table allows; a write
+    fault on a page Linux holds read-only (copy-on-write) is Linux's to handle
+    (do_page_fault), after which the page is writable."""
+    m, arch, linux, ctx = _system()
+    pa = m.alloc_page()
+    linux.frames[(ctx.pid, 0x8000)] = pa
+    arch.map_user(ctx, 0x8000, pa, "r")
+    linux.faults.clear()
+    arch.run_user(ctx, O.access("w", [0x8000]))
+    assert linux.faults == [(ctx.pid, 0x8000, "w")]
+    assert arch.k.mappings(ctx.task)[0x8000] == (pa, "rw")
+
+
+def test_mapping_a_page_again_with_fewer_rights_takes_the_lost_rights_away():
+    """L4 cannot downgrade a mapping by mapping it again (a second map only adds rights):
+    when Linux maps a page with fewer rights, the server flushes the lost ones first, so
+    the process's L4 mapping and TLB follow Linux's page table."""
+    m, arch, linux, ctx = _system()
+    pa = m.alloc_page()
+    arch.map_user(ctx, 0x9000, pa, "rw")
+    arch.run_user(ctx, O.access("w", [0x9000]))
+    arch.map_user(ctx, 0x9000, pa, "r")
+    assert arch.k.mappings(ctx.task)[0x9000] == (pa, "r")
+    arch.k.dispatch(ctx.thread)
+    assert m.step("w", 0x9000).fault == "protection"
+
+
+def test_the_emulation_library_is_mapped_code_rx_and_data_read_only():
+    """The emulation library's frames are the server's, mapped into every process shared and
+    read-only: its code pages 'rx', its data pages 'r' (never writable, data not executable)."""
+    m, arch, linux, ctx = _system()
+    lib, ps = arch.library, m.fmt.page_size
+    got = arch.k.mappings(ctx.task)
+    rights = [got[ctx.emu_va + i * ps] for i in range(lib.npages)]
+    assert rights == [(pa, "rx" if i < lib.text_pages else "r") for i, pa in enumerate(lib.frames)]
+
+
+def test_the_server_stays_busy_while_linux_works_for_a_system_call():
+    """S97 §4: the server thread is busy while a Linux context runs kernel code; the calling
+    process is 'in the kernel' during its call's work, so Linux's scheduler switching back to
+    it does not send the server into its receive loop."""
+    m, arch, linux, ctx = _system()
+    seen = {}
+
+    def body():
+        seen["in_kernel"] = ctx.in_kernel
+        arch.switch_process(None, ctx)
+        seen["server"] = arch.server.state.value
+        return 0
+    arch.syscall(ctx, "getpid", body)
+    assert seen == {"in_kernel": True, "server": "ready"}
+    assert not ctx.in_kernel and arch.server.state.value == "receiving"
+
+
+def test_copying_to_a_page_linux_holds_read_only_faults_it_writable_first():
+    """copy_user to user memory goes through Linux's page table: a destination page Linux
+    holds read-only (copy-on-write) is first made writable by Linux's fault handler, as a
+    store by the process itself would."""
+    m, arch, linux, ctx = _system()
+    pa = m.alloc_page()
+    linux.frames[(ctx.pid, 0xA000)] = pa
+    arch.map_user(ctx, 0xA000, pa, "r")
+    linux.faults.clear()
+    arch.copy_user(ctx, 0xA000, 16, True)
+    assert linux.faults == [(ctx.pid, 0xA000, "w")]
+    assert ctx.logical[0xA000] == (pa, "rw")
+
+
+def test_the_page_after_the_emulation_library_is_the_processs_own():
+    """The emulation library occupies [emu_va, emu_va + size) of a process; a fault on the
+    page right after it is an ordinary fault that Linux handles (not a library page)."""
+    m, arch, linux, ctx = _system()
+    after = ctx.emu_va + arch.library.size
+    linux.faults.clear()
+    arch.run_user(ctx, O.access("w", [after]))
+    assert linux.faults == [(ctx.pid, after, "w")]
+    assert arch.k.mappings(ctx.task)[after][0] == linux.frames[(ctx.pid, after)]
