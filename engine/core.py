@@ -37,6 +37,12 @@ Ordering rules a reference model must share (tests/reference_mmu.py):
     space's mapping in the small-space region nor another small space can alias.  A small space
     has no translations at or beyond its size: such an access misses and faults not-present
     without probing the TLB or walking (the segment limit stops it before paging).
+
+Not modelled, deliberately: privilege levels -- a leaf's U bit is decoded (`PERM_U`) but no
+access checks it, since the machine runs no user/supervisor modes (the kernels charge the trap
+instead, and map everything they run themselves); and Sv39's rule that a superpage whose frame
+is not aligned to its size faults -- here, as x86 reads its low bits (PAT, reserved), the
+frame is aligned down.  Only hand-built tables (`Machine.attach_space`) can hold one.
 """
 import numpy as np
 from numba import njit

@@ -6,7 +6,7 @@ from engine import Machine, ops as O
 from lab.l4 import (L4Kernel, Message, StringItem, StringBuffer, ipc_send, ipc_receive,
                     ipc_wait, ipc_call, ipc_reply_and_wait, compute, Pager, NotExistent,
                     SendTimeout, ReceiveTimeout, SendMsgCut, ReceiveMsgCut, IpcDeadlock,
-                    InvalidArgument, RunStatus)
+                    InvalidArgument, RunStatus, SchedulerStalled)
 
 
 @pytest.fixture
@@ -154,6 +154,35 @@ def test_a_send_timeout_fires_while_other_threads_run(k):
     assert 20_000 <= fired <= 21_000 + 2_000  # at the first scheduling point past the deadline
     assert log == ["worker done", "sender saw SETIMEOUT"]
     assert s.thread not in target.thread.senders
+
+
+def test_a_wait_behind_a_program_that_never_blocks_is_reported_not_endless(k):
+    """No hangs: a synchronous caller waits while program threads run, but a program that
+    never blocks would keep the CPU forever (no preemption).  After `max_steps` of its
+    steps the wait ends in SchedulerStalled, naming the waiter and the thread."""
+    def spinner(t):
+        while True:
+            yield compute(O.charge("user", 10))
+    k.task_new("spinner", program=spinner)
+    waiter = k.task_new("waiter").thread
+    with pytest.raises(SchedulerStalled, match="waiter still waits after 50 steps.*spinner"):
+        k.sched.run_until(lambda: False, waiter=waiter, max_steps=50)
+    assert SchedulerStalled.code == "L4_SIM_STALLED"
+
+
+def test_a_deadline_that_passed_without_expiring_is_reported_not_spun_on(k):
+    """No hangs: when nothing is ready the clock idles to the next deadline; a deadline that
+    has passed but whose thread is not blocked (a bookkeeping slip) cannot move the clock,
+    and the scheduler says so instead of spinning on it -- in run() and in a synchronous
+    wait alike."""
+    t = k.task_new("late").thread
+    k.m.charge("user", 100)
+    t.deadline = 50                          # in the past, and t is not blocked
+    k.sched.timed[t.tid] = t
+    with pytest.raises(SchedulerStalled, match="deadline at cycle 50 of late has passed"):
+        k.run()
+    with pytest.raises(SchedulerStalled, match="deadline at cycle 50"):
+        k.sched.run_until(lambda: False)
 
 
 def test_two_threads_sending_to_each_other_forever_is_a_reported_deadlock(k):

@@ -20,13 +20,14 @@ L4Error, IpcError, NotExistent,    L4's IPC error codes, L4_IPC_... (`errors`)
   SendTimeout, ReceiveTimeout,
   SendMapFailed, ReceiveMapFailed,
   SendMsgCut, ReceiveMsgCut, ...,
-  IpcDeadlock, PageFaultUnresolved
+  IpcDeadlock, SchedulerStalled,   the simulator's diagnoses of what would hang
+  PageFaultUnresolved              (L4_SIM_...)
 """
 from .errors import (L4Error, InvalidArgument, IpcError, NotExistent, ReceiveTimeout,
                      SendTimeout, ReceiveCanceled, SendCanceled, ReceiveMapFailed, SendMapFailed,
                      ReceiveSendPfTimeout, SendReceivePfTimeout, SendSendPfTimeout,
                      ReceiveReceivePfTimeout, ReceiveAborted, SendAborted, ReceiveMsgCut,
-                     SendMsgCut, IpcDeadlock, PageFaultUnresolved)
+                     SendMsgCut, IpcDeadlock, SchedulerStalled, PageFaultUnresolved)
 from .fpage import Fpage
 from .message import Message, StringItem, StringBuffer, MapItem, GrantItem
 from .ipc import (NEVER, Ipc, ipc_send, ipc_receive, ipc_wait, ipc_call, ipc_reply_and_wait,
@@ -46,4 +47,5 @@ __all__ = ["L4Kernel", "Task", "Thread", "ThreadState", "Message", "StringItem",
            "NotExistent", "ReceiveTimeout", "SendTimeout", "ReceiveCanceled", "SendCanceled",
            "ReceiveMapFailed", "SendMapFailed", "ReceiveSendPfTimeout", "SendReceivePfTimeout",
            "SendSendPfTimeout", "ReceiveReceivePfTimeout", "ReceiveAborted", "SendAborted",
-           "ReceiveMsgCut", "SendMsgCut", "IpcDeadlock", "PageFaultUnresolved"]
+           "ReceiveMsgCut", "SendMsgCut", "IpcDeadlock", "SchedulerStalled",
+           "PageFaultUnresolved"]

@@ -111,6 +111,13 @@ class IpcDeadlock(L4Error):
         super().__init__(message)
 
 
+class SchedulerStalled(L4Error):
+    """Simulator diagnosis: a synchronous caller waits while program threads run on without
+    end (a program that never blocks), or simulated time can no longer advance (a deadline
+    that has passed but did not expire).  Real L4 would run -- or hang -- forever."""
+    code = "L4_SIM_STALLED"
+
+
 class PageFaultUnresolved(L4Error):
     """Simulator diagnosis: the pager replied but the page is still not accessible; real L4
     would raise the same fault again forever."""

@@ -11,7 +11,7 @@ hang).  No wall clock, no unordered iteration: runs are reproducible.
 from collections import deque
 from enum import Enum
 
-from .errors import IpcDeadlock
+from .errors import IpcDeadlock, SchedulerStalled
 from .thread import ThreadState
 
 
@@ -72,24 +72,42 @@ class Scheduler:
                 self.k.ipc_path.time_out(t)
 
     def _idle_to(self, cycle):
+        """Advance the clock to `cycle`, the next deadline or the caller's limit."""
         gap = cycle - self.k.m.cycles
         if gap > 0:
             self.k.m.charge("idle", gap)
 
+    def _idle_to_deadline(self, nd):
+        # expire() has just run: a deadline not in the future should have woken its thread,
+        # and idling "to" it would not move the clock -- the loop would spin forever
+        if nd <= self.k.m.cycles:
+            late = sorted(t.name for t in self.timed.values() if t.deadline == nd)
+            raise SchedulerStalled(f"the deadline at cycle {nd} of {', '.join(late)} has "
+                                   f"passed (now {self.k.m.cycles}) but did not expire")
+        self._idle_to(nd)
+
     # -- running --
-    def run_until(self, done, waiter=None):
-        """Run program threads until `done()`; raise IpcDeadlock if `waiter` would wait forever."""
+    def run_until(self, done, waiter=None, max_steps=1_000_000):
+        """Run program threads until `done()`; raise IpcDeadlock if `waiter` would wait
+        forever, SchedulerStalled if `max_steps` thread steps pass without `done()`."""
+        steps = 0
         while not done():
             self.expire()
             if done():
                 break
             t = self._next()
             if t is not None:
+                if steps >= max_steps:
+                    who = waiter.name if waiter is not None else "the caller"
+                    raise SchedulerStalled(f"{who} still waits after {max_steps} steps of "
+                                           f"other threads (the last: {t.name}); a program "
+                                           "that never blocks keeps the CPU")
                 self.k.step(t)
+                steps += 1
                 continue
             nd = self.next_deadline()
             if nd is not None:
-                self._idle_to(nd)
+                self._idle_to_deadline(nd)
                 continue
             raise self.deadlock(waiter)
 
@@ -108,7 +126,7 @@ class Scheduler:
                 continue
             nd = self.next_deadline()
             if nd is not None and (until is None or nd <= until):
-                self._idle_to(nd)
+                self._idle_to_deadline(nd)
                 continue
             if until is not None:
                 self._idle_to(until)
