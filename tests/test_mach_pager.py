@@ -142,21 +142,31 @@ def test_lock_and_unlock():
     assert [x[0] for x in pg.calls].count("unlock") == 2
 
 
-def test_pager_cache_keeps_data_after_last_reference():
-    """pager_cache(TRUE): the kernel keeps an object's pages after its last mapping goes; a
-    new map finds them (no pager_init, no pager_data_request).  Without it the object is
-    terminated, its dirty pages written back first."""
-    m, k = kernel()
+def _cached_object():
+    """A memory object whose only mapping is gone while pager_cache(TRUE) keeps its page 0
+    (byte 3) in the kernel: (kernel, pager, client task, memory object name, object)."""
+    _m, k = kernel()
     pg = BookPager(k, {0: page_of(k, 3)})
     c, mo, addr = mapped(k, pg)
     pg.pager_cache(pg.requests[mo], True)
     k.user_read(c, addr, 1)
     k.vm_deallocate(c, addr, 4 * k.page)
-    obj = k.objects_by_pager[pg.task.ipc.entries[mo].port.id]
+    return k, pg, c, mo, k.objects_by_pager[pg.task.ipc.entries[mo].port.id]
+
+
+def _map_again(k, pg, c, mo):
+    return k.vm_allocate_with_pager(c, 0, 4 * k.page, True,
+                                    c.ipc.name_of(pg.task.ipc.entries[mo].port), 0)
+
+
+def test_pager_cache_keeps_data_after_last_reference():
+    """pager_cache(TRUE): the kernel keeps an object's pages after its last mapping goes; a
+    new map finds them (no pager_init, no pager_data_request).  Without it the object is
+    terminated, its dirty pages written back first."""
+    k, pg, c, mo, obj = _cached_object()
     assert obj.state is ObjectState.CACHED and 0 in obj.pages
     n = len(pg.calls)
-    addr2 = k.vm_allocate_with_pager(c, 0, 4 * k.page, True,
-                                     c.ipc.name_of(pg.task.ipc.entries[mo].port), 0)
+    addr2 = _map_again(k, pg, c, mo)
     assert k.user_read(c, addr2, 1) == b"\x03" and len(pg.calls) == n
     k.user_write(c, addr2, b"Z")
     pg.pager_cache(pg.requests[mo], False)
@@ -323,19 +333,12 @@ def test_pager_cache_false_terminates_an_object_already_cached():
     """pager_cache(FALSE) on an object the kernel keeps only in its cache (no mapping left)
     ends it at once: the object is terminated, its pages freed, and the next map of the
     memory object starts afresh with pager_init and pager_data_request."""
-    m, k = kernel()
-    pg = BookPager(k, {0: page_of(k, 3)})
-    c, mo, addr = mapped(k, pg)
-    pg.pager_cache(pg.requests[mo], True)
-    k.user_read(c, addr, 1)
-    k.vm_deallocate(c, addr, 4 * k.page)
-    obj = k.objects_by_pager[pg.task.ipc.entries[mo].port.id]
+    k, pg, c, mo, obj = _cached_object()
     assert obj.state is ObjectState.CACHED
     pg.pager_cache(pg.requests[mo], False)
     k.run()
     assert obj.state is ObjectState.TERMINATED and not obj.pages
-    addr2 = k.vm_allocate_with_pager(c, 0, 4 * k.page, True,
-                                     c.ipc.name_of(pg.task.ipc.entries[mo].port), 0)
+    addr2 = _map_again(k, pg, c, mo)
     k.run()
     assert k.user_read(c, addr2, 1) == b"\x03"
     assert [x[0] for x in pg.calls].count("init") == 2
