@@ -222,11 +222,10 @@ res.write()
 #   the IPC path: the copy runs at the CPU profile's `copy_bytes_per_cycle`, and every line
 #   that misses the 8 KB L1 is fetched from the L2 — or from memory, when the sender's and
 #   the receiver's buffers share L2 colours.  These are hardware values of the profile, not
-#   fitted.  The spread between the two placements is large for the copying RPC and
-#   small for the L4 pipe (the rows above).  The paper gives ranges for
-#   these rows without saying where they come from; the model reads them as placement
-#   effects, and the comparison above says whether the published range falls inside the
-#   simulated one.
+#   fitted.  The spread between the two placements is large for the copying RPC and small
+#   for the L4 pipe (the rows above).  The paper gives ranges for these rows without saying
+#   where they come from; the model reads them as placement effects, and the comparison
+#   above says whether the published range falls inside the simulated one.
 # * *Linux pipe rows* run through the Linux path lengths that the calibration notebook fits
 #   on the native column of Table 3 (`pipe_read` on lmbench's pipe latency, DESIGN §4); a
 #   rebuild after a refit updates these rows.  The model charges each copy of the native pipe at

@@ -7,8 +7,8 @@
 # The 1997 comparison ran on a 133 MHz Pentium: an untagged TLB flushed at every address-space
 # switch, no global pages, an `int`/`iret` trap, 8 KB L1 caches.  A present-day x86-64 core
 # tags TLB entries with PCIDs, keeps global kernel entries, enters the kernel with
-# `syscall`/`sysret`, and has caches four to thirty times larger.  Here the same kernels and the same
-# benchmark programs run on both CPU profiles; only the hardware values change.
+# `syscall`/`sysret`, and has caches four to thirty times larger.  Here the same kernels and
+# the same benchmark programs run on both CPU profiles; only the hardware values change.
 
 # %% tags=["parameters"]
 seed = 1
@@ -128,11 +128,12 @@ res.write()
 # (`asid_switch_cycles`, an approximation), and an L4Linux system call makes two of them: the
 # largest part of its cost.  Native Linux meanwhile enters the kernel with `syscall`.  So the
 # rows made of system calls (write to /dev/null, pipe) show a *larger* L4Linux slowdown than
-# on the simulated 1997 machine (the table above).  Most MkLinux rows shrink: their cost was Mach's long paths and cache misses, which
-# the modern core's large caches make relatively cheaper.  On this model the microkernel
-# penalty moves from TLB refills to the cost of switching address spaces at all.  The profile
-# values behind this (and their sources) are in `engine/profiles/x86-64-modern.json`; change
-# `asid_switch_cycles` there to see how much of today's penalty hangs on that one value.
+# on the simulated 1997 machine (the table above).  Most MkLinux rows shrink: their cost was
+# Mach's long paths and cache misses, which the modern core's large caches make relatively
+# cheaper.  On this model the microkernel penalty moves from TLB refills to the cost of
+# switching address spaces at all.  The profile values behind this (and their sources) are
+# in `engine/profiles/x86-64-modern.json`; change `asid_switch_cycles` there to see how much
+# of today's penalty hangs on that one value.
 
 # %%
 # NBVAL_IGNORE_OUTPUT
