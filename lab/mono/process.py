@@ -145,17 +145,20 @@ class MM:
 
 
 class FdTable:
-    """The process's open files (struct files_struct): fd -> File, lowest free fd first."""
+    """The process's open files (struct files_struct): fd -> File, lowest free fd first, and
+    the set of fds closed at exec (close_on_exec)."""
 
     def __init__(self):
         self.fds = {}
+        self.cloexec = set()
 
-    def install(self, file):
-        for fd in range(NR_OPEN):
+    def install(self, file, start=0):
+        """The lowest free fd at or above `start` now refers to `file` (not close-on-exec)."""
+        for fd in range(start, NR_OPEN):
             if fd not in self.fds:
                 self.fds[fd] = file
                 return fd
-        raise EMFILE(f"no free file descriptor (NR_OPEN = {NR_OPEN})")
+        raise EMFILE(f"no free file descriptor at or above {start} (NR_OPEN = {NR_OPEN})")
 
     def get(self, fd):
         f = self.fds.get(fd) if isinstance(fd, int) else None
@@ -166,6 +169,7 @@ class FdTable:
     def remove(self, fd):
         f = self.get(fd)
         del self.fds[fd]
+        self.cloexec.discard(fd)
         return f
 
     def items(self):

@@ -17,8 +17,8 @@ from numbers import Integral
 
 from engine.errors import OutOfFrames
 
-from .abi import (O_ACCMODE, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE, PROT_WRITE,
-                  exit_status)
+from .abi import (O_ACCMODE, O_APPEND, O_NONBLOCK, MAP_ANONYMOUS, MAP_SHARED, PAGE_SIZE,
+                  PROT_WRITE, F_DUPFD, F_GETFD, F_SETFD, F_GETFL, F_SETFL, FD_CLOEXEC, exit_status)
 from .errors import (E2BIG, EACCES, EBADF, ECHILD, EFAULT, EINVAL, EMFILE, ENOENT, ENOEXEC,
                      ENOMEM, ENOTSOCK, ENODEV)
 from .fs import InodeType, lseek as _lseek
@@ -120,6 +120,35 @@ def sys_dup(k, p, fd):
     return nfd
 
 
+SETFL_MASK = O_APPEND | O_NONBLOCK      # 2.0 fs/fcntl.c (and FASYNC: no SIGIO here)
+
+
+def sys_fcntl(k, p, fd, cmd, arg):
+    """sys_fcntl of Linux 2.0 (fs/fcntl.c): F_DUPFD (the lowest free fd >= arg), F_GETFD and
+    F_SETFD (close-on-exec), F_GETFL and F_SETFL (only O_APPEND and O_NONBLOCK change)."""
+    _path(k, "sys_fcntl")
+    f = _file(p, fd)
+    if cmd == F_DUPFD:
+        if not 0 <= arg < NR_OPEN:          # arg is unsigned in 2.0: a negative one is huge
+            raise EINVAL(f"fcntl: F_DUPFD from {arg}; allowed 0 .. NR_OPEN - 1 = {NR_OPEN - 1}")
+        nfd = p.files.install(f, start=arg)
+        f.count += 1
+        return nfd
+    if cmd == F_GETFD:
+        return FD_CLOEXEC if fd in p.files.cloexec else 0
+    if cmd == F_SETFD:
+        (p.files.cloexec.add if arg & FD_CLOEXEC else p.files.cloexec.discard)(fd)
+        return 0
+    if cmd == F_GETFL:
+        return f.flags
+    if cmd == F_SETFL:
+        f.flags = (f.flags & ~SETFL_MASK) | (arg & SETFL_MASK)
+        return 0
+    raise EINVAL(f"fcntl: cmd {cmd}; this kernel has F_DUPFD ({F_DUPFD}), F_GETFD ({F_GETFD}), "
+                 f"F_SETFD ({F_SETFD}), F_GETFL ({F_GETFL}) and F_SETFL ({F_SETFL}); no locks, "
+                 "no F_SETOWN")
+
+
 def _stat_of(k, p, inode, buf):
     st = {"ino": inode.ino if inode else 0, "type": inode.type.name if inode else "FIFO",
           "size": inode.size if inode else 0, "nlink": inode.nlink if inode else 1}
@@ -171,6 +200,7 @@ def sys_fork(k, p, child_main, args):
             _path(k, "fork_copy_fd")
             f.count += 1
             c.files.fds[fd] = f
+        c.files.cloexec = set(p.files.cloexec)
         k.mm.copy_mm(p, c)
     except (ENOMEM, OutOfFrames) as e:      # do_fork's bad_fork_cleanup_*: undo, -ENOMEM
         _undo_fork(k, p, c)
@@ -230,6 +260,9 @@ def sys_execve(k, p, path_va, argv_vas):
     if ino.image is None:
         raise ENOEXEC(f"execve: {path} is not an executable image")
     k.mm.exit_mmap(p, unmap=True)           # the point of no return
+    for fd in sorted(p.files.cloexec):      # flush_old_files: close-on-exec fds go now
+        _path(k, "sys_close")
+        k.close_file(p.files.remove(fd))
     k.setup_image(p, ino.image, ino, argv)
     p.name = path.rsplit("/", 1)[-1]
     p.user = {}
@@ -417,6 +450,7 @@ _PROTOTYPES = {
     "stat": (("path", PTR), ("buf", PTR)),
     "fstat": (("fd", FD), ("buf", PTR)),
     "dup": (("fd", FD),),
+    "fcntl": (("fd", FD), ("cmd", INT), ("arg", INT)),
     "pipe": (("fds", PTR),),
     "fork": (("child", FUNC), ("args", ARGTUPLE)),
     "execve": (("path", PTR), ("argv", PTRS)),

@@ -100,6 +100,9 @@ class Libc:
     def dup(self, fd):
         return self._sys("dup", fd)
 
+    def fcntl(self, fd, cmd, arg=0):
+        return self._sys("fcntl", fd, cmd, arg)
+
     def pipe(self):
         """(read fd, write fd)"""
         return self._sys("pipe", self._scratch(8))

@@ -129,7 +129,7 @@ res.write()
 # ## Why the microkernel context switches come out low
 #
 # The simulated 2-process context switches of L4Linux and MkLinux are less than half the
-# paper's (the 8-process ones a little more than half).
+# paper's (L4Linux's 8-process switch a little more than half).
 # `lat_ctx` does not report a whole pass of the token to the next process.  It subtracts
 # lmbench 1.x's `pipe_cost`: the same pipe write and read, done by one process to its own pipe.
 # Whatever every system call costs cancels out.  On L4Linux every system call already enters
