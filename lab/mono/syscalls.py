@@ -137,7 +137,10 @@ def sys_fcntl(k, p, fd, cmd, arg):
     if cmd == F_GETFD:
         return FD_CLOEXEC if fd in p.files.cloexec else 0
     if cmd == F_SETFD:
-        (p.files.cloexec.add if arg & FD_CLOEXEC else p.files.cloexec.discard)(fd)
+        if arg & FD_CLOEXEC:
+            p.files.cloexec.add(fd)
+        else:
+            p.files.cloexec.discard(fd)
         return 0
     if cmd == F_GETFL:
         return f.flags
