@@ -6,7 +6,8 @@ the TLB misses and cache misses that its footprint causes there: a Linux kernel 
 4 MB global pages refills almost nothing after a switch; a Linux server in a user task
 mapped with 4 KB pages refills its working set (DESIGN.md §4).
 
-Layout: paths are laid out in name order; path P's text is [text + off(P), +code_bytes),
+Layout: paths are laid out in the profile file's order (`KernelProfile.layout`), so a path
+appended to the file leaves the others in place; path P's text is [text + off(P), +code_bytes),
 its data [data + doff(P), +data_bytes).  Shared code is not modelled separately: each path's
 footprint is its own lines.
 """
@@ -36,7 +37,7 @@ class KernelImage:
         self.line = line or min((c["line"] for c in machine.cache_config), default=LINE)
         self.code_off, self.data_off = {}, {}
         t = d = 0
-        for name in profile.paths:
+        for name in profile.layout:
             ins, cb, db = profile.path(name)
             self.code_off[name], self.data_off[name] = t, d
             t += self._round(cb)

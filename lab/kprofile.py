@@ -42,7 +42,15 @@ class KernelProfile:
 
     @property
     def paths(self):
+        """The path names, sorted (for listings and messages)."""
         return sorted(self.data.get("paths", {}))
+
+    @property
+    def layout(self):
+        """The path names in the file's order: the order a kernel image lays them out in.
+        A path added at the end of the file leaves every other path where it was, so a new
+        system call does not move the cache placement of the others."""
+        return list(self.data.get("paths", {}))
 
     def path(self, name):
         """(instructions, code_bytes, data_bytes) of a path."""

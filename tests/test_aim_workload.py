@@ -73,9 +73,9 @@ def test_slowdown_is_the_ratio_of_run_times():
 
 # ---------------------------------------------------------------------- the simulation
 def test_fsync_blocks_are_the_disk_demand():
-    """The kernel has no fsync and waits for the disk in the caller's time; the driver adds
-    the blocks a sync_disk task writes as disk requests to the disk demand, and the CPU
-    demand keeps only CPU work."""
+    """A sync_disk task's fsync writes each dirty block as one disk request, waited for in
+    the caller's time: the disk demand is those requests, and the CPU demand keeps only CPU
+    work (the bwrite paths among it)."""
     pt = load("linux", 1, profile_override=mix(sync_disk=2))
     c = aim.characteristics()
     blocks = 2 * -(-c["file_bytes"] // 4096)

@@ -68,9 +68,10 @@ LIBRARY_PATHS = ("emulib_enter", "emulib_leave", "trampoline_enter", "trampoline
 
 
 def _subset(profile, names):
-    """A KernelProfile with only the paths `names` (the client or the server side)."""
+    """A KernelProfile with only the paths `names` (the client or the server side), in the
+    profile's layout order."""
     data = {"kernel": profile.kernel,
-            "paths": {n: profile.data["paths"][n] for n in names if n in profile.data["paths"]},
+            "paths": {n: profile.data["paths"][n] for n in profile.layout if n in names},
             "values": {}}
     return KernelProfile(data, profile.origin)
 
@@ -86,7 +87,7 @@ class EmulationLibrary:
         self.code_off, self.data_off = {}, {}
         t = d = 0
         rnd = lambda n: -(-int(n) // self.line) * self.line
-        for name in profile.paths:
+        for name in profile.layout:
             _ins, cb, db = profile.path(name)
             self.code_off[name], self.data_off[name] = t, d
             t, d = t + rnd(cb), d + rnd(db)

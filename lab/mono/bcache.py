@@ -5,8 +5,10 @@ Linux 2.0 has a page cache for file data (read, mmap) and a buffer cache for blo
 mmap and exec here.  Lookups hit (`bread_hit` path) or miss (`bread_miss`: the request and
 driver work, then the disk: `disk_ms_per_request` of the CPU profile, charged to "disk" as a
 synchronous wait).  When the cache is full the least recently used buffer that no process
-maps is evicted (a dirty one is written back first).  Every transfer moves real bytes between
-the disk's blocks and the frames.
+maps is evicted (a dirty one is written back first).  A write-back (eviction, sync, fsync) is
+a `bwrite` path (the write request and the driver) and a disk request.  Every transfer moves
+real bytes between the disk's blocks and the frames.  There is no bdflush/update daemon: dirty
+buffers stay dirty until evicted or synced.
 """
 from collections import OrderedDict
 
@@ -122,7 +124,7 @@ class BufferCache:
             raise ENOMEM(f"buffer cache: all {self.capacity} buffers are mapped by processes")
         k.arch.run_path("buffer_evict")
         if buf.dirty:
-            k.disk.write(block, k.m.memory.read(buf.pa, k.m.fmt.page_size))
+            self._write_back(block, buf)
         del self.lru[block], self.frames[buf.pa]
         k.mm.forget_cache_frame(buf.pa)
         k.m.free_page(buf.pa)
@@ -136,12 +138,28 @@ class BufferCache:
             self.k.mm.forget_cache_frame(buf.pa)
             self.k.m.free_page(buf.pa)
 
+    def _write_back(self, block, buf):
+        """ll_rw_block(WRITE) of one dirty buffer: the request, then the disk."""
+        self.k.arch.run_path("bwrite")
+        self.k.disk.write(block, self.k.m.memory.read(buf.pa, self.k.m.fmt.page_size))
+        buf.dirty = False
+
     def sync(self):
-        """Write every dirty buffer back (sys_sync)."""
-        for block, buf in self.lru.items():
-            if buf.dirty:
-                self.k.disk.write(block, self.k.m.memory.read(buf.pa, self.k.m.fmt.page_size))
-                buf.dirty = False
+        """Write every dirty buffer back, least recently used first (sys_sync); the number
+        written."""
+        dirty = [(block, buf) for block, buf in self.lru.items() if buf.dirty]
+        for block, buf in dirty:
+            self._write_back(block, buf)
+        return len(dirty)
+
+    def sync_inode(self, inode):
+        """Write back the dirty buffers of one file, in file order (ext2_sync_file's data
+        blocks; the inode itself lives in memory here, so there is no inode block to write);
+        the number written."""
+        dirty = [(b, self.lru[b]) for b in inode.blocks if b in self.lru and self.lru[b].dirty]
+        for block, buf in dirty:
+            self._write_back(block, buf)
+        return len(dirty)
 
     def file_page(self, inode, index, overwrite=False, create=False):
         """The buffer holding page `index` of `inode`.  With `create` (a write) the file grows

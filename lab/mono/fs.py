@@ -61,8 +61,9 @@ class File:
 
 
 class FileOps:
-    """What a kind of file does on read/write/lseek/release (struct file_operations)."""
+    """What a kind of file does on read/write/lseek/release/fsync (struct file_operations)."""
     seekable = False
+    kind = "special file"
 
     def read(self, k, proc, f, va, n):
         raise EINVAL("read: not supported on this file")
@@ -72,6 +73,11 @@ class FileOps:
 
     def release(self, k, f):
         pass
+
+    def fsync(self, k, f):
+        """f_op->fsync; pipes, sockets and character devices have none: EINVAL."""
+        raise EINVAL(f"fsync: the file is a {self.kind}, which has no fsync (only regular "
+                     "files and directories have one)")
 
     def lseek(self, f, offset, whence):
         """sys_lseek's default handler (the syscall has checked `whence`)."""
@@ -93,11 +99,16 @@ class DirectoryOps(FileOps):
     def read(self, k, proc, f, va, n):
         raise EISDIR("read: the file is a directory (use readdir)")
 
+    def fsync(self, k, f):
+        """file_fsync: a directory's entries live in memory here, nothing to write."""
+        return k.bcache.sync_inode(f.inode)
+
 
 class NullDevice(FileOps):
     """/dev/null: reads see end of file, writes are accepted and dropped, every lseek puts
     the offset at 0 (null_lseek of drivers/char/mem.c)."""
     seekable = True
+    kind = "character device"
 
     def read(self, k, proc, f, va, n):
         k.arch.run_path("null_read")
@@ -155,6 +166,10 @@ class RegularFile(FileOps):
             f.pos, va, n, total = f.pos + c, va + c, n - c, total + c
             ino.size = max(ino.size, f.pos)
         return total
+
+    def fsync(self, k, f):
+        """ext2_sync_file: the file's dirty data blocks, each a disk write."""
+        return k.bcache.sync_inode(f.inode)
 
 
 class FileSystem:

@@ -87,6 +87,8 @@ class Pipe:
 
 
 class PipeEnd(FileOps):
+    kind = "pipe"
+
     def __init__(self, reader):
         self.reader = reader
 

@@ -417,6 +417,7 @@ class Network:
 
 class SocketFile(FileOps):
     """read/write on a socket descriptor = recv/send."""
+    kind = "socket"
 
     def read(self, k, proc, f, va, n):
         return k.sock_recv(proc, f.obj, va, n, bool(f.flags & O_NONBLOCK))[0]

@@ -152,6 +152,22 @@ def sys_fcntl(k, p, fd, cmd, arg):
                  "no F_SETOWN")
 
 
+def sys_sync(k, p):
+    """sys_sync (fs/buffer.c's fsync_dev(0)): every dirty buffer written back; 0."""
+    _path(k, "sys_sync")
+    k.bcache.sync()
+    return 0
+
+
+def sys_fsync(k, p, fd):
+    """sys_fsync (fs/buffer.c): the file's f_op->fsync; EINVAL for a pipe, socket or device,
+    which have none."""
+    _path(k, "sys_fsync")
+    f = _file(p, fd)
+    f.ops.fsync(k, f)
+    return 0
+
+
 def _stat_of(k, p, inode, buf):
     st = {"ino": inode.ino if inode else 0, "type": inode.type.name if inode else "FIFO",
           "size": inode.size if inode else 0, "nlink": inode.nlink if inode else 1}
@@ -454,6 +470,7 @@ _PROTOTYPES = {
     "fstat": (("fd", FD), ("buf", PTR)),
     "dup": (("fd", FD),),
     "fcntl": (("fd", FD), ("cmd", INT), ("arg", INT)),
+    "sync": (), "fsync": (("fd", FD),),
     "pipe": (("fds", PTR),),
     "fork": (("child", FUNC), ("args", ARGTUPLE)),
     "execve": (("path", PTR), ("argv", PTRS)),

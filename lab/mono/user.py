@@ -103,6 +103,12 @@ class Libc:
     def fcntl(self, fd, cmd, arg=0):
         return self._sys("fcntl", fd, cmd, arg)
 
+    def sync(self):
+        return self._sys("sync")
+
+    def fsync(self, fd):
+        return self._sys("fsync", fd)
+
     def pipe(self):
         """(read fd, write fd)"""
         return self._sys("pipe", self._scratch(8))

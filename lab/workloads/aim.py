@@ -11,12 +11,12 @@ jobs completed per minute.
 
 The disk.  This kernel charges a disk request as a synchronous wait *in the caller's time*
 (`lab.mono.bcache.Disk._wait` adds `disk_ms_per_request` to the "disk" category): the CPU is
-blocked and no other user runs meanwhile, and it has no fsync.  A real kernel overlaps one
-user's disk wait with the others' computing.  The driver therefore measures, per job,
+blocked and no other user runs meanwhile.  A real kernel overlaps one user's disk wait with
+the others' computing.  The driver therefore measures, per job,
 
     D_cpu   = cycles of the measured window minus its "disk" cycles   (CPU demand)
-    D_disk  = the window's "disk" cycles + the requests the sync_disk tasks' fsync would have
-              made (blocks written x `sync_requests_per_block`) x `disk_ms_per_request`
+    D_disk  = the window's "disk" cycles: the sync_disk tasks' fsync writes (one request per
+              dirty block) and any write-back or read a full buffer cache causes
 
 and computes the throughput at N users by exact mean value analysis of a closed network of two
 queueing centres (CPU, disk) with N customers and no think time (`mva`).  The demands are
@@ -116,7 +116,6 @@ class Aim:
         self.users, self.tasks, self.seed = users, tasks, seed
         self.shares = deal(self.c, users, tasks, seed)
         self.buf = int(self.c["stdio_buffer_bytes"])
-        self.sync_blocks = 0
         self.window = self.null = None
         self.counts = self.null_counts = None
         self.build = cc.Build(kernel, seed=seed)
@@ -178,18 +177,19 @@ class Aim:
         left = int(self.c["file_bytes"])
         while left > 0:
             left -= p.write(fd, s["io"], min(self.buf, left))
-        p.close(fd)
+        return fd
 
     def t_disk(self, p, u, s):
-        self._write_file(p, u, s)
+        p.close(self._write_file(p, u, s))
         fd = p.open(f"{ROOT}/u{u}/file")
         while p.read(fd, s["io"], self.buf):
             pass
         p.close(fd)
 
     def t_sync_disk(self, p, u, s):
-        self._write_file(p, u, s)
-        self.sync_blocks += -(-int(self.c["file_bytes"]) // p.page)     # fsync (the driver's)
+        fd = self._write_file(p, u, s)
+        p.fsync(fd)                     # sync_disk_*: the data is on the disk before close
+        p.close(fd)
 
     def t_files(self, p, u, s):
         for j in range(int(self.c["files_creates"])):
@@ -275,7 +275,7 @@ class LoadPoint:
     tasks: int
     jobs: float
     cpu_cycles: float               # per job
-    disk_cycles: float              # per job (the kernel's disk waits + the fsyncs)
+    disk_cycles: float              # per job (the kernel's disk waits, fsyncs among them)
     mhz: float
     counts: dict = field(default_factory=dict)        # per job
     by_category: dict = field(default_factory=dict)   # per job
@@ -306,12 +306,10 @@ def run_load(system, users, jobs=1, cpu_profile="pentium-133", seed=1, profile=P
     k.run(until=drv)
     k.shutdown()                                    # the parked users' threads
     w, w0, prof = a.window, a.null, k.m.profile
-    per_request = prof["disk_ms_per_request"] * 1000 * prof["clock_mhz"]
     cats = {key: v - w0.by_category.get(key, 0) for key, v in w.by_category.items()}
     disk = cats.get("disk", 0)
-    sync = a.sync_blocks * float(c["sync_requests_per_block"]) * per_request
     cpu = w.cycles - w0.cycles - disk
-    return LoadPoint(system, users, jobs * mix, jobs, cpu / jobs, (disk + sync) / jobs,
+    return LoadPoint(system, users, jobs * mix, jobs, cpu / jobs, disk / jobs,
                      float(prof["clock_mhz"]),
                      {key: (v - a.null_counts[key]) / jobs for key, v in a.counts.items()},
                      {key: v / jobs for key, v in cats.items() if v})
