@@ -48,8 +48,8 @@ class KernelProfile:
     @property
     def layout(self):
         """The path names in the file's order: the order a kernel image lays them out in.
-        A path added at the end of the file leaves every other path where it was, so a new
-        system call does not move the cache placement of the others."""
+        A path added at the end of the file leaves every other path at its offset in the
+        image (the frames after the image move only if its text grows past a page)."""
         return list(self.data.get("paths", {}))
 
     def path(self, name):

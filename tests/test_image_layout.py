@@ -1,5 +1,5 @@
 """Where a kernel image puts its paths: in the profile file's order, so that a path appended
-to a profile (a student's new system call) leaves every other path's cache placement alone."""
+to a profile (a student's new system call) leaves every other path at its offset."""
 import copy
 
 import pytest
