@@ -1,15 +1,15 @@
 """A reference-model test of native Linux's files, descriptors and pipes (Linux 2.0's
-fs/open.c, fs/namei.c, fs/read_write.c, fs/pipe.c, drivers/char/mem.c; POSIX.1 where Linux
-2.0 leaves a choice open).
+fs/open.c, fs/namei.c, fs/read_write.c, fs/pipe.c, fs/buffer.c, fs/ext2/fsync.c,
+drivers/char/mem.c; POSIX.1 where Linux 2.0 leaves a choice open).
 
 The differential test (test_differential_platforms) shows that the five platforms agree; they
 all run this same Linux, so a fault in Linux's own semantics is invisible to it.  Here
 hypothesis draws small random *programs* over files, descriptors and pipes, an interpreter
 runs each on `boot("linux")` and records the observable trace (return values, errno names,
-bytes read, stat sizes, wait statuses), and `Oracle` -- a plain-Python model written from the
-rules below, sharing no code with lab.mono's fs, bcache or pipe -- predicts the trace.  They
-must be equal, and at the end every file's bytes (cache and disk) are the model's and no frame
-is lost.
+bytes read, stat sizes, wait statuses, what fsync and sync leave on the disk), and `Oracle` --
+a plain-Python model written from the rules below, sharing no code with lab.mono's fs, bcache
+or pipe -- predicts the trace.  They must be equal, and at the end every file's bytes (cache
+and disk) are the model's and no frame is lost.
 
 Rules the model states:
   * Descriptors: open, dup and pipe take the lowest free descriptors (0, 1, 2 are /dev/null);
@@ -50,6 +50,15 @@ Rules the model states:
     last writer gone is end of file for the reader); wait4 returns its pid and exit status.
   * The buffer cache has two buffers, so big files span evictions: what was written
     is read back, through close and reopen, from the cache or the disk.
+  * fsync (fs/buffer.c's sys_fsync, ext2_sync_file): EBADF for a descriptor not open; a
+    pipe end or a character device (a socket too, not drawn here) has no f_op->fsync:
+    EINVAL; a regular file or a directory is 0.  Afterwards each page of a regular file
+    that has a disk block holds the file's current bytes on the disk, zero-padded to the
+    page (a hole has no block and reads as zeros); the write-backs were exactly that file's
+    dirty buffers, each once (no other file's), and they are clean.  sync (sys_sync:
+    fsync_dev(0)) is 0 and writes back every dirty buffer once: none is dirty after, every
+    regular file is on the disk.  The model knows only the files' bytes: it predicts each
+    disk image equals them.
 """
 import hashlib
 import os
@@ -336,6 +345,23 @@ class Oracle:
         f = self.get(fds, fd)
         return self.size_of(f.kind, f.obj)
 
+    def fsync(self, fds, fd):
+        """0 for a regular file or a directory (their bytes go to the disk: `on_disk`)."""
+        f = self.get(fds, fd)
+        if f.kind not in ("reg", "dir"):
+            raise Err("EINVAL")                 # a pipe, socket or device: no f_op->fsync
+        return 0
+
+    @staticmethod
+    def sync():
+        return 0
+
+    @staticmethod
+    def on_disk(data):
+        """What the disk holds of a file with these bytes after fsync or sync: the bytes
+        (size and digest), and True for zeros after them to the end of the last page."""
+        return _digest(data), True
+
     def fork(self, fds):
         child = dict(fds)
         for f in child.values():
@@ -357,6 +383,11 @@ def _fd(handles, sel):
     if sel < 0:
         return -sel - 1                         # a raw fd: -1 -> 0, -78 -> 77
     return handles[-1 - sel % len(handles)] if handles else sel % 3   # recent ones first
+
+
+def _digest(data):
+    """(size, digest) of a file's bytes."""
+    return len(data), hashlib.sha1(bytes(data)).hexdigest()[:16]
 
 
 def _result(fn, *args):
@@ -470,8 +501,17 @@ def _model_op(o, fds, handles, name, a, traces, skips, key):
         path = PATHS[a[0]]
         if o.kind(path) != "reg" or len(fds) == NR_OPEN:
             return ("ok", None)
-        d = bytes(o.files[path])
-        return ("ok", (len(d), hashlib.sha1(d).hexdigest()[:16]))
+        return ("ok", _digest(o.files[path]))
+    if name == "fsync":                # (0, its disk image, wrote exactly its dirty buffers)
+        fd = _fd(handles, a[0])
+        r = _result(o.fsync, fds, fd)
+        if r[0] == "ok" and fds[fd].kind == "reg":
+            event("fsync of a regular file")
+            return ("ok", (r[1], o.on_disk(o.files[fds[fd].obj]), True))
+        return r
+    if name == "sync":                 # (0, every file's disk image, wrote every dirty one)
+        return ("ok", (o.sync(), tuple((path, o.on_disk(d))
+                                       for path, d in sorted(o.files.items())), True))
     if name == "fork":
         sub, status = a[0], a[1]
         pid, cfds = o.fork(fds)
@@ -630,6 +670,32 @@ def _run_op(c, name, a, traces, skips, key):
         return ("ok", (r[1], wrote, _reopen_check(p, c.buf, PATHS[a[0]])))
     if name == "reopen_check":
         return ("ok", _reopen_check(p, c.buf, PATHS[a[0]]))
+    if name == "fsync":
+        fd, k = _fd(h, a[0]), p.k
+        f = p.proc.files.fds.get(fd)
+        dirty, mark = _dirty_blocks(k), len(k.m.events)
+        r = call(p.fsync, fd)
+        if r[0] != "ok" or f.inode is None or f.inode.type.name != "REG":
+            return r
+        ino, lru = f.inode, k.bcache.lru
+        clean = not any(lru[b].dirty for b in ino.blocks if b in lru)
+        exact = sorted(_disk_writes(k, mark)) == sorted(b for b in ino.blocks if b in dirty)
+        return ("ok", (r[1], _disk_image(k, ino), exact and clean))
+    if name == "sync":
+        k = p.k
+        dirty, mark = _dirty_blocks(k), len(k.m.events)
+        r = call(p.sync)
+        if r[0] != "ok":
+            return r
+        images = []
+        for path in PATHS[:3]:                  # the regular files a program can make
+            try:
+                images.append((path, _disk_image(k, k.fs.lookup(path))))
+            except KernelError:
+                continue
+        clean = not any(b.dirty for b in k.bcache.lru.values())
+        exact = sorted(_disk_writes(k, mark)) == sorted(dirty)
+        return ("ok", (r[1], tuple(images), exact and clean))
     if name == "fork":
         sub, status = a[0], a[1]
         pid = p.fork(_child, c, sub, status, traces, skips, key)
@@ -680,6 +746,24 @@ def _run_op(c, name, a, traces, skips, key):
     raise AssertionError(f"unknown op {name}")
 
 
+def _dirty_blocks(k):
+    return {block for block, buf in k.bcache.lru.items() if buf.dirty}
+
+
+def _disk_writes(k, mark):
+    """The blocks written to the disk since the event log had `mark` entries."""
+    return [e.args["block"] for e in k.m.events.events[mark:]
+            if e.operation == "disk_write" and e.kernel == "linux"]
+
+
+def _disk_image(k, ino):
+    """A file as its blocks on the disk hold it (a hole -- no block -- is a page of zeros; a
+    block never written is missing: nothing): (size, digest) of its first `size` bytes, and
+    whether the rest, to the end of its last page, is zeros."""
+    image = b"".join(bytes(PAGE) if b is None else k.disk.data.get(b, b"") for b in ino.blocks)
+    return _digest(image[:ino.size]), image[ino.size:] == bytes(len(ino.blocks) * PAGE - ino.size)
+
+
 def _reopen_check(p, buf, path):
     """Reopen `path` and read it all back in page-sized reads: (size, digest)."""
     try:
@@ -695,7 +779,7 @@ def _reopen_check(p, buf, path):
             if got == 0:
                 break
             out += p.load(buf, got)
-        return len(out), hashlib.sha1(bytes(out)).hexdigest()[:16]
+        return _digest(out)
     finally:
         p.close(fd)
 
@@ -797,6 +881,9 @@ simple_ops = st.one_of(
     st.tuples(st.just("pipe"), st.sampled_from([None, None, 0, 1])),
     st.tuples(st.just("open"), st.sampled_from([3, 4, 7, 9]), st.just(O_RDONLY), st.just(0)),
     st.tuples(st.just("reopen_check"), st.integers(0, 2)),
+    st.tuples(st.just("fsync"), sel),
+    st.tuples(st.just("fsync"), st.integers(0, 2)),         # a recent descriptor: often a file
+    st.tuples(st.just("sync")),
     st.tuples(st.just("rewrite"), st.integers(0, 2), st.integers(1, 4 * PAGE), seeds),
     st.tuples(st.just("rewrite"), st.integers(0, 2), st.integers(2 * PAGE, 4 * PAGE), seeds),
 )
@@ -817,8 +904,27 @@ rare_ops = st.one_of(
     st.tuples(st.just("dup_many"), sel, st.sampled_from([2, 5, 250, 260])),
     st.tuples(st.just("close_from"), st.integers(3, 200)),
 )
-programs = st.lists(st.one_of(simple_ops, simple_ops, simple_ops, rare_ops),
-                    min_size=3, max_size=30).map(tuple)
+# A file written and then synced (alone, random ops rarely leave a file dirty when fsync or
+# sync comes): open one of the three files, write it (maybe twice, maybe past a seek), then
+# fsync a recent descriptor or sync.  Its ops go into the program in place.
+fsync_runs = st.tuples(
+    st.tuples(st.just("open"), st.integers(0, 2), st.sampled_from([O_RDWR, O_WRONLY]),
+              st.sampled_from([O_CREAT, O_CREAT | O_APPEND, O_CREAT | O_TRUNC])),
+    st.tuples(st.just("write"), st.just(0), sizes, seeds),
+    st.one_of(st.tuples(st.just("write"), st.just(0), sizes, seeds),
+              st.tuples(st.just("lseek"), st.just(0), offsets, st.just(SEEK_SET))),
+    st.tuples(st.just("write"), st.integers(0, 2), sizes, seeds),
+    st.one_of(st.tuples(st.just("fsync"), st.integers(0, 2)), st.tuples(st.just("sync"))))
+
+
+def _flat(items):
+    """A program from drawn ops and runs of ops."""
+    return tuple(op for item in items
+                 for op in (item if isinstance(item[0], tuple) else (item,)))
+
+
+programs = st.lists(st.one_of(simple_ops, simple_ops, simple_ops, rare_ops, fsync_runs),
+                    min_size=3, max_size=30).map(_flat)
 
 
 # ====================================================================== the tests
@@ -853,10 +959,17 @@ programs = st.lists(st.one_of(simple_ops, simple_ops, simple_ops, rare_ops),
 @example((("dup_many", 0, 260), ("open", 0, O_RDWR, O_CREAT), ("pipe", None),  # the fd limit
           ("close_from", 100), ("open", 0, O_RDWR, O_CREAT), ("pipe", None), ("dup", 0),
           ("open", 3, O_RDONLY, 0), ("read", 0, 10), ("lseek", 0, 4, SEEK_SET)))
+@example((("open", 0, O_RDWR, O_CREAT), ("write", 0, 3 * PAGE + 300, 1),  # fsync and sync
+          ("open", 1, O_WRONLY, O_CREAT), ("write", 0, 100, 2), ("fsync", 1), ("fsync", 1),
+          ("lseek", 1, 5 * PAGE, SEEK_SET), ("write", 1, 10, 3), ("fsync", 1), ("fsync", 0),
+          ("open", 0, O_RDONLY, O_TRUNC), ("fsync", 0), ("fsync", -1), ("fsync", -78),
+          ("open", 3, O_RDONLY, 0), ("fsync", 0), ("pipe", None), ("fsync", 0), ("fsync", 1),
+          ("write", 4, 2 * PAGE, 4), ("fork", (("write", 5, 50, 5), ("sync",)), 0), ("sync",),
+          ("close", 2), ("fsync", 2)))
 def test_linux_files_descriptors_and_pipes_follow_the_model(prog):
-    """Random programs over open/close/read/write/lseek/dup/stat/fstat/pipe/fork give the
-    trace the model of Linux 2.0's rules predicts (module docstring), leave every file's
-    bytes (cache and disk) as the model's, and lose no frame."""
+    """Random programs over open/close/read/write/lseek/dup/stat/fstat/pipe/fork/fsync/sync
+    give the trace the model of Linux 2.0's rules predicts (module docstring), leave every
+    file's bytes (cache and disk) as the model's, and lose no frame."""
     check(prog)
 
 
