@@ -4,10 +4,11 @@ user); only the cycles differ.
 
 Hypothesis draws small random *programs* -- lists of operations from a fixed vocabulary
 (`OPS` below: fork/wait4, pipes between parent and child, files, anonymous and file mmap,
-munmap, SIGSEGV in a child, malloc/brk across many pages, execve, sockets, error cases) --
-and an interpreter runs each on a freshly booted kernel of every platform, recording an
-*observable trace*: return values, errno names, bytes read, exit and wait statuses, memory
-contents.  The traces must be identical.  Besides, on every platform:
+munmap, SIGSEGV in a child, malloc/brk across many pages, execve, sockets, fsync and sync,
+non-blocking pipes, error cases) -- and an interpreter runs each on a freshly booted kernel
+of every platform, recording an *observable trace*: return values, errno names, bytes read,
+exit and wait statuses, memory contents.  The traces must be identical.  Besides, on every
+platform:
   * every failure a program sees is a typed `lab.errors.KernelError` (a bare Python exception
     escapes `run()` and fails the test), and one of Linux's errnos or SIGSEGV: no L4 or Mach
     error reaches a Linux program;
@@ -17,6 +18,7 @@ contents.  The traces must be identical.  Besides, on every platform:
   * after every process has exited, no frame is lost: the free frames are those after boot,
     less the buffer cache's new buffers.
 """
+import hashlib
 import struct
 
 import pytest
@@ -25,9 +27,10 @@ from hypothesis import HealthCheck, example, given, settings, strategies as st
 from lab.errors import KernelError
 from lab.linux import SYSTEMS, boot
 from lab.mono.errors import ERRNO
-from lab.mono.abi import (AF_INET, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, O_CREAT, O_RDONLY,
-                          O_RDWR, O_TRUNC, O_WRONLY, PROT_READ, PROT_WRITE, SEEK_END, SEEK_SET,
-                          SOCK_DGRAM, SOCK_STREAM, TEXT_BASE)
+from lab.mono.abi import (AF_INET, F_GETFL, F_SETFL, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE,
+                          MAP_SHARED, O_CREAT, O_NONBLOCK, O_RDONLY, O_RDWR, O_TRUNC, O_WRONLY,
+                          PROT_READ, PROT_WRITE, SEEK_END, SEEK_SET, SOCK_DGRAM, SOCK_STREAM,
+                          TEXT_BASE)
 from mono_helpers import allocated_frames, kept_frames
 
 PAGE = 4096
@@ -197,6 +200,47 @@ def op_file(p, c, name, n, seed, off, rd, trunc):
     st = p.fstat(fd)
     p.close(fd)
     return wrote, pos, got, data, end, st["size"], p.stat(FILES[name])["size"]
+
+
+def op_fsync(p, c, name, n, seed, every):
+    """Write a file, then fsync it (or sync everything): what its blocks hold on the disk;
+    fsync of a pipe end is EINVAL (no f_op->fsync) on every platform."""
+    fd = p.open(FILES[name], O_CREAT | O_RDWR)
+    buf = _buf(p, n)
+    p.store(buf, _data(seed, n))
+    p.write(fd, buf, n)
+    r = p.sync() if every else p.fsync(fd)
+    p.close(fd)
+    k, ino = p.k, p.k.fs.lookup(FILES[name])
+    disk = b"".join(k.disk.data.get(b, b"") for b in ino.blocks if b is not None)
+    rfd, wfd = p.pipe()
+    try:
+        p.fsync(rfd)
+        pipe = "ok"
+    except KernelError as e:
+        pipe = e.code
+    p.close(rfd)
+    p.close(wfd)
+    return r, ino.size, hashlib.sha1(disk[:ino.size]).hexdigest()[:16], pipe
+
+
+def op_fcntl_nonblock(p, c, n):
+    """F_SETFL O_NONBLOCK on a pipe: a read of the empty pipe is EAGAIN, a write of n bytes
+    writes what fits (PIPE_BUF-sized atomic writes all or nothing), never sleeping."""
+    rfd, wfd = p.pipe()
+    for fd in (rfd, wfd):
+        p.fcntl(fd, F_SETFL, p.fcntl(fd, F_GETFL) | O_NONBLOCK)
+    buf = _buf(p, n)
+    out = []
+    for call in (lambda: p.read(rfd, buf, 16), lambda: p.write(wfd, buf, n),
+                 lambda: p.write(wfd, buf, n)):
+        try:
+            out.append(call())
+        except KernelError as e:
+            out.append(e.code)
+    p.close(rfd)
+    p.close(wfd)
+    return tuple(out)
 
 
 def op_open_err(p, c, how):
@@ -479,7 +523,8 @@ def op_orphan(p, c, prog, status):
 OPS = {f.__name__[3:]: f for f in (op_map_file, op_pipe_region, op_mmap_fixed, op_orphan, op_share_child, op_tcp, op_dup, op_getpid, op_heap, op_brk, op_fork, op_wait, op_pipe_self,
                                    op_pipe_child, op_epipe, op_bad_fd, op_file, op_open_err,
                                    op_mmap_anon, op_mmap_file, op_segv_child, op_munmap,
-                                   op_touch_regions, op_exec_child, op_udp)}
+                                   op_touch_regions, op_exec_child, op_udp, op_fsync,
+                                   op_fcntl_nonblock)}
 
 
 def _norm(x):
@@ -633,6 +678,9 @@ def leaf_ops():
                                                       "close_twice", "lseek_pipe", "never"])),
         st.tuples(st.just("file"), st.integers(0, 1), st.integers(0, 9000), seeds,
                   st.integers(0, 9000), st.integers(0, 5000), st.booleans()),
+        st.tuples(st.just("fsync"), st.integers(0, 1), st.integers(1, 9000), seeds,
+                  st.booleans()),
+        st.tuples(st.just("fcntl_nonblock"), st.integers(1, 9000)),
         st.tuples(st.just("open_err"), st.sampled_from(["missing", "dir_write", "notdir",
                                                         "plain"])),
         st.tuples(st.just("mmap_anon"), st.integers(1, 4), st.booleans(), st.booleans(), seeds),
@@ -675,6 +723,8 @@ def programs(depth=0):
 @example(prog=(("segv_child", "write_ro_anon", False),))     # refused unlock (MkLinux)
 @example(prog=(("map_file", 0, 1, False, False, 0),
                ("mmap_file", 0, 1, False, 0, 0)))          # O_TRUNC of a mapped file
+@example(prog=(("fsync", 0, 5000, 3, False), ("fcntl_nonblock", 5000),
+               ("fsync", 1, 100, 4, True)))                # fsync, sync, non-blocking pipe
 def test_a_random_program_gives_the_same_trace_on_every_platform(prog):
     """S97 §4: Linux's architecture-independent part runs unchanged on each platform, so a
     program sees the same return values, errnos, bytes, statuses and memory contents on all
