@@ -11,6 +11,8 @@
     m.root(a), m.small_base(a)                    # CR3 value; small space's (base, size) or None
 
 Hardware values come from the CPU profile; overrides are explicit constructor arguments.
+`placement_seed` (None: frames lowest first, as after boot) hands frames out in a seeded
+scattered order instead, to measure how much a result owes to physical placement.
 Accesses are charged to the current *mode* category (`m.mode("kernel")`); kernel paths charge
 instructions with `m.instructions(n, "kernel")`.  Faults in a batch are handed to `on_fault`,
 which resolves them (maps the page) so that the access is retried, as hardware re-executes.
@@ -69,14 +71,16 @@ class Machine(Deferral):
     }
 
     def __init__(self, profile="pentium-133", *, fmt=None, tagged=None, small_spaces=None,
-                 tlbs=None, caches=True, memory_bytes=None, seed=1, max_spaces=64):
+                 tlbs=None, caches=True, memory_bytes=None, seed=1, max_spaces=64,
+                 placement_seed=None):
         self.profile = load_profile(profile)
         p = self.profile
         self.fmt = get_format(fmt or p.format)
         if not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ConfigError(f"seed {seed!r} must be a non-negative integer")
         self.seed = int(seed)
-        self.memory = PhysicalMemory(memory_bytes or p["memory_bytes"], self.fmt.page_size)
+        self.memory = PhysicalMemory(memory_bytes or p["memory_bytes"], self.fmt.page_size,
+                                     placement_seed)
         self.tables = PageTables(self.memory, self.fmt)
         self.tlb_config = [dict(t) for t in (tlbs if tlbs is not None else p.tlbs)]
         if tlbs is None:        # another format: the profile's base-page TLBs hold its base pages
@@ -578,7 +582,8 @@ class Machine(Deferral):
     def config(self):
         """The resolved configuration (dumped beside results)."""
         return {"profile": self.profile.name, "format": self.fmt.name, "tagged": self.tagged,
-                "small_spaces": self.small_spaces, "seed": self.seed, "tlbs": self.tlb_config,
+                "small_spaces": self.small_spaces, "seed": self.seed,
+                "placement_seed": self.memory.placement_seed, "tlbs": self.tlb_config,
                 "caches": self.cache_config, "memory_bytes": self.memory.size,
                 "cycles_per_instruction": self.cpi,
                 "costs": {k: int(self.costs[i]) for i, k in enumerate(
