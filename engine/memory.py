@@ -18,7 +18,8 @@ def scattered_order(nframes, seed):
     """Frames 1 .. nframes-1 in the order of a keyed hash (splitmix64 of seed and frame):
     a permutation fixed by the seed, the same on every platform and NumPy version."""
     with np.errstate(over="ignore"):
-        z = np.arange(1, nframes, dtype=np.uint64) + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+        z = np.arange(1, nframes, dtype=np.uint64) \
+            + np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z ^= z >> np.uint64(31)
@@ -45,7 +46,7 @@ class PhysicalMemory:
             raise ConfigError(f"placement_seed {placement_seed!r} must be None (lowest frame "
                               "first) or a non-negative integer")
         self.placement_seed = placement_seed
-        if placement_seed is not None:  # _order[_low - 1 ...] may hold free frames; see alloc
+        if placement_seed is not None:  # frames by rank 1.. in the seed's order; _low a rank
             self._order = scattered_order(self.nframes, int(placement_seed))
             self._rank = np.empty(self.nframes, np.int64)
             self._rank[self._order] = np.arange(1, self.nframes)
@@ -56,8 +57,9 @@ class PhysicalMemory:
         return int(self._free.sum())
 
     def alloc(self, colour=None, colours=1):
-        """Allocate the lowest free frame -- or with a placement seed the first free one in the
-        seed's order -- (of `colour` mod `colours` if given); return its index."""
+        """Allocate a frame and return its index: the lowest free one, or with a placement seed
+        the first free one in the seed's order; with `colour`, the lowest free frame of that
+        colour (mod `colours`), seed or not."""
         if colour is None:
             # _low: a position (a frame number, or a rank in the seed's order) before which
             # no frame is free
