@@ -123,10 +123,9 @@ res.write()
 # frames' L2 colours (the paper's 6-20 % differences come from physical page placement in
 # its direct-mapped L2, S97 §6.1, which the lowest-first allocator of these runs does not
 # reproduce -- the placement section below varies it; the hbench 64 KB reread fits the L2
-# without conflicts on every system here).  Where the simulated
-# slowdown differs from the paper's, the
-# summary of `microlab reproduce` names the rows; the kernels' notes (`lab/l4`, `lab/mach`,
-# `lab/linux/*.py`) list what each model leaves out.
+# without conflicts on every system here).  Where the simulated slowdown differs from the
+# paper's, the summary of `microlab reproduce` names the rows; the kernels' notes (`lab/l4`,
+# `lab/mach`, `lab/linux/*.py`) list what each model leaves out.
 
 # %% [markdown]
 # ## Why the microkernel context switches come out low
@@ -169,8 +168,8 @@ for s in SYSTEMS:
 # engine hands frames out in a seeded scattered order instead, as from the free list of a
 # machine that has been running for a while.  Below, a few latency rows are measured again
 # over `placements` such seeds: the range and the median beside the lowest-first value of the
-# table above and the paper's.  The fitted native column was fitted at the lowest-first
-# placement only.
+# table above and the paper's.  The native column was fitted at the lowest-first placement
+# only.
 
 # %%
 import statistics
