@@ -64,13 +64,14 @@ def l4_one_way_ipc(cpu_profile="pentium-133", seed=1, direct=True):
 FIG5_STEPS = ("enter_emulation", "send", "server_work", "receive", "leave_emulation", "done")
 
 
-def getpid(system, cpu_profile="pentium-133", seed=1):
-    """(total cycles, {Figure 5 step: cycles}) of one warm getpid on `system`."""
+def getpid(system, cpu_profile="pentium-133", seed=1, placement_seed=None):
+    """(total cycles, {Figure 5 step: cycles}) of one warm getpid on `system` (frames lowest
+    first, or in `placement_seed`'s scattered order)."""
     from lab.linux import boot
     from lab.linux.breakdown import WARMUP
 
     def run():
-        lx = boot(system, cpu_profile, seed=seed)
+        lx = boot(system, cpu_profile, seed=seed, placement_seed=placement_seed)
         out = {}
 
         def prog(p):
@@ -88,7 +89,7 @@ def getpid(system, cpu_profile="pentium-133", seed=1):
         steps = {a: st[b] - st[a] for a, b in zip(FIG5_STEPS, FIG5_STEPS[1:])
                  if a in st and b in st}
         return out["cycles"], steps
-    return _memo(("getpid", system, cpu_profile, seed), run)
+    return _memo(("getpid", system, cpu_profile, seed, placement_seed), run)
 
 
 def lmbench(key, system="linux", cpu_profile="pentium-133", seed=1, quick=False):
