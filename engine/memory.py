@@ -5,7 +5,7 @@ uint8 view of the same storage for data.  Frames are allocated lowest-first, det
 as on a freshly booted machine; with a `placement_seed` they come in a fixed pseudo-random order
 instead, as from the free list of a machine that has run for a while: which frames share a
 colour of a physically indexed cache then changes with the seed, so running a measurement over
-a few seeds shows how much of it is placement luck.  A frame may be asked for by *colour* (its
+a few seeds shows how much of it is placement.  A frame may be asked for by *colour* (its
 index modulo the number of colours), which is how a pager partitions a physically indexed
 cache (S97 §6.3).
 """
@@ -42,10 +42,10 @@ class PhysicalMemory:
         self._free[0] = False          # frame 0 stays unused: a null physical address is a bug
         self._low = 1
         if placement_seed is not None and (isinstance(placement_seed, bool) or not isinstance(
-                placement_seed, (int, np.integer)) or placement_seed < 0):
+                placement_seed, (int, np.integer)) or not 0 <= placement_seed < 2 ** 64):
             raise ConfigError(f"placement_seed {placement_seed!r} must be None (lowest frame "
-                              "first) or a non-negative integer")
-        self.placement_seed = placement_seed
+                              "first) or an integer 0 .. 2**64-1")
+        self.placement_seed = None if placement_seed is None else int(placement_seed)
         if placement_seed is not None:  # frames by rank 1.. in the seed's order; _low a rank
             self._order = scattered_order(self.nframes, int(placement_seed))
             self._rank = np.empty(self.nframes, np.int64)

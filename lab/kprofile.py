@@ -49,7 +49,7 @@ class KernelProfile:
     def layout(self):
         """The path names in the file's order: the order a kernel image lays them out in.
         A path added at the end of the file leaves every other path at its offset in the
-        image (the frames after the image move only if its text grows past a page)."""
+        image (the frames after the image move only if its text or data grows past a page)."""
         return list(self.data.get("paths", {}))
 
     def path(self, name):

@@ -212,7 +212,7 @@ def op_fsync(p, c, name, n, seed, every):
     r = p.sync() if every else p.fsync(fd)
     p.close(fd)
     k, ino = p.k, p.k.fs.lookup(FILES[name])
-    disk = b"".join(k.disk.data.get(b, b"") for b in ino.blocks if b is not None)
+    disk = b"".join(bytes(PAGE) if b is None else k.disk.data.get(b, b"") for b in ino.blocks)
     rfd, wfd = p.pipe()
     try:
         p.fsync(rfd)

@@ -8,6 +8,7 @@ from engine import Machine
 from lab.image import KernelImage
 from lab.kprofile import KernelProfile, load_kernel_profile
 from lab.linux.l4linux import EmulationLibrary, _subset
+from lab.workloads.lmbench import measure
 
 KERNELS = ["linux", "l4", "l4linux", "mach", "mklinux", "vm_benchmarks"]
 
@@ -51,9 +52,21 @@ def test_a_path_appended_to_a_profile_moves_no_other_path(kernel):
 
 def test_the_l4linux_library_and_server_subsets_keep_the_profiles_order():
     prof = load_kernel_profile("l4linux")
-    names = tuple(reversed(prof.layout))
-    sub = _subset(prof, names)
-    assert sub.layout == prof.layout
-    lib = EmulationLibrary(_machine(), _subset(prof, ("emulib_leave", "emulib_enter")))
-    order = [n for n in prof.layout if n in ("emulib_leave", "emulib_enter")]
-    assert lib.code_off[order[0]] == 0 and lib.code_off[order[1]] > 0
+    assert _subset(prof, tuple(reversed(prof.layout))).layout == prof.layout
+    unsorted = KernelProfile({"kernel": "t", "paths": {"zeta": _path(1, 64, 32),
+                                                       "alpha": _path(1, 32, 64)}}, "t")
+    lib = EmulationLibrary(_machine(), _subset(unsorted, ("alpha", "zeta")))
+    assert lib.code_off == {"zeta": 0, "alpha": 64} and lib.data_off == {"zeta": 0, "alpha": 32}
+
+
+@pytest.mark.parametrize("system", ["linux", "l4linux", "mklinux_user"])
+def test_a_small_appended_path_moves_no_measurement(system):
+    """A path appended to Linux's profile that keeps its text and data within their last
+    pages leaves every other path's frames, and so the placement-sensitive context switch,
+    exactly as they were."""
+    prof = load_kernel_profile("linux")
+    data = copy.deepcopy(prof.data)
+    data["paths"]["sys_student"] = _path(40, 1024, 512)     # within the last pages
+    grown = KernelProfile(data, prof.origin)
+    key = "2-proc ctxsw@lmbench"
+    assert measure(key, system, quick=True, profile=grown) == measure(key, system, quick=True)

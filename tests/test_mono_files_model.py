@@ -57,7 +57,8 @@ Rules the model states:
     page (a hole has no block and reads as zeros); the write-backs were exactly that file's
     dirty buffers, each once (no other file's), and they are clean.  sync (sys_sync:
     fsync_dev(0)) is 0 and writes back every dirty buffer once: none is dirty after, every
-    regular file is on the disk.  The model knows only the files' bytes: it predicts each
+    regular file is on the disk; so does fsync of a directory (ext2's directories use
+    file_fsync, which is fsync_dev(inode->i_dev)).  The model knows only the files' bytes: it predicts each
     disk image equals them.
 """
 import hashlib
@@ -508,6 +509,10 @@ def _model_op(o, fds, handles, name, a, traces, skips, key):
         if r[0] == "ok" and fds[fd].kind == "reg":
             event("fsync of a regular file")
             return ("ok", (r[1], o.on_disk(o.files[fds[fd].obj]), True))
+        if r[0] == "ok":                # a directory: file_fsync, every dirty buffer (as sync)
+            event("fsync of a directory")
+            return ("ok", (r[1], tuple((path, o.on_disk(d))
+                                       for path, d in sorted(o.files.items())), True))
         return r
     if name == "sync":                 # (0, every file's disk image, wrote every dirty one)
         return ("ok", (o.sync(), tuple((path, o.on_disk(d))
@@ -675,6 +680,8 @@ def _run_op(c, name, a, traces, skips, key):
         f = p.proc.files.fds.get(fd)
         dirty, mark = _dirty_blocks(k), len(k.m.events)
         r = call(p.fsync, fd)
+        if r[0] == "ok" and f.inode.type.name == "DIR":
+            return _synced(k, r, dirty, mark)
         if r[0] != "ok" or f.inode is None or f.inode.type.name != "REG":
             return r
         ino, lru = f.inode, k.bcache.lru
@@ -685,17 +692,7 @@ def _run_op(c, name, a, traces, skips, key):
         k = p.k
         dirty, mark = _dirty_blocks(k), len(k.m.events)
         r = call(p.sync)
-        if r[0] != "ok":
-            return r
-        images = []
-        for path in PATHS[:3]:                  # the regular files a program can make
-            try:
-                images.append((path, _disk_image(k, k.fs.lookup(path))))
-            except KernelError:
-                continue
-        clean = not any(b.dirty for b in k.bcache.lru.values())
-        exact = sorted(_disk_writes(k, mark)) == sorted(dirty)
-        return ("ok", (r[1], tuple(images), exact and clean))
+        return _synced(k, r, dirty, mark) if r[0] == "ok" else r
     if name == "fork":
         sub, status = a[0], a[1]
         pid = p.fork(_child, c, sub, status, traces, skips, key)
@@ -744,6 +741,20 @@ def _run_op(c, name, a, traces, skips, key):
         sts = tuple(p.wait4(pid)[1] for pid in pids)
         return ("ok", (len(data), _runs(data), sts))
     raise AssertionError(f"unknown op {name}")
+
+
+def _synced(k, r, dirty, mark):
+    """After sync (or fsync of a directory): (its result, every regular file's disk image,
+    whether exactly the buffers dirty before were written, once, and none is dirty now)."""
+    images = []
+    for path in PATHS[:3]:                  # the regular files a program can make
+        try:
+            images.append((path, _disk_image(k, k.fs.lookup(path))))
+        except KernelError:
+            continue
+    clean = not any(b.dirty for b in k.bcache.lru.values())
+    exact = sorted(_disk_writes(k, mark)) == sorted(dirty)
+    return ("ok", (r[1], tuple(images), exact and clean))
 
 
 def _dirty_blocks(k):
@@ -966,6 +977,9 @@ programs = st.lists(st.one_of(simple_ops, simple_ops, simple_ops, rare_ops, fsyn
           ("open", 3, O_RDONLY, 0), ("fsync", 0), ("pipe", None), ("fsync", 0), ("fsync", 1),
           ("write", 4, 2 * PAGE, 4), ("fork", (("write", 5, 50, 5), ("sync",)), 0), ("sync",),
           ("close", 2), ("fsync", 2)))
+@example((("open", 0, O_RDWR, O_CREAT), ("write", 0, 100, 1), ("open", 3, O_RDONLY, 0),
+          ("fsync", 0), ("open", 1, O_RDWR, O_CREAT), ("write", 0, 2 * PAGE, 2),
+          ("open", 3, O_RDONLY, 0), ("fsync", 0)))       # fsync of a directory: fsync_dev
 def test_linux_files_descriptors_and_pipes_follow_the_model(prog):
     """Random programs over open/close/read/write/lseek/dup/stat/fstat/pipe/fork/fsync/sync
     give the trace the model of Linux 2.0's rules predicts (module docstring), leave every

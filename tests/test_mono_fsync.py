@@ -57,21 +57,38 @@ def test_fsync_writes_the_files_dirty_blocks_in_order_and_only_those(system):
 
 
 @pytest.mark.parametrize("system", ["linux", "l4linux"])
-def test_sync_writes_every_dirty_buffer_and_returns_zero(system):
+def test_sync_writes_every_dirty_buffer_least_recently_used_first(system):
+    """sync writes each dirty buffer once, in the LRU list's order (/tmp/a's page was used
+    last: it goes last); their bytes are on the disk; a second sync writes nothing."""
     def prog(p):
         _write(p, "/tmp/a", b"a" * PAGE)
         _write(p, "/tmp/b", b"b" * 2 * PAGE)
+        _write(p, "/tmp/a", b"A" * 10)          # touches /tmp/a's buffer again
         return p.sync(), p.sync()
     linux, proc = run_program(prog, system=system)
+    a, b = linux.fs.lookup("/tmp/a").blocks, linux.fs.lookup("/tmp/b").blocks
     assert proc.result == (0, 0)
-    blocks = linux.fs.lookup("/tmp/a").blocks + linux.fs.lookup("/tmp/b").blocks
-    assert sorted(_written(linux)) == sorted(blocks)
-    assert not any(b.dirty for b in linux.bcache.lru.values())
+    assert _written(linux) == b + a
+    assert linux.disk.data[a[0]] == b"A" * 10 + b"a" * (PAGE - 10)
+    assert [linux.disk.data[x] for x in b] == [b"b" * PAGE] * 2
+    assert not any(buf.dirty for buf in linux.bcache.lru.values())
+
+
+def test_fsync_of_a_directory_is_file_fsync_every_dirty_buffer():
+    """ext2's directories use file_fsync = fsync_dev(inode->i_dev): fsync of an open
+    directory writes back every dirty buffer of the disk, not just the directory's."""
+    def prog(p):
+        _write(p, "/tmp/h", b"h" * 100)
+        return p.fsync(p.open("/tmp"))
+    linux, proc = run_program(prog)
+    assert proc.result == 0
+    assert _written(linux) == linux.fs.lookup("/tmp/h").blocks
 
 
 def test_each_write_back_is_one_bwrite_path_and_one_disk_request():
-    """fsync of n dirty pages runs sys_fsync once and bwrite n times, with n disk requests
-    charged to "disk"; an eviction of a dirty buffer is a bwrite too."""
+    """fsync of n dirty pages runs sys_fsync once, a buffer lookup (get_hash_table) per block
+    and bwrite n times, with n disk requests charged to "disk"; an eviction of a dirty
+    buffer is a bwrite too."""
     linux = boot("linux", buffer_cache_pages=2)
 
     def prog(p):
@@ -85,6 +102,7 @@ def test_each_write_back_is_one_bwrite_path_and_one_disk_request():
     ran, disk = proc.result
     per_request = linux.m.profile["disk_ms_per_request"] * 1000 * linux.m.profile["clock_mhz"]
     assert ran.count("sys_fsync") == 1 and ran.count("bwrite") == 2
+    assert ran.count("get_hash_table") == 2         # a lookup per block of the file
     assert disk == pytest.approx(2 * per_request)
 
     def dirty_then_evict(p):
@@ -122,4 +140,4 @@ def test_fsync_of_a_pipe_socket_or_device_is_einval_of_a_directory_nothing(syste
     assert "a pipe" in pipe and "a socket" in sock and "a character device" in dev
     assert all("only regular files and directories" in m for m in (pipe, sock, dev))
     assert d == 0 and bad == "EBADF"
-    assert not events(linux, "disk_write")
+    assert not events(linux, "disk_write")          # (nothing was dirty)

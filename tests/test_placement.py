@@ -1,6 +1,9 @@
 """Physical placement (engine/memory.py): frames lowest first by default, as after boot; with a
 `placement_seed`, in a seeded scattered order, so that a measurement can be repeated over
 placements (S97 §6.1: with a direct-mapped L2, placement decides which lines conflict)."""
+import json
+
+import numpy as np
 import pytest
 
 from engine import Machine
@@ -50,10 +53,16 @@ def test_coloured_frames_ignore_the_seed():
     assert m.alloc_page(colour=3, colours=64) == 3 * PAGE
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3", 2 ** 64])
 def test_a_bad_placement_seed_is_refused_by_name(bad):
     with pytest.raises(ConfigError, match=r"placement_seed .* must be None"):
         Machine("pentium-133", placement_seed=bad)
+
+
+def test_a_numpy_placement_seed_is_kept_as_a_plain_int():
+    """The configuration is dumped beside results as JSON."""
+    m = Machine("pentium-133", memory_bytes=MEM, placement_seed=np.int64(3))
+    assert json.loads(json.dumps(m.config()))["placement_seed"] == 3
 
 
 @pytest.mark.parametrize("system", ["linux", "l4linux", "mklinux_user"])

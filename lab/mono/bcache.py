@@ -145,18 +145,30 @@ class BufferCache:
         buf.dirty = False
 
     def sync(self):
-        """Write every dirty buffer back, least recently used first (sys_sync); the number
-        written."""
-        dirty = [(block, buf) for block, buf in self.lru.items() if buf.dirty]
+        """sync_buffers: walk every buffer (a `sync_buffers_step` each) and write the dirty
+        ones back, least recently used first (sys_sync, and fsync of a directory); the
+        number written."""
+        dirty = []
+        for block, buf in self.lru.items():
+            self.k.arch.run_path("sync_buffers_step")
+            if buf.dirty:
+                dirty.append((block, buf))
         for block, buf in dirty:
             self._write_back(block, buf)
         return len(dirty)
 
     def sync_inode(self, inode):
-        """Write back the dirty buffers of one file, in file order (ext2_sync_file's data
-        blocks; the inode itself lives in memory here, so there is no inode block to write);
-        the number written."""
-        dirty = [(b, self.lru[b]) for b in inode.blocks if b in self.lru and self.lru[b].dirty]
+        """ext2_sync_file's data blocks: look each block of the file up (a `get_hash_table`
+        each; a hole has no block) and write the dirty ones back, in file order; the number
+        written.  The inode itself lives in memory here: there is no inode block to write."""
+        dirty = []
+        for b in inode.blocks:
+            if b is None:
+                continue
+            self.k.arch.run_path("get_hash_table")
+            buf = self.lru.get(b)
+            if buf is not None and buf.dirty:
+                dirty.append((b, buf))
         for block, buf in dirty:
             self._write_back(block, buf)
         return len(dirty)

@@ -63,7 +63,7 @@ class File:
 class FileOps:
     """What a kind of file does on read/write/lseek/release/fsync (struct file_operations)."""
     seekable = False
-    kind = "special file"
+    kind = "special file"       # for messages: an InodeType's value
 
     def read(self, k, proc, f, va, n):
         raise EINVAL("read: not supported on this file")
@@ -100,15 +100,16 @@ class DirectoryOps(FileOps):
         raise EISDIR("read: the file is a directory (use readdir)")
 
     def fsync(self, k, f):
-        """file_fsync: a directory's entries live in memory here, nothing to write."""
-        return k.bcache.sync_inode(f.inode)
+        """ext2's directories use file_fsync, which is fsync_dev(inode->i_dev): every dirty
+        buffer of the device (this lab has one disk)."""
+        return k.bcache.sync()
 
 
 class NullDevice(FileOps):
     """/dev/null: reads see end of file, writes are accepted and dropped, every lseek puts
     the offset at 0 (null_lseek of drivers/char/mem.c)."""
     seekable = True
-    kind = "character device"
+    kind = InodeType.CHR.value
 
     def read(self, k, proc, f, va, n):
         k.arch.run_path("null_read")

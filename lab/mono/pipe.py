@@ -9,7 +9,7 @@ EPIPE is never seen; what it wrote before stays in the pipe).  Bytes really move
 """
 from .abi import O_NONBLOCK, PIPE_BUF, O_RDONLY, O_WRONLY
 from .errors import EAGAIN, EBADF, BrokenPipe
-from .fs import File, FileOps
+from .fs import File, FileOps, InodeType
 from .sched import WaitQueue
 
 
@@ -87,7 +87,7 @@ class Pipe:
 
 
 class PipeEnd(FileOps):
-    kind = "pipe"
+    kind = InodeType.FIFO.value
 
     def __init__(self, reader):
         self.reader = reader

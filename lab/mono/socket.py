@@ -23,7 +23,7 @@ from enum import Enum
 from .abi import SOCK_STREAM, SOCK_DGRAM, AF_INET, O_RDWR, O_NONBLOCK
 from .errors import (EADDRINUSE, EAGAIN, ECONNREFUSED, EINVAL, EIO, EISCONN, EMSGSIZE,
                      ENOTCONN, EOPNOTSUPP, EAFNOSUPPORT, EPROTONOSUPPORT, EPIPE)
-from .fs import File, FileOps
+from .fs import File, FileOps, InodeType
 from .sched import WaitQueue
 
 IP_HDR, UDP_HDR, TCP_HDR = 20, 8, 20
@@ -417,7 +417,7 @@ class Network:
 
 class SocketFile(FileOps):
     """read/write on a socket descriptor = recv/send."""
-    kind = "socket"
+    kind = InodeType.SOCK.value
 
     def read(self, k, proc, f, va, n):
         return k.sock_recv(proc, f.obj, va, n, bool(f.flags & O_NONBLOCK))[0]

@@ -16,7 +16,8 @@ the others' computing.  The driver therefore measures, per job,
 
     D_cpu   = cycles of the measured window minus its "disk" cycles   (CPU demand)
     D_disk  = the window's "disk" cycles: the sync_disk tasks' fsync writes (one request per
-              dirty block) and any write-back or read a full buffer cache causes
+              dirty data block; ext2 would write the inode's block too, which lives in memory
+              here) and any write-back or read a full buffer cache causes
 
 and computes the throughput at N users by exact mean value analysis of a closed network of two
 queueing centres (CPU, disk) with N customers and no think time (`mva`).  The demands are
@@ -173,6 +174,7 @@ class Aim:
         p.close(fd)
 
     def _write_file(self, p, u, s):
+        """Write the user's file (truncated) in stdio pieces; the descriptor, still open."""
         fd = p.open(f"{ROOT}/u{u}/file", O_WRONLY | O_CREAT | O_TRUNC)
         left = int(self.c["file_bytes"])
         while left > 0:

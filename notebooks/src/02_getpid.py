@@ -127,6 +127,11 @@ res.write()
 # switches and the exception protocol.  The calibration notebook shows which of these rows
 # were fitted and which path lengths moved to fit them.
 
+# %%
+# NBVAL_IGNORE_OUTPUT
+from lab.views import CycleBreakdownView
+CycleBreakdownView(rows["l4linux"], title="L4Linux getpid: cycles by category")
+
 # %% [markdown]
 # ## Figure 5 over placements
 #
@@ -157,17 +162,14 @@ if n_placed:
 
 # %% [markdown]
 # **Reading the placements.**  At most placements the two IPCs cost the same, as at
-# lowest-first.  At some, a step costs 24 cycles more, or two steps do: a TLB refill after an
+# lowest-first.  At the others two steps cost 24 cycles more each: a TLB refill after an
 # address-space switch reads a page-table line that something else in the loop has evicted
 # from the direct-mapped L2, and the walk waits for memory (32 cycles instead of L2's 8).
-# Whether that lands in the request, the server's work or the reply depends on which page
-# tables share an L2 colour with what.  So the model can make the reply dearer than the
-# request, by about the paper's 20 cycles, but only as a matter of placement, and the paper
-# does not say which placement its machine had.  The calibration stays at lowest-first:
+# Which steps take it depends on which page tables share an L2 colour with what.  At one
+# placement they are the server's work and the reply, so there the reply is dearer than the
+# request by 24 cycles, about the paper's 20; but the server's step is then 161 against the
+# paper's 131, and the whole getpid 572 against 526.  So placement can produce an asymmetry
+# of the paper's size, but no placement here reproduces Figure 5 better as a whole, and the
+# paper does not say what its placement was.  The calibration stays at lowest-first:
 # choosing a placement to match Figure 5 would be fitting.  Leaving the library costs the
 # same 25-cycle refill at every placement.
-
-# %%
-# NBVAL_IGNORE_OUTPUT
-from lab.views import CycleBreakdownView
-CycleBreakdownView(rows["l4linux"], title="L4Linux getpid: cycles by category")
