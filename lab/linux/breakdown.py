@@ -40,21 +40,22 @@ def _getpid_program(p):
     return r.by_category
 
 
-def measure(system, cpu_profile="pentium-133", seed=1):
-    """Cycles by category of one warm getpid on `system`."""
-    linux = boot(system, cpu_profile, seed=seed)
+def measure(system, cpu_profile="pentium-133", seed=1, placement_seed=None):
+    """Cycles by category of one warm getpid on `system` (frames lowest first, or in
+    `placement_seed`'s scattered order)."""
+    linux = boot(system, cpu_profile, seed=seed, placement_seed=placement_seed)
     p = linux.spawn(_getpid_program)
     linux.run()
     return p.result
 
 
-def breakdown(cpu_profile="pentium-133", seed=1):
+def breakdown(cpu_profile="pentium-133", seed=1, placement_seed=None):
     """{system: ("ok", {column: cycles, "total": cycles}) or ("failed", reason)}: a system
     that cannot be imported or fails is a failed row (and the tool's exit status 1)."""
     out = {}
     for system in SYSTEMS:
         try:
-            cats = measure(system, cpu_profile, seed)
+            cats = measure(system, cpu_profile, seed, placement_seed)
         except Exception as e:          # report, do not crash the table
             out[system] = ("failed", f"{type(e).__name__}: {e}")
             continue

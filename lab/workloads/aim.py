@@ -295,7 +295,9 @@ class LoadPoint:
 
 def run_load(system, users, jobs=1, cpu_profile="pentium-133", seed=1, profile=PROFILE,
              **boot_options):
-    """Measure the demands per job at load `users`, running `jobs` jobs' worth of tasks."""
+    """Measure the demands per job at load `users`, running `jobs` jobs' worth of tasks.
+    `boot_options` go to `lab.linux.boot` (e.g. placement_seed=N: frames in a scattered
+    order)."""
     from lab.linux import boot
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"run_load: jobs {jobs!r} must be an int >= 1")

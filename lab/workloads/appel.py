@@ -54,9 +54,10 @@ def sizes(quick):
 
 
 def measure(bench, system, cpu_profile="pentium-133", seed=1, quick=False, n=None,
-            rounds=None):
+            rounds=None, placement_seed=None):
     """Run one benchmark on "l4" or "linux"; returns a Measured (cycles and µs per op).
-    `n` operations (Fault, Trap, Appel1) and Appel2's `rounds` default to `sizes(quick)`."""
+    `n` operations (Fault, Trap, Appel1) and Appel2's `rounds` default to `sizes(quick)`;
+    `placement_seed` is the Machine's frame order (None: lowest first)."""
     b = _bench(bench)
     if system not in SYSTEMS:
         raise ValueError(f"system {system!r} unknown; allowed: {', '.join(SYSTEMS)}")
@@ -66,7 +67,7 @@ def measure(bench, system, cpu_profile="pentium-133", seed=1, quick=False, n=Non
             raise ValueError(f"{what} {v!r} must be an integer >= 1")
     npages = int(characteristic("pages"))
     if system == "l4":
-        w = L4Appel(cpu_profile, seed, npages)
+        w = L4Appel(cpu_profile, seed, npages, placement_seed)
         run = {Bench.FAULT: l4_fault, Bench.TRAP: l4_trap, Bench.APPEL1: l4_appel1,
                Bench.APPEL2: l4_appel2}[b]
         return run(w, rounds if b is Bench.APPEL2 else n).result()
@@ -74,7 +75,8 @@ def measure(bench, system, cpu_profile="pentium-133", seed=1, quick=False, n=Non
         raise ValueError("Fault needs a user-level pager in another address space: Linux has "
                          "none (S97 Table 5 gives no Linux number)")
     from lab.linux import boot
-    k = boot("linux", cpu_profile=cpu_profile, seed=seed, log_syscalls=False)
+    k = boot("linux", cpu_profile=cpu_profile, seed=seed, log_syscalls=False,
+             placement_seed=placement_seed)
     prog = {Bench.TRAP: lambda p: linux_trap(p, n, npages),
             Bench.APPEL1: lambda p: linux_appel1(p, n, npages, seed),
             Bench.APPEL2: lambda p: linux_appel2(p, rounds, npages, seed)}[b]

@@ -90,11 +90,12 @@ class AppelPager(Pager):
 
 
 class L4Appel:
-    """An L4 kernel with the handler (pager) and the mutator task, its region mapped."""
+    """An L4 kernel with the handler (pager) and the mutator task, its region mapped;
+    `placement_seed` is the Machine's frame order (None: lowest first)."""
 
-    def __init__(self, cpu_profile="pentium-133", seed=1, npages=None):
+    def __init__(self, cpu_profile="pentium-133", seed=1, npages=None, placement_seed=None):
         self.npages = int(npages or characteristic("pages"))
-        self.k = L4Kernel(Machine(cpu_profile, seed=seed))
+        self.k = L4Kernel(Machine(cpu_profile, seed=seed, placement_seed=placement_seed))
         self.m = self.k.m
         self.handler = AppelPager(self.k, L4_REGION, self.npages)
         self.task = self.k.task_new("mutator", pager=self.handler)

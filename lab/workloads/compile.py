@@ -568,7 +568,9 @@ class CompileResult:
 
 
 def measure(system, units=4, cpu_profile="pentium-133", seed=1, profile=PROFILE, **boot_options):
-    """Build `units` sampled compilation units on `system` and scale to the real build."""
+    """Build `units` sampled compilation units on `system` and scale to the real build.
+    `boot_options` go to `lab.linux.boot` (e.g. placement_seed=N: frames in a scattered
+    order)."""
     from lab.linux import boot
     if not isinstance(units, int) or units < 1:
         raise ValueError(f"measure: units {units!r} must be an int >= 1")

@@ -118,11 +118,14 @@ class FramePager(Pager):
 
 
 class World:
-    """An L4 kernel on a fresh machine with the frame pager; tasks are its clients."""
+    """An L4 kernel on a fresh machine with the frame pager; tasks are its clients.
+    `placement` colours the registered buffers; `placement_seed` is the Machine's order of
+    every other frame (None: lowest first)."""
 
-    def __init__(self, cpu_profile="pentium-133", seed=1, placement="disjoint"):
+    def __init__(self, cpu_profile="pentium-133", seed=1, placement="disjoint",
+                 placement_seed=None):
         self.placement = _placement(placement)
-        self.k = L4Kernel(Machine(cpu_profile, seed=seed))
+        self.k = L4Kernel(Machine(cpu_profile, seed=seed, placement_seed=placement_seed))
         self.m = self.k.m
         self.pager = FramePager(self.k)
         self._slot = 0
@@ -489,16 +492,16 @@ def _sizes(quick, n, total):
 
 
 def measure(variant, what, cpu_profile="pentium-133", seed=1, quick=False,
-            placement="disjoint", n=None, total=None):
+            placement="disjoint", n=None, total=None, placement_seed=None):
     """One L4-native row of Table 4: `what` is "latency" (1-byte ping-pong, µs per round
     trip) or "bandwidth" (MB/s in 64 KB blocks).  `n` round trips and `total` bytes default
-    to `sizes(quick)`."""
+    to `sizes(quick)`; `placement_seed` as for `World`."""
     if variant not in L4_VARIANTS:
         raise ValueError(f"variant {variant!r} unknown; allowed: {', '.join(L4_VARIANTS)}")
     if what not in WHATS:
         raise ValueError(f"what {what!r} unknown; allowed: {', '.join(WHATS)}")
     n, total = _sizes(quick, n, total)
-    w = World(cpu_profile, seed, placement)
+    w = World(cpu_profile, seed, placement, placement_seed)
     if variant == L4_VARIANTS[0]:
         if what == "latency":
             return _outcome(w, pipe_latency(w, n), what, n, 0)
@@ -518,10 +521,10 @@ def lat_pipe(p, n, size=1):
 
 
 def linux_pipe(system, what, cpu_profile="pentium-133", seed=1, quick=False, n=None,
-               total=None):
+               total=None, placement_seed=None):
     """lmbench's pipe programs on a Linux system (`LINUX_PIPES` name or system key): 1-byte
     lat_pipe (µs per round trip; `lat_pipe` here) or lmbench's bw_pipe with 64 KB blocks
-    (MB/s)."""
+    (MB/s).  `placement_seed`: the Machine's frame order (None: lowest first)."""
     from lab.linux import boot
     from . import lmbench
     system = LINUX_PIPES.get(system, system)
@@ -530,7 +533,8 @@ def linux_pipe(system, what, cpu_profile="pentium-133", seed=1, quick=False, n=N
     if what not in WHATS:
         raise ValueError(f"what {what!r} unknown; allowed: {', '.join(WHATS)}")
     n, total = _sizes(quick, n, total)
-    k = boot(system, cpu_profile=cpu_profile, seed=seed, log_syscalls=False)
+    k = boot(system, cpu_profile=cpu_profile, seed=seed, log_syscalls=False,
+             placement_seed=placement_seed)
     mhz = k.m.profile["clock_mhz"]
     out = {}
 

@@ -450,16 +450,17 @@ def _run(key, name, program, system, cpu_profile, seed, boot_options):
     return proc.result, k.m.profile["clock_mhz"]
 
 
-def ctx_parts(system, cpu_profile="pentium-133", seed=1, quick=False, nprocs=2, size=0):
+def ctx_parts(system, cpu_profile="pentium-133", seed=1, quick=False, nprocs=2, size=0,
+              placement_seed=None):
     """lmbench's context switch taken apart: {"hop": one pass of the token to the next
     process, "overhead": the same pipe write and read within one process, "ctx": hop -
     overhead (what lmbench reports)}, in microseconds, and "by_category": ctx's cycles by
-    cycle category."""
+    cycle category.  `placement_seed`: the Machine's frame order (None: lowest first)."""
     n = 3 if quick else 10
     ((lap, lap_cat), (alone, alone_cat)), mhz = _run(
         "lat_ctx parts", f"{nprocs}-proc ctxsw",
         lambda p: _ctx_runs(p, n, nprocs, size, "", _timed_by_category),
-        system, cpu_profile, seed, {})
+        system, cpu_profile, seed, {"placement_seed": placement_seed})
     hop = lap / nprocs
     cats = {c: lap_cat.get(c, 0) / nprocs - alone_cat.get(c, 0)
             for c in sorted(set(lap_cat) | set(alone_cat))}
@@ -468,7 +469,9 @@ def ctx_parts(system, cpu_profile="pentium-133", seed=1, quick=False, nprocs=2, 
 
 
 def measure(key, system, cpu_profile="pentium-133", seed=1, quick=False, **boot_options):
-    """Run one benchmark on one system; returns its value in the benchmark's unit."""
+    """Run one benchmark on one system; returns its value in the benchmark's unit.
+    `boot_options` go to `lab.linux.boot` (e.g. placement_seed=N: frames in a scattered
+    order)."""
     b = BENCHMARKS[key]
     out, mhz = _run(key, b.name, lambda p: b.run(p, quick), system, cpu_profile, seed,
                     boot_options)

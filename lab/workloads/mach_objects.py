@@ -32,7 +32,8 @@ The compile-like job (M87 §9's claims): units that each read the compiler's exe
 a source file and the headers it includes, then compute in proportion to the preprocessed
 text; the job runs twice on a fresh system, and the disk I/O and time of each pass are kept.
 Its characteristics, like the machine's memory size, are estimates in
-lab/profiles/mach_objects.json.
+lab/profiles/mach_objects.json.  Every entry point takes `placement_seed`, the Machine's frame
+order (None: lowest first, as after boot).
 
     t = table("mach", "pentium-133", seed=1)       # t["samples"]["fork"].cycles, .io, ...
     c = compile_job("unix", "pentium-133", seed=1) # c["passes"][1].io: the cached pass
@@ -119,8 +120,9 @@ def file_data(name, nbytes, page):
 class MachSystem:
     """A Mach kernel, a file server that pages its files from a simulated disk, a client."""
 
-    def __init__(self, cpu_profile="pentium-133", seed=1, memory_mb=None):
-        self.m = Machine(cpu_profile, seed=seed, memory_bytes=_memory_bytes(memory_mb))
+    def __init__(self, cpu_profile="pentium-133", seed=1, memory_mb=None, placement_seed=None):
+        self.m = Machine(cpu_profile, seed=seed, memory_bytes=_memory_bytes(memory_mb),
+                         placement_seed=placement_seed)
         self.k = MachKernel(self.m)
         self.fs = FileServer(self.k)
         self.client = self.k.task_create(name="client")
@@ -260,11 +262,12 @@ def _unix_fork(p, nbytes, iterations):
 class UnixSystem:
     """lab.mono on the native platform, its buffer cache 10% of physical memory."""
 
-    def __init__(self, cpu_profile="pentium-133", seed=1, memory_mb=None):
+    def __init__(self, cpu_profile="pentium-133", seed=1, memory_mb=None, placement_seed=None):
         mem = _memory_bytes(memory_mb)
         self.cache_pages = buffer_cache_pages(mem, page_size(cpu_profile))
         self.linux = boot("linux", cpu_profile, seed, memory_bytes=mem,
-                          buffer_cache_pages=self.cache_pages, log_syscalls=False)
+                          buffer_cache_pages=self.cache_pages, log_syscalls=False,
+                          placement_seed=placement_seed)
         self.m = self.linux.m
         self.page = self.m.fmt.page_size
 
@@ -305,19 +308,20 @@ def _path(name):
     return "/tmp/" + name.replace("/", "_")
 
 
-def make_system(system, cpu_profile="pentium-133", seed=1, memory_mb=None):
+def make_system(system, cpu_profile="pentium-133", seed=1, memory_mb=None, placement_seed=None):
     _check_system(system)
     cls = MachSystem if system == "mach" else UnixSystem
-    return cls(cpu_profile, seed, memory_mb)
+    return cls(cpu_profile, seed, memory_mb, placement_seed)
 
 
 # ---------------------------------------------------------------------------- Table 7-1
-def table(system, cpu_profile="pentium-133", seed=1, memory_mb=None, quick=False):
+def table(system, cpu_profile="pentium-133", seed=1, memory_mb=None, quick=False,
+          placement_seed=None):
     """R87 Table 7-1 on one system, in one boot: {"samples": {benchmark: Sample}} for
     BENCHMARKS (zero fill and fork averaged over the repetitions; each file read first cold,
     then again), with the clock, the memory, the file cache's size in pages and the
     profile's disk time, memory latency and cache line."""
-    s = make_system(system, cpu_profile, seed, memory_mb)
+    s = make_system(system, cpu_profile, seed, memory_mb, placement_seed)
     it = 1 if quick else characteristic("iterations")
     s.install("big", characteristic("big_file_bytes"))
     s.install("small", characteristic("small_file_bytes"))
@@ -337,9 +341,10 @@ def table(system, cpu_profile="pentium-133", seed=1, memory_mb=None, quick=False
     return out
 
 
-def read_twice(system, nbytes, cpu_profile="pentium-133", seed=1, memory_mb=None):
+def read_twice(system, nbytes, cpu_profile="pentium-133", seed=1, memory_mb=None,
+               placement_seed=None):
     """Read one file of `nbytes` twice on a fresh system: [Sample, Sample]."""
-    s = make_system(system, cpu_profile, seed, memory_mb)
+    s = make_system(system, cpu_profile, seed, memory_mb, placement_seed)
     s.install("file", nbytes)
     return [s.read_file("file") for _ in range(2)]
 
@@ -390,13 +395,13 @@ def make_compile_job(seed=1, units=None):
 
 
 def compile_job(system, cpu_profile="pentium-133", seed=1, memory_mb=None, units=None,
-                passes=2):
+                passes=2, placement_seed=None):
     """Run the compile-like job `passes` times on a fresh system (the first pass finds
     nothing cached).  -> {"passes": [Sample per pass], "job": CompileJob, "cache_pages", ...}"""
     if not isinstance(passes, int) or passes < 1:
         raise ValueError(f"passes {passes!r} must be a positive integer")
     job = make_compile_job(seed, units)
-    s = make_system(system, cpu_profile, seed, memory_mb)
+    s = make_system(system, cpu_profile, seed, memory_mb, placement_seed)
     for name, n in job.files:
         s.install(name, n)
     ipb = characteristic("compile_instructions_per_byte")

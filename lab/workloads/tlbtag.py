@@ -104,15 +104,17 @@ def _cache_counts(machine):
     return out
 
 
-def full_reload(cpu_profile="pentium-133", seed=1, stride=1):
+def full_reload(cpu_profile="pentium-133", seed=1, stride=1, placement_seed=None):
     """Map as many code and data pages as the base-page TLBs hold (S95: 32 + 64 on the
     Pentium), `stride` pages apart (1: contiguous, so 8 PTEs share a 32-byte line; 8: every
     PTE in a line of its own), make their data lines cache-resident through physical references, then touch
     every page twice: cold (no page-table line was ever read: PTEs in DRAM) and again after a
     switch away and back (the CR3 load flushed the TLB; the walker's PTE lines are cached).
     Returns (cold, warm) Reloads.  The data references hit L1, so every cycle of category
-    tlb_walk is the refill."""
-    m = Machine(cpu_profile, tagged=False, small_spaces=False, seed=seed)
+    tlb_walk is the refill.  `placement_seed`: the Machine's frame order (None: lowest
+    first), here and in every function of this module that takes it."""
+    m = Machine(cpu_profile, tagged=False, small_spaces=False, seed=seed,
+                placement_seed=placement_seed)
     ps, line = m.fmt.page_size, _l1_line(m)
     a, b = m.new_space(), m.new_space()
     refs = []
@@ -156,11 +158,12 @@ def _reload(m, touch, entries, label, stride):
                   int(l2_lat), int(p["memory_latency_cycles"]))
 
 
-def switch_costs(cpu_profile="pentium-133", seed=1):
+def switch_costs(cpu_profile="pentium-133", seed=1, placement_seed=None):
     """Cycles of one address-space switch, by kind: 'cr3' (large -> large, untagged TLB),
     'segment' (large -> small, where the CPU has segments), 'tag' (tagged TLB)."""
     def one(tagged, small):
-        m = Machine(cpu_profile, tagged=tagged, small_spaces=small, seed=seed)
+        m = Machine(cpu_profile, tagged=tagged, small_spaces=small, seed=seed,
+                    placement_seed=placement_seed)
         a, b = m.new_space(), m.new_space(small=small)
         m.switch(a)
         with m.measure() as r:
@@ -198,13 +201,17 @@ def configs(cpu_profile="pentium-133", modern="x86-64-modern"):
     return out
 
 
-def _working_set(base, pages, page, line, first):
+def _working_set_vas(base, pages, page, line, first):
     n = characteristic("working_set_refs_per_page")
     if pages <= 0:
         return np.zeros(0, np.int64)
     vas = spread(base, pages, page, line, first)
     # refs per page: further lines of the same page (still one TLB entry per page)
-    return O.access("r", np.concatenate([vas + k * line for k in range(n)]))
+    return np.concatenate([vas + k * line for k in range(n)])
+
+
+def _reads(vas):
+    return O.access("r", vas) if len(vas) else vas     # W = 0: nothing to touch
 
 
 class RoundTrip:
@@ -220,16 +227,22 @@ class RoundTrip:
     PHASES = ("server has the message", "server touched its pages", "client has the reply",
               "client touched its pages")
 
-    def __init__(self, config, pages, seed=1, on_phase=None):
+    def __init__(self, config, pages, seed=1, on_phase=None, placement_seed=None):
         from lab.l4 import L4Kernel, Message, compute, ipc_wait, ipc_reply_and_wait
         if not isinstance(pages, (int, np.integer)) or pages < 0:
             raise ValueError(f"RoundTrip: pages {pages!r} must be an integer >= 0")
         self.config, self.pages = config, int(pages)
-        self.m = m = Machine(config.cpu_profile, tagged=config.tagged, seed=seed)
-        self.k = k = L4Kernel(m)
+        self.m = m = Machine(config.cpu_profile, tagged=config.tagged, seed=seed,
+                             placement_seed=placement_seed)
         ps, line = m.fmt.page_size, _l1_line(m)
-        self.client_ops = _working_set(CLIENT_BASE, self.pages, ps, line, 0)
-        server_ops = _working_set(SERVER_BASE, self.pages, ps, line, 1)
+        client_vas = _working_set_vas(CLIENT_BASE, self.pages, ps, line, 0)
+        server_vas = _working_set_vas(SERVER_BASE, self.pages, ps, line, 1)
+        # sigma0 maps page X at frame X: keep those frames from the kernel, which at a
+        # scattered placement could take one of them (lowest-first never gets that high)
+        for f in sorted({int(va) // ps for va in np.concatenate([client_vas, server_vas])}):
+            m.memory.alloc_frame_at(f)
+        self.k = k = L4Kernel(m)
+        self.client_ops, server_ops = _reads(client_vas), _reads(server_vas)
         self.on_phase, self.watch = on_phase, False
         self._Message = Message
         phase = self._phase
@@ -281,9 +294,10 @@ class RoundTrip:
                 "us": r.us / n}
 
 
-def sweep(config, pages_list, n=10, seed=1):
+def sweep(config, pages_list, n=10, seed=1, placement_seed=None):
     """RoundTrip.measure for each working-set size: {pages: result}."""
-    return {int(w): RoundTrip(config, int(w), seed).measure(n) for w in pages_list}
+    return {int(w): RoundTrip(config, int(w), seed, placement_seed=placement_seed).measure(n)
+            for w in pages_list}
 
 
 # ---------------------------------------------------------------------------- the live view
@@ -302,7 +316,7 @@ def tlb_owners(machine, tlb, client_sid, server_sid):
     return out
 
 
-def round_trip_snapshots(config, pages, seed=1, warm=2):
+def round_trip_snapshots(config, pages, seed=1, warm=2, placement_seed=None):
     """The data TLB at each phase of one steady-state round trip (after `warm` ones):
     [(phase, owners array, TLB misses so far in this round trip)], starting with the state
     before the call."""
@@ -314,7 +328,7 @@ def round_trip_snapshots(config, pages, seed=1, warm=2):
         snaps.append((name, tlb_owners(rt.m, t, rt.client.sid, rt.server.sid),
                       int(rt.m.st[_misses_slot()]) - start[0]))
 
-    rt = RoundTrip(config, pages, seed, on_phase=grab)
+    rt = RoundTrip(config, pages, seed, on_phase=grab, placement_seed=placement_seed)
     for _ in range(warm):
         rt.once()
     start = [int(rt.m.st[_misses_slot()])]
@@ -420,7 +434,7 @@ def _pipe(p, n):
     return lat_pipe(p, n, 4, timed=lambda op, k: _counted(p, op, k))
 
 
-def linux_op(bench, config, cpu_profile="pentium-133", seed=1, n=10):
+def linux_op(bench, config, cpu_profile="pentium-133", seed=1, n=10, placement_seed=None):
     """Run `bench` (one of LINUX_BENCHMARKS) on `config` (a LinuxConfig); returns the per-op
     measurement plus what happened to the processes' spaces: `small_created` processes
     created in a small space, `promoted` the ones L4 moved to a large space (S95 §4.1: a small
@@ -430,7 +444,7 @@ def linux_op(bench, config, cpu_profile="pentium-133", seed=1, n=10):
     if bench not in LINUX_BENCHMARKS:
         raise ValueError(f"linux_op: benchmark {bench!r} unknown; allowed: "
                          f"{', '.join(LINUX_BENCHMARKS)}")
-    opts = {"tagged": config.tagged}
+    opts = {"tagged": config.tagged, "placement_seed": placement_seed}
     if config.system != "linux":
         opts["arch_options"] = {"small_spaces": config.small_spaces}
     k = boot(config.system, cpu_profile=cpu_profile, seed=seed, log_syscalls=False, **opts)

@@ -13,6 +13,7 @@
 seed = 1
 quick = False
 cpu_profile = "pentium-133"
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %% [markdown]
 # ## The machine
@@ -21,6 +22,7 @@ cpu_profile = "pentium-133"
 # %%
 from engine import Machine, ops, load_profile
 profile = load_profile(cpu_profile)
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 for key in ("clock_mhz", "kernel_entry_exit_cycles", "tlb_miss_base_cycles",
             "memory_latency_cycles", "page_table_switch_cycles", "segment_switch_cycles"):
     e = profile.meta(key)
@@ -33,7 +35,7 @@ for key in ("clock_mhz", "kernel_entry_exit_cycles", "tlb_miss_base_cycles",
 
 # %%
 from lab.views import walk_table
-m = Machine(cpu_profile, seed=seed)
+m = Machine(cpu_profile, seed=seed, placement_seed=place)
 a = m.new_space()
 m.map(a, 0x1000, m.alloc_page(), "rw")
 m.switch(a)
@@ -62,7 +64,7 @@ import numpy as np
 
 def ping_pong(tagged, small, pages, rounds):
     mm = Machine(cpu_profile, seed=seed, tagged=tagged,
-                 small_spaces=small and profile["small_spaces"])
+                 small_spaces=small and profile["small_spaces"], placement_seed=place)
     big = mm.new_space()
     other = mm.new_space(small=small and profile["small_spaces"])
     for s in (big, other):
@@ -125,7 +127,7 @@ def echo(t):
         msg = yield ipc_reply_and_wait(msg.sender, Message(msg.words[0] + 1))
 
 
-l4 = L4Kernel(Machine(cpu_profile, seed=seed))
+l4 = L4Kernel(Machine(cpu_profile, seed=seed, placement_seed=place))
 server, client = l4.task_new("server", program=echo), l4.task_new("client")
 for _ in range(3):                                   # warm the caches
     l4.ipc(client.thread, ipc_call(server.thread, Message(0)))
@@ -144,7 +146,7 @@ for e in l4.m.events.find("ipc", kernel="l4")[-2:]:
 
 # %%
 from lab.mach.breakdown import null_rpc
-rm = null_rpc(cpu_profile, seed=seed)
+rm = null_rpc(cpu_profile, seed=seed, placement_seed=place)
 print(f"Mach null RPC: {rm.cycles:.0f} cycles =",
       ", ".join(f"{c} {v:.0f}" for c, v in rm.by_category.items() if v))
 print(f"-> {rm.cycles / r.cycles:.1f} times L4's round trip")
@@ -158,7 +160,7 @@ print(f"-> {rm.cycles / r.cycles:.1f} times L4's round trip")
 from lab.linux import SYSTEMS
 from lab.linux.breakdown import measure as getpid_cycles
 for system in SYSTEMS:
-    cats = getpid_cycles(system, cpu_profile, seed)
+    cats = getpid_cycles(system, cpu_profile, seed, place)
     print(f"{system:20} {sum(cats.values()):6} cycles: " +
           ", ".join(f"{c} {v}" for c, v in cats.items() if v))
 

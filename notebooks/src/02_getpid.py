@@ -20,6 +20,7 @@ seed = 1
 quick = False
 cpu_profile = "pentium-133"
 placements = 16  # range: 0..64; scattered frame placements for Figure 5 (quick: 2)
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 from lab.linux import SYSTEMS
@@ -27,13 +28,15 @@ from lab.linux.breakdown import COLUMNS, measure
 from lab import calibration
 from lab.results import Result, published, step
 
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 pub = published()
 table2 = pub["table2_getpid"]["rows"][0]
 hbench = {r["benchmark"]: r for r in pub["table3_hbench_latency"]["rows"]}["getpid"]
 res = Result("getpid", "the null system call on native Linux, L4Linux and MkLinux",
              "S97 Table 2, Fig. 5",
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
-                         "placements": placements})
+                         "placements": placements,
+                         "placement_seed": placement_seed})
 
 # %% [markdown]
 # One warm getpid per system, its cycles by category:
@@ -42,7 +45,7 @@ res = Result("getpid", "the null system call on native Linux, L4Linux and MkLinu
 rows = {}
 for system in SYSTEMS:
     step(system)
-    cats = measure(system, cpu_profile, seed)
+    cats = measure(system, cpu_profile, seed, place)
     rows[system] = cats
     total = sum(cats.values())
     parts = ", ".join(f"{k} {v}" for k, v in cats.items() if v)
@@ -73,7 +76,7 @@ for s in SYSTEMS:
 # The five steps, measured from the event log's cycle stamps of one warm getpid.
 
 # %%
-total, steps = calibration.getpid("l4linux", cpu_profile, seed)
+total, steps = calibration.getpid("l4linux", cpu_profile, seed, placement_seed=place)
 fig5 = pub["getpid_breakdown_l4linux"]["rows"]
 for (label, paper), key in zip(fig5, calibration.FIG5_STEPS):
     sim = steps.get(key, 0)
@@ -135,10 +138,11 @@ CycleBreakdownView(rows["l4linux"], title="L4Linux getpid: cycles by category")
 # %% [markdown]
 # ## Figure 5 over placements
 #
-# The steps above come from one physical placement: frames lowest first, as right after boot.
-# With `placement_seed` the engine hands frames out in a seeded scattered order (see the
-# lmbench notebook).  The same warm getpid over `placements` such placements, the distinct
-# step patterns and how often each occurs:
+# The steps above come from one physical placement: frames lowest first, as right after boot
+# (unless the parameter `placement_seed` chose another).  With a placement seed the engine
+# hands frames out in a seeded scattered order (see the lmbench notebook).  The same warm
+# getpid over `placements` such placements, the distinct step patterns and how often each
+# occurs:
 
 # %%
 import collections

@@ -22,6 +22,7 @@ seed = 1
 quick = False
 cpu_profile = "pentium-133"
 units = 3  # range: 1..12; sampled compilation units compiled in full detail per system (quick: 1)
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 import matplotlib.pyplot as plt
@@ -30,12 +31,14 @@ from lab.results import Result, published, step
 from lab.workloads import compile as cc
 
 paper = published()["figure7_compile"]
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 SYSTEMS = ("linux", "l4linux", "l4linux_trampoline", "mklinux_in_kernel", "mklinux_user")
 units = 1 if quick else units
 char = cc.characteristics()
 res = Result("compile", "recompiling the Linux server", paper["source"],
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
-                         "units": units})
+                         "units": units,
+                         "placement_seed": placement_seed})
 print(f"{units} sampled unit(s) per system, scaled to {char['units_total']} compilation units "
       f"({char.meta('units_total')['source'][:90]}...)")
 
@@ -49,7 +52,8 @@ runs = {}
 for s in SYSTEMS:
     step(s)
     try:
-        runs[s] = cc.measure(s, units=units, cpu_profile=cpu_profile, seed=seed)
+        runs[s] = cc.measure(s, units=units, cpu_profile=cpu_profile, seed=seed,
+                             placement_seed=place)
     except KernelError as e:
         if cpu_profile == "pentium-133" or s == "linux":
             raise

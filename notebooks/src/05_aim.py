@@ -24,6 +24,7 @@ quick = False
 cpu_profile = "pentium-133"
 loads = [1, 5, 20, 140]  # range: 1..300; simulated users at which the demands are measured, in any order (quick: 1, 4)
 jobs = 1  # range: 1..4; jobs' worth of tasks simulated at each load
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 import matplotlib.pyplot as plt
@@ -32,12 +33,14 @@ from lab.results import Result, published, step
 from lab.workloads import aim
 
 paper = published()["figure8_9_aim"]
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 SYSTEMS = ("linux", "l4linux", "mklinux_in_kernel", "mklinux_user")
 grid = [1, 4] if quick else sorted(set(loads))     # the loads as run (the parameter is kept)
 c = aim.characteristics()
 res = Result("aim", "AIM multiuser benchmark: throughput under load", paper["source"],
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
-                         "loads": loads, "jobs": jobs})
+                         "loads": loads, "jobs": jobs,
+                         "placement_seed": placement_seed})
 res.stats["loads_run"] = grid
 print(f"job mix: {len(aim.job_mix(c))} tasks per job: " +
       ", ".join(f"{k} {int(c['weight_' + k])}" for k in aim.KINDS))
@@ -54,7 +57,8 @@ for s in SYSTEMS:
         pts = []
         for n in grid:
             step(f"{s}, {n} users")
-            pts.append(aim.run_load(s, n, jobs=jobs, cpu_profile=cpu_profile, seed=seed))
+            pts.append(aim.run_load(s, n, jobs=jobs, cpu_profile=cpu_profile, seed=seed,
+                                    placement_seed=place))
         curves[s] = pts
     except KernelError as e:        # on a profile other than the paper's: reported, left out
         if cpu_profile == "pentium-133" or s == "linux":

@@ -27,6 +27,7 @@ quick = False
 cpu_profile = "pentium-133"
 round_trips = 20  # range: 1..1000; timed ping-pong round trips (quick: 3)
 total_kb = 4096  # range: 64..65536; KB per bandwidth run after a warm-up block (quick: 256)
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 from lab.results import Result, published, step
@@ -34,6 +35,7 @@ from lab.workloads import l4ipc
 from lab.workloads.l4ipc import L4_VARIANTS, LINUX_PIPES, Placement
 
 table = published()["table4_pipes_rpc"]
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 PAPER = {r["system"]: r for r in table["rows"]}
 n = 3 if quick else round_trips
 total = (256 if quick else total_kb) * 1024
@@ -41,7 +43,8 @@ total = max(l4ipc.BLOCK, total // l4ipc.BLOCK * l4ipc.BLOCK)
 res = Result("pipes-rpc", "pipes and RPC: Linux pipes against pipes and RPC on L4 IPC",
              table["source"],
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
-                         "round_trips": round_trips, "total_kb": total_kb})
+                         "round_trips": round_trips, "total_kb": total_kb,
+                         "placement_seed": placement_seed})
 print(f"{n} round trips per latency, {total // 1024} KB per bandwidth run")
 
 # %% [markdown]
@@ -52,7 +55,8 @@ sim = {}
 for name, system in LINUX_PIPES.items():
     step(name)
     for what in l4ipc.WHATS:
-        sim[name, what] = l4ipc.linux_pipe(system, what, cpu_profile, seed, n=n, total=total)
+        sim[name, what] = l4ipc.linux_pipe(system, what, cpu_profile, seed, n=n, total=total,
+                                           placement_seed=place)
     print(f"{name:28} {sim[name, 'latency'].value:8.2f} µs "
           f"{sim[name, 'bandwidth'].value:8.2f} MB/s")
 
@@ -65,10 +69,12 @@ for name, system in LINUX_PIPES.items():
 # %%
 for name in L4_VARIANTS:
     step(name)
-    sim[name, "latency"] = l4ipc.measure(name, "latency", cpu_profile, seed, n=n, total=total)
+    sim[name, "latency"] = l4ipc.measure(name, "latency", cpu_profile, seed, n=n, total=total,
+                                         placement_seed=place)
     for p in Placement:
         sim[name, "bandwidth", p] = l4ipc.measure(name, "bandwidth", cpu_profile, seed,
-                                                  placement=p, n=n, total=total)
+                                                  placement=p, n=n, total=total,
+                                                  placement_seed=place)
     bw = [sim[name, "bandwidth", p].value for p in Placement]
     sim[name, "bandwidth"] = min(bw), max(bw)
     print(f"{name[:28]:28} {sim[name, 'latency'].value:8.2f} µs "

@@ -35,6 +35,7 @@ quick = False
 cpu_profile = "pentium-133"
 operations = 100  # range: 1..10000; timed faults for Fault, Trap and Appel1 (quick: 10)
 appel2_rounds = 3  # range: 1..100; timed protN rounds of Appel2 (quick: 1)
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 from lab.kprofile import load_kernel_profile
@@ -43,12 +44,14 @@ from lab.workloads import appel
 from lab.workloads.appel import Bench
 
 table = published()["table5_vm"]
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 PAPER = {Bench(r["benchmark"].split(" ")[0]): r for r in table["rows"]}
 n = 10 if quick else operations
 rounds = 1 if quick else appel2_rounds
 res = Result("vm", "user-level virtual memory: fault, trap, Appel1, Appel2", table["source"],
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
-                         "operations": operations, "appel2_rounds": appel2_rounds})
+                         "operations": operations, "appel2_rounds": appel2_rounds,
+                         "placement_seed": placement_seed})
 print(f"{n} timed operations, {rounds} Appel2 round(s) of "
       f"{int(appel.characteristic('pages'))} pages")
 
@@ -75,7 +78,8 @@ for b in Bench:
         if system == "linux" and b is Bench.FAULT:
             continue                      # Linux has no user-level pagers
         step(f"{b.value} on {system}")
-        sim[b, system] = appel.measure(b, system, cpu_profile, seed, n=n, rounds=rounds)
+        sim[b, system] = appel.measure(b, system, cpu_profile, seed, n=n, rounds=rounds,
+                                       placement_seed=place)
         o = sim[b, system]
         cats = "  ".join(f"{k} {v:.0f}" for k, v in o.by_category.items())
         print(f"{b.value:7} {system:6} {o.us:7.2f} µs {o.cycles:7.0f} cycles: {cats}")

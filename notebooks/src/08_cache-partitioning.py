@@ -17,6 +17,7 @@ cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; a machine wi
 interval_us = 100.0  # range: 1..
 task_colours = 3  # range: 1..63; L2 colours given to the task when partitioned
 phases = 4  # range: 1..16; interrupt phases tried (the paper reports the worst case) (quick: 1)
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 import numpy as np
@@ -25,12 +26,14 @@ from lab.results import Result, published, step
 from lab.workloads import cachepart
 
 paper = published()["cache_partitioning"]
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 n = 32 if quick else 64
 phases = 1 if quick else phases
 res = Result("cache-partitioning", "cache partitioning by page colours from a user-level pager",
              paper["source"], parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
                                           "interval_us": interval_us, "task_colours": task_colours,
-                                          "phases": phases})
+                                          "phases": phases,
+                                          "placement_seed": placement_seed})
 
 # %% [markdown]
 # Four runs: alone, interrupted, partitioned alone, partitioned and interrupted; the
@@ -38,7 +41,7 @@ res = Result("cache-partitioning", "cache partitioning by page colours from a us
 
 # %%
 def run(partitioned, interrupted, phase=0.0):
-    m = Machine(cpu_profile, seed=seed)
+    m = Machine(cpu_profile, seed=seed, placement_seed=place)
     return cachepart.run(m, partitioned=partitioned, interrupted=interrupted, n=n,
                          interval_us=interval_us, task_colours=tuple(range(task_colours)),
                          phase=phase)

@@ -24,6 +24,7 @@ memory_mb = 0  # range: 16..4096 or 0; machine memory in MB; 0: the workload pro
 compile_units = 0  # range: 1..1000 or 0; source files of the compile job; 0: the workload profile's (quick: at most 12)
 memory_sweep_mb = [16, 24, 32, 64]  # range: 16..4096; memory sizes (MB) tried for the 2.5 MB second read, any order (quick: the smallest and the largest)
 era_profile = "vax-8200"  # choices: vax-8200, pentium-133, x86-64-modern; a machine of the paper's speed class
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 import re
@@ -33,6 +34,7 @@ from lab.results import Result, published, step
 from lab.workloads import mach_objects as mo
 
 t71 = published()["mach_r87_table7_1"]
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 claims = published()["mach_m87_claims"]
 units = compile_units or mo.characteristic("compile_units")
 units = min(units, 12) if quick else units
@@ -44,7 +46,8 @@ res = Result("mach-memory-objects",
              f"{t71['source']}; M87 §9",
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
                          "memory_mb": memory_mb, "compile_units": compile_units,
-                         "memory_sweep_mb": memory_sweep_mb, "era_profile": era_profile})
+                         "memory_sweep_mb": memory_sweep_mb, "era_profile": era_profile,
+                         "placement_seed": placement_seed})
 for c in claims["claims"]:
     print("claim:", c)
 
@@ -59,9 +62,9 @@ for c in claims["claims"]:
 
 # %%
 step("Table 7-1 on Mach")
-mach = mo.table("mach", cpu_profile, seed, mem, quick)
+mach = mo.table("mach", cpu_profile, seed, mem, quick, placement_seed=place)
 step("Table 7-1 on UNIX")
-unix = mo.table("unix", cpu_profile, seed, mem, quick)
+unix = mo.table("unix", cpu_profile, seed, mem, quick, placement_seed=place)
 mhz = mach["clock_mhz"]
 page = mach["page"]
 disk_ms = mach["disk_ms"]
@@ -137,9 +140,9 @@ print(f"\nboth clear the zero-fill frame through the caches ({page // line} line
 
 # %%
 step("compile job on Mach")
-cm = mo.compile_job("mach", cpu_profile, seed, mem, units=units)
+cm = mo.compile_job("mach", cpu_profile, seed, mem, units=units, placement_seed=place)
 step("compile job on UNIX")
-cu = mo.compile_job("unix", cpu_profile, seed, mem, units=units)
+cu = mo.compile_job("unix", cpu_profile, seed, mem, units=units, placement_seed=place)
 job = cm["job"]
 print(f"{units} units, {len(job.files)} files, {job.total_bytes / 2**20:.2f} MB distinct "
       f"({job.total_bytes / cm['memory_bytes']:.0%} of memory); "
@@ -197,8 +200,8 @@ step("memory sweep")
 big = mo.characteristic("big_file_bytes")
 sweep_ratio = []
 for mb in sweep:
-    m2 = mo.read_twice("mach", big, cpu_profile, seed, mb)[1]
-    u2 = mo.read_twice("unix", big, cpu_profile, seed, mb)[1]
+    m2 = mo.read_twice("mach", big, cpu_profile, seed, mb, placement_seed=place)[1]
+    u2 = mo.read_twice("unix", big, cpu_profile, seed, mb, placement_seed=place)[1]
     sweep_ratio.append(m2.cycles / u2.cycles)
     print(f"{mb:4} MB: UNIX buffer cache {mo.buffer_cache_pages(mb << 20, page) * page / 2**20:5.1f} MB"
           f"   second read Mach {m2.ms(mhz):9.2f} ms  UNIX {u2.ms(mhz):9.2f} ms  ratio {sweep_ratio[-1]:.4f}")
@@ -279,7 +282,8 @@ print(f"fork 256K: Mach {fk_m.cycles:.0f} cycles (write-protects {mo.characteris
 
 # %%
 step(f"Table 7-1 on {era_profile}")
-era = {name: mo.table(name, era_profile, seed, mem, quick) for name in ("mach", "unix")}
+era = {name: mo.table(name, era_profile, seed, mem, quick, placement_seed=place)
+       for name in ("mach", "unix")}
 era_mhz = era["mach"]["clock_mhz"]
 print(f"{era_profile}: {era_mhz} MHz, disk {era['mach']['disk_ms']} ms per request")
 print(f"{'operation':52} {cpu_profile:>12} {era_profile:>12} {'paper':>7}")

@@ -25,6 +25,7 @@ page_step = 4  # range: 1..32; W grid step (quick: at least 16)
 round_trips = 10  # range: 1..200; measured RPC round trips per point (after 2 warm-up) (quick: at most 3)
 linux_ops = 10  # range: 1..100; measured getpid calls / pipe round trips per system (quick: at most 3)
 view_pages = 16  # range: 0..64; W of the round trip shown in the live view
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 import numpy as np
@@ -32,6 +33,7 @@ from engine.profile import load_profile
 from lab.results import Result, published, step
 from lab.workloads import tlbtag
 
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 pub = published()
 facts = pub["machine"]
 on_pentium = cpu_profile == "pentium-133"          # the published facts are the Pentium's
@@ -48,7 +50,8 @@ res = Result("tlb-tagging", "untagged vs tagged TLBs and small address spaces",
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
                          "max_pages": max_pages, "page_step": page_step,
                          "round_trips": round_trips, "linux_ops": linux_ops,
-                         "view_pages": view_pages})
+                         "view_pages": view_pages,
+                         "placement_seed": placement_seed})
 
 # %% [markdown]
 # ## (a) A full TLB reload
@@ -63,7 +66,8 @@ res = Result("tlb-tagging", "untagged vs tagged TLBs and small address spaces",
 step("full TLB reload")
 reloads = {}
 for stride in (1, 8):
-    reloads[stride] = tlbtag.full_reload(cpu_profile, seed=seed, stride=stride)
+    reloads[stride] = tlbtag.full_reload(cpu_profile, seed=seed, stride=stride,
+                                         placement_seed=place)
 print(f"{'pages':7} {'PTEs in':8} {'entries':>7} {'misses':>6} {'PTE reads: L1':>14} {'L2':>4} "
       f"{'DRAM':>5} {'refill cycles':>13} {'per miss':>8} {'rebuilt from profile':>21}")
 for stride, pair in reloads.items():
@@ -89,7 +93,7 @@ print(f"S95's floor, {warm.entries} entries x {warm.base_cycles} cycles (PTE rea
                                              if on_pentium else ""))
 print(f"full reload with PTEs in {warm.ptes}: {warm.cycles} cycles = "
       f"{warm.cycles / (warm.entries * warm.base_cycles):.2f} x the floor")
-sw = tlbtag.switch_costs(cpu_profile, seed=seed)
+sw = tlbtag.switch_costs(cpu_profile, seed=seed, placement_seed=place)
 for kind, (cyc, cr3, flushes) in sw.items():
     print(f"switch by {kind:8}: {cyc:4} cycles, {cr3} CR3 loads, {flushes} TLB flushes")
 print(f"(profile: page_table_switch_cycles {prof['page_table_switch_cycles']}, "
@@ -111,7 +115,8 @@ cfgs = tlbtag.configs(cpu_profile)
 sweeps = {}
 for c in cfgs:
     step(c.label)
-    sweeps[c.label] = tlbtag.sweep(c, pages_grid, n=round_trips, seed=seed)
+    sweeps[c.label] = tlbtag.sweep(c, pages_grid, n=round_trips, seed=seed,
+                                   placement_seed=place)
 print(f"{'W':>3}  " + "  ".join(f"{c.label[:34]:>34}" for c in cfgs))
 for w in pages_grid:
     print(f"{w:3}  " + "  ".join(f"{sweeps[c.label][w]['cycles']:10.0f} cyc {sweeps[c.label][w]['tlb_misses']:6.1f} miss"
@@ -144,7 +149,8 @@ if "segment" in sw:
                        sw["segment"][0], paper_fact("segment_space_switch_cycles"), "hardware", None))
 from lab.calibration import l4_one_way_ipc
 facts_rows.append(("L4 short IPC, one way, direct cost", "l4", "cycles",
-                   l4_one_way_ipc(cpu_profile, seed), paper_fact("l4_ipc_cycles"),
+                   l4_one_way_ipc(cpu_profile, seed, placement_seed=place),
+                   paper_fact("l4_ipc_cycles"),
                    "calibration" if on_pentium else "illustration",
                    "H97's direct cost: half a warm RPC round trip outside TLB walks and cache misses"))
 facts_rows.append(("L4 short IPC, one way, with its TLB refills", base, "cycles", one_way, None,
@@ -163,8 +169,8 @@ for c in cfgs:
                     "illustration")
         res.add_row(f"L4 RPC round trip, W={w} pages", c.label, "TLB misses", r["tlb_misses"], None,
                     "illustration")
-dtlb = tlbtag.data_tlb(tlbtag.RoundTrip(cfgs[0], 0, seed).m)
-entries = tlbtag.RoundTrip(cfgs[0], 0, seed).m.tlb_config[dtlb]["entries"]
+dtlb = tlbtag.data_tlb(tlbtag.RoundTrip(cfgs[0], 0, seed, placement_seed=place).m)
+entries = tlbtag.RoundTrip(cfgs[0], 0, seed, placement_seed=place).m.tlb_config[dtlb]["entries"]
 print(f"data TLB: {entries} entries; the two working sets fill it at W = {entries // 2}")
 mid = min(pages_grid, key=lambda w: abs(w - entries // 4))
 for c in cfgs:
@@ -209,7 +215,8 @@ lin = {}
 for c in lcfgs:
     step(c.label)
     for b in tlbtag.LINUX_BENCHMARKS:
-        lin[(b, c.label)] = tlbtag.linux_op(b, c, cpu_profile, seed=seed, n=linux_ops)
+        lin[(b, c.label)] = tlbtag.linux_op(b, c, cpu_profile, seed=seed, n=linux_ops,
+                                            placement_seed=place)
 print(f"{'':24}{'':36} {'cycles':>8} {'us':>7} {'TLB misses':>10} {'refill':>7} {'CR3':>5}  "
       "small -> promoted (at va)")
 for b in tlbtag.LINUX_BENCHMARKS:
@@ -318,5 +325,6 @@ res.write()
 # %%
 # NBVAL_IGNORE_OUTPUT
 step("live view")
-snaps = {c.label: tlbtag.round_trip_snapshots(c, view_pages, seed=seed) for c in cfgs}
+snaps = {c.label: tlbtag.round_trip_snapshots(c, view_pages, seed=seed, placement_seed=place)
+         for c in cfgs}
 tlbtag.round_trip_view(snaps)

@@ -15,6 +15,7 @@ seed = 1
 quick = False
 cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; another than pentium-133 is "now"
 now_profile = "x86-64-modern"  # choices: x86-64-modern; "now" when cpu_profile is pentium-133
+placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
 # %%
 from lab.linux import SYSTEMS
@@ -27,6 +28,7 @@ then_profile = REFERENCE_PROFILE
 now = cpu_profile if cpu_profile != REFERENCE_PROFILE else now_profile
 print(f"then: {then_profile}, now: {now}")
 
+place = placement_seed or None  # the engine's placement_seed (None: frames lowest first)
 pub = published()
 lat = {r["benchmark"]: r for r in pub["table3_lmbench_latency"]["rows"]}
 BENCH = ["write /dev/null", "null process", "2-proc ctxsw", "pipe", "UDP", "TCP", "mmap"]
@@ -35,7 +37,8 @@ if quick:
 res = Result("then-and-now", "the 1997 comparison on a modern x86-64 machine profile",
              "S97 (re-run on profile x86-64-modern)",
              parameters={"seed": seed, "quick": quick, "cpu_profile": cpu_profile,
-                         "now_profile": now_profile})
+                         "now_profile": now_profile,
+                         "placement_seed": placement_seed})
 
 # %%
 sim = {}
@@ -43,7 +46,8 @@ for prof in (then_profile, now):
     for system in SYSTEMS:
         step(f"{prof} {system}")
         for b in BENCH:
-            sim[prof, system, b] = measure(f"{b}@lmbench", system, prof, seed, quick)
+            sim[prof, system, b] = measure(f"{b}@lmbench", system, prof, seed, quick,
+                                           placement_seed=place)
 
 # %% [markdown]
 # Slowdown of each microkernel system relative to native Linux on the same machine, then and
@@ -79,7 +83,7 @@ for b in BENCH:
 from lab.workloads.lmbench import ctx_parts
 for prof in (then_profile, now):
     for system in ("linux", "l4linux"):
-        c = ctx_parts(system, prof, seed, quick)
+        c = ctx_parts(system, prof, seed, quick, placement_seed=place)
         cats = ", ".join(f"{k} {v:.0f}" for k, v in sorted(c["by_category"].items(),
                                                             key=lambda kv: -abs(kv[1])))
         print(f"{prof:14} {system:8} ctx {c['ctx']:7.3f} µs = hop {c['hop']:7.3f} - overhead "
@@ -93,7 +97,7 @@ from lab.linux.breakdown import measure as getpid_cycles
 cats = {}
 for prof in (then_profile, now):
     for system in ("linux", "l4linux", "mklinux_user"):
-        c = getpid_cycles(system, prof, seed)
+        c = getpid_cycles(system, prof, seed, place)
         cats[prof, system] = c
         nz = ", ".join(f"{k} {v}" for k, v in c.items() if v)
         print(f"{prof:14} {system:14} {sum(c.values()):6} cycles: {nz}")
