@@ -626,19 +626,26 @@ def test_a_missing_notebook_directory_is_a_usage_error(tmp_path):
     assert rc == 2 and "nowhere does not exist" in err and not (tmp_path / "r").exists()
 
 
-def test_summary_says_on_which_machine_and_how_quick():
-    """Each experiment's line names its CPU profile and whether it was a quick run; a quick
-    run and a run off the papers' machine are said to be so above the numbers."""
+def test_summary_says_on_which_machine_how_quick_and_at_which_placement():
+    """Each experiment's line names its CPU profile, whether it was a quick run and its
+    physical placement (lowest-first, as after boot, or placement_seed N); a quick run, a run
+    off the papers' machine and a run at a scattered placement are said to be so above the
+    numbers."""
     factors = dict(zip(FIVE, (1.0, 1.1, 0.9, 1.2, 1.3)))
     o = fake_outcome("getpid", factors)
     o.result["parameters"] = {"seed": 1, "quick": False, "cpu_profile": "pentium-133"}
     md = render_markdown([o])
-    assert "| getpid | ok | 5 | pentium-133 | no |" in md
-    assert "quick=True" not in md and "not scored" not in md
-    o.result["parameters"] = {"seed": 1, "quick": True, "cpu_profile": "x86-64-modern"}
+    assert "| getpid | ok | 5 | pentium-133 | no | lowest-first |" in md
+    assert "quick=True" not in md and "not scored" not in md and "scattered" not in md
+    o.result["parameters"] = {"seed": 1, "quick": True, "cpu_profile": "x86-64-modern",
+                              "placement_seed": 0}
     md = render_markdown([o])
-    assert "| getpid | ok | 5 | x86-64-modern | yes |" in md
-    assert "quick=True" in md and "not scored" in md
+    assert "| getpid | ok | 5 | x86-64-modern | yes | lowest-first |" in md
+    assert "quick=True" in md and "not scored" in md and "scattered" not in md
+    o.result["parameters"] = {"seed": 1, "quick": False, "cpu_profile": "pentium-133",
+                              "placement_seed": 7}
+    md = render_markdown([o])
+    assert "| getpid | ok | 5 | pentium-133 | no | 7 |" in md and "scattered order" in md
 
 
 def test_list_rejects_a_notebook_directory_that_is_not_one(tmp_path, monkeypatch):
