@@ -121,10 +121,15 @@ res.write()
 # the model's IPCs are symmetric, so the reply costs what the request does (171 cycles against
 # 188).  No single cost can be within 5 % of both 168 and 188 (168 × 1.05 = 176.4 is below
 # 188 × 0.95 = 178.6); only a mechanism that makes the reply dearer than the request could,
-# and the model has none with a source.  Leaving the library costs one instruction-TLB
-# refill of the library's page (25 cycles) where the paper has 19 for the whole step --
-# under any placement of the step's start, either this step or the request's would contain
-# a 25-cycle refill the paper's does not have room for.
+# and the model has none with a source.  The nearest one found is in Liedtke's L4/x86 IPC
+# code (a 1999 version: `l4-x86/l4-4-x/kernel/ipcman.asm` in the l4ka/hazelnut repository).
+# Sending to a thread in a *closed* wait -- the client waiting for its reply -- runs a check
+# that it waits for this sender: three more instructions, in TCB lines both directions touch
+# anyway.  That is a few cycles, not the paper's 20, and would leave the reply below 175,
+# still outside 5 %; so the model keeps one path for both directions.  Leaving the library
+# costs one instruction-TLB refill of the library's page (25 cycles) where the paper has 19
+# for the whole step -- under any placement of the step's start, either this step or the
+# request's would contain a 25-cycle refill the paper's does not have room for.
 # Co-located MkLinux pays Mach's exception path and the short-circuited RPC's stubs; the
 # user-task variant pays Mach's full message path and its cache footprint, the address-space
 # switches and the exception protocol.  The calibration notebook shows which of these rows
