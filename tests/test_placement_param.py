@@ -4,6 +4,7 @@ calibration was fitted at).  With the Pentium's direct-mapped L2, placement deci
 lines evict each other (DESIGN §4), so a user must be able to move every simulated number of
 a notebook to another placement, and nothing measured at one placement may be reused at
 another."""
+import ast
 import contextlib
 import functools
 import io
@@ -80,7 +81,9 @@ def test_a_bad_placement_seed_is_refused_before_anything_runs(argv, message, tmp
 
 @pytest.fixture
 def placements(monkeypatch):
-    """The placement_seed of every Machine built while the fixture is active."""
+    """The placement_seed of every Machine built while the fixture is active (the calibration's
+    memo starts empty, so an earlier test's run at K cannot stand in for building one)."""
+    monkeypatch.setattr(calibration, "_cache", {})
     seen = []
     init = Machine.__init__
 
@@ -157,9 +160,10 @@ def test_placement_moves_the_numbers(name):
 # --- (d) a notebook through the runner ---------------------------------------------------------
 
 def test_getpid_notebook_runs_at_the_placement_given(tmp_path):
-    """`microlab reproduce getpid --quick -p placement_seed=3` records placement_seed 3 and its
+    """`microlab reproduce getpid --quick -p placement_seed=3` records placement_seed 3, its
     Table 2 rows are the getpids at placement 3 -- at least one of them other than at
-    lowest-first; the Figure 5 placement section keeps its own seeds 1..placements."""
+    lowest-first -- and so are its Figure 5 rows; the Figure 5 placement section keeps its own
+    seeds 1..placements (2 when quick), whatever the placement given."""
     out = tmp_path / "results"
     rc, _stdout, stderr = _microlab("reproduce", "getpid", "--quick", "--jobs", 1,
                                     "-p", f"placement_seed={K}", "--out", out)
@@ -172,17 +176,84 @@ def test_getpid_notebook_runs_at_the_placement_given(tmp_path):
     lowest = {s: sum(breakdown.measure(s).values()) for s in SYSTEMS}
     assert rows == at_k
     assert any(at_k[s] != lowest[s] for s in SYSTEMS)
+    fig5 = [r["simulated"] for r in d["rows"] if r["benchmark"].startswith("Fig. 5")]
+    _total, steps = calibration.getpid("l4linux", placement_seed=K)
+    assert fig5 == [steps[s] for s in calibration.FIG5_STEPS[:5]]
     assert d["stats"]["fig5.placements"] == 2
+    dearer = 0
+    for seed in (1, 2):
+        _total, st = calibration.getpid("l4linux", placement_seed=seed)
+        dearer += st["receive"] > st["send"]
+    assert d["stats"]["fig5.placements.reply_dearer"] == dearer
 
 
-def test_sigma0_pages_keep_their_own_frames_at_a_scattered_placement():
+def test_the_round_trip_runs_at_a_scattered_placement():
     """sigma0 maps page X at frame X (S95 §3.2).  At a scattered placement the L4 kernel's own
-    frames could land among the round trip's working-set frames (sigma0 would refuse them as
-    kernel memory), so the round trip keeps those frames from the kernel: it runs, and each
-    page is mapped at its own frame."""
+    frames can land among the round trip's working-set frames, which sigma0 refuses as kernel
+    memory (without the round trip's reservation placement 3 fails with L4_IPC_REMAPFAILED):
+    the round trip keeps those frames from the kernel, so it runs, with every page of both
+    sides at its own frame."""
     rt = tlbtag.RoundTrip(CFG, 64, placement_seed=K)
     rt.measure(1)
     page = rt.m.fmt.page_size
-    for i in range(64):
-        va = tlbtag.CLIENT_BASE + i * page
-        assert rt.m.translate(rt.client.sid, va)[0] == va
+    for base, space in ((tlbtag.CLIENT_BASE, rt.client.sid), (tlbtag.SERVER_BASE, rt.server.sid)):
+        for i in range(64):
+            va = base + i * page
+            assert rt.m.translate(space, va)[0] == va
+
+
+@pytest.mark.parametrize("cfg", tlbtag.configs(), ids=lambda c: c.label)
+def test_at_lowest_first_the_reservation_moves_nothing(cfg):
+    """At lowest-first the kernel's frames all lie below the round trip's lowest working-set
+    frame, at the largest working set the notebook allows (96 pages a side): the reservation
+    takes frames nobody else would have taken, so lowest-first results are those of a round
+    trip without it."""
+    rt = tlbtag.RoundTrip(cfg, 96)
+    rt.measure(1)
+    page, mem = rt.m.fmt.page_size, rt.m.memory
+    reserved = {(base + i * page) // page for base in (tlbtag.CLIENT_BASE, tlbtag.SERVER_BASE)
+                for i in range(96)}
+    others = [f for f in range(mem.nframes) if mem.is_allocated(f) and f not in reserved]
+    assert others and max(others) < min(reserved)
+
+
+# --- (e) every notebook call that builds machines passes the placement -------------------------
+
+# the entry points of lab/ that build a Machine (directly or through lab.linux.boot)
+BUILDERS = {"Machine", "boot", "measure", "ctx_parts", "run_load", "linux_pipe", "table",
+            "read_twice", "compile_job", "make_system", "full_reload", "switch_costs", "sweep",
+            "round_trip_snapshots", "linux_op", "breakdown", "null_rpc", "l4_one_way_ipc",
+            "getpid", "RoundTrip", "World", "L4Appel"}
+
+
+def _passes_placement(call):
+    """A call hands the placement on: a placement_seed= keyword, or the notebook's `place`
+    (the parameter as the engine takes it) among its arguments."""
+    if any(k.arg == "placement_seed" for k in call.keywords):
+        return True
+    return any(isinstance(a, ast.Name) and a.id == "place" for a in call.args)
+
+
+@pytest.mark.parametrize("source", [s for s in SOURCES if s.stem != CALIBRATION],
+                         ids=lambda s: s.stem)
+def test_every_machine_a_notebook_builds_gets_the_placement(source):
+    """Every call in a notebook to something that builds a machine passes the placement on, so
+    that no simulated number of the notebook comes from lowest-first when another placement
+    was asked for (constants come from the CPU profile, not from a machine)."""
+    tree = ast.parse(source.read_text())
+    # lab's functions are reached through imported names (a method like m.measure() is not one)
+    imported = {a.asname or a.name.split(".")[0] for n in ast.walk(tree)
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    missing, seen = [], 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name):
+                name, base = f.attr, f.value.id
+            else:
+                name = base = getattr(f, "id", None)
+            if name in BUILDERS and base in imported:
+                seen += 1
+                if not _passes_placement(node):
+                    missing.append(f"line {node.lineno}: {ast.unparse(node)[:80]}")
+    assert seen and not missing, missing

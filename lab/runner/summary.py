@@ -140,9 +140,10 @@ def render_markdown(outcomes):
         lines += ["", f"Rows simulated on another CPU profile than {REFERENCE_PROFILE} (the "
                   "papers' machine) are illustrations: they are shown, not scored."]
     if any(s not in ("—", "lowest-first") for _p, _q, s in runs):
-        lines += ["", "Experiments with a placement number ran with their physical frames in "
-                  "that scattered order (-p placement_seed); the calibration was fitted at "
-                  "lowest-first, so their calibration rows may move off the fit."]
+        lines += ["", "Experiments with a placement number took their free physical frames "
+                  "in that scattered order (-p placement_seed; frames chosen by colour or "
+                  "address stay put); the calibration was fitted at lowest-first, so their "
+                  "calibration rows may move off the fit."]
     failed = [o for o in outcomes if not o.ok]
     lines += ["", "## Failed experiments", ""]
     lines += [f"- {o.name}: {o.status.value}: {o.reason}" for o in failed] or ["None."]

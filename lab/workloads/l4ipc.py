@@ -91,8 +91,9 @@ def cache_colours(m):
 class FramePager(Pager):
     """The benchmark tasks' pager: maps a frame for every page a task touches.  Pages of a
     registered buffer (`place`) get frames of consecutive L2 colours from a chosen first
-    colour; any other page the lowest free frame.  Frames come from sigma0 (idempotent: the
-    pager's page at va X is frame X)."""
+    colour; any other page the next free frame in the machine's order (lowest first, or
+    `placement_seed`'s).  Frames come from sigma0 (idempotent: the pager's page at va X is
+    frame X)."""
 
     def __init__(self, kernel):
         super().__init__(kernel, "frames")

@@ -238,7 +238,9 @@ class RoundTrip:
         client_vas = _working_set_vas(CLIENT_BASE, self.pages, ps, line, 0)
         server_vas = _working_set_vas(SERVER_BASE, self.pages, ps, line, 1)
         # sigma0 maps page X at frame X: keep those frames from the kernel, which at a
-        # scattered placement could take one of them (lowest-first never gets that high)
+        # scattered placement could take one of them (lowest-first never gets that high).
+        # Taken here, not by sigma0, they would not go back to the free list on a flush;
+        # a round trip never flushes them
         for f in sorted({int(va) // ps for va in np.concatenate([client_vas, server_vas])}):
             m.memory.alloc_frame_at(f)
         self.k = k = L4Kernel(m)

@@ -121,12 +121,13 @@ res.write()
 # the model's IPCs are symmetric, so the reply costs what the request does (171 cycles against
 # 188).  No single cost can be within 5 % of both 168 and 188 (168 × 1.05 = 176.4 is below
 # 188 × 0.95 = 178.6); only a mechanism that makes the reply dearer than the request could,
-# and the model has none with a source.  The nearest one found is in Liedtke's L4/x86 IPC
-# code (a 1999 version: `l4-x86/l4-4-x/kernel/ipcman.asm` in the l4ka/hazelnut repository).
-# Sending to a thread in a *closed* wait -- the client waiting for its reply -- runs a check
-# that it waits for this sender: three more instructions, in TCB lines both directions touch
-# anyway.  That is a few cycles, not the paper's 20, and would leave the reply below 175,
-# still outside 5 %; so the model keeps one path for both directions.  Leaving the library
+# and the model has none.  The only sourced one found is in Liedtke's L4/x86 IPC code, in a
+# 1999 version (`l4-x86/l4-4-x/kernel/ipcman.asm` in the l4ka/hazelnut repository), not the
+# 1997 kernel S97 measured: sending to a thread in a *closed* wait -- the client waiting for
+# its reply -- runs a check that it waits for this sender, three more instructions in TCB
+# lines both directions touch anyway.  The model leaves it out because it is not the
+# measured kernel's code; inside a path whose length is fitted to H97's 121 cycles it would
+# move each direction by a cycle or two, not make the paper's 20.  Leaving the library
 # costs one instruction-TLB refill of the library's page (25 cycles) where the paper has 19
 # for the whole step -- under any placement of the step's start, either this step or the
 # request's would contain a 25-cycle refill the paper's does not have room for.
@@ -170,7 +171,8 @@ if n_placed:
     res.write()
 
 # %% [markdown]
-# **Reading the placements.**  At most placements the two IPCs cost the same, as at
+# **Reading the placements** (as run with the default parameters: 16 placements, the steps
+# above at lowest-first).  At most placements the two IPCs cost the same, as at
 # lowest-first.  At the others two steps cost 24 cycles more each: a TLB refill after an
 # address-space switch reads a page-table line that something else in the loop has evicted
 # from the direct-mapped L2, and the walk waits for memory (32 cycles instead of L2's 8).

@@ -223,7 +223,8 @@ if n_placed and "lmbench" in suffixes:
     res.write()
 
 # %% [markdown]
-# **Reading the placements.**  Lowest-first placement favours the microkernels, and not by
+# **Reading the placements** (as run with the default parameters: 8 placements, the table
+# above at lowest-first).  Lowest-first placement favours the microkernels, and not by
 # chance: their lowest-first values sit below the whole range of the scattered placements in
 # most of these rows.  Frames handed out in a row fill consecutive colours of the
 # direct-mapped L2, which is page colouring by construction, so a server's or a kernel's

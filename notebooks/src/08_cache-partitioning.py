@@ -22,6 +22,7 @@ placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as afte
 # %%
 import numpy as np
 from engine import Machine
+from engine.profile import load_profile
 from lab.results import Result, published, step
 from lab.workloads import cachepart
 
@@ -99,12 +100,13 @@ res.write()
 # task is interrupted once per interval of its own running time):
 
 # %%
-mhz = Machine(cpu_profile).profile["clock_mhz"]
+profile = load_profile(cpu_profile)  # constants only: no machine to place
+mhz = profile["clock_mhz"]
 sim_penalty = (hit["task_cycles"] - alone["task_cycles"]) / max(hit["interruptions"], 1)
 paper_irqs = paper["interrupted_worst_ms"] * 1000 / interval_us
 paper_penalty = (paper["interrupted_worst_ms"] - paper["uninterrupted_ms"]) * 1000 * mhz / paper_irqs
-line = [c for c in Machine(cpu_profile).cache_config if c.get("level") == 2][0]["line"]
-dram = Machine(cpu_profile).profile["memory_latency_cycles"]
+line = [c for c in profile.caches if c.get("level") == 2][0]["line"]
+dram = profile["memory_latency_cycles"]
 print(f"simulated: {sim_penalty:8.0f} cycles per interruption (~{sim_penalty / dram:.0f} line fills from DRAM)")
 print(f"paper:     {paper_penalty:8.0f} cycles per interruption (~{paper_penalty / dram:.0f} line fills from DRAM)")
 
