@@ -121,13 +121,13 @@ res.write()
 # the model's IPCs are symmetric, so the reply costs what the request does (171 cycles against
 # 188).  No single cost can be within 5 % of both 168 and 188 (168 × 1.05 = 176.4 is below
 # 188 × 0.95 = 178.6); only a mechanism that makes the reply dearer than the request could,
-# and the model has none.  The only sourced one found is in Liedtke's L4/x86 IPC code, in a
-# 1999 version (`l4-x86/l4-4-x/kernel/ipcman.asm` in the l4ka/hazelnut repository), not the
-# 1997 kernel S97 measured: sending to a thread in a *closed* wait -- the client waiting for
-# its reply -- runs a check that it waits for this sender, three more instructions in TCB
-# lines both directions touch anyway.  The model leaves it out because it is not the
-# measured kernel's code; inside a path whose length is fitted to H97's 121 cycles it would
-# move each direction by a cycle or two, not make the paper's 20.  Leaving the library
+# and the model has none.  The only sourced one found is in Liedtke's L4/x86 IPC code (a 1999
+# version: `l4-x86/l4-4-x/kernel/ipcman.asm` in the l4ka/hazelnut repository): sending to a
+# thread in a *closed* wait -- the client waiting for its reply -- runs a check that it
+# waits for this sender, three more instructions in TCB lines both directions touch anyway.
+# The model's IPC path is one length fitted to H97's 121 cycles (a round trip's average, so
+# the check is in it, halved); splitting it out would move each direction by a cycle or two,
+# not make the paper's 20.  Leaving the library
 # costs one instruction-TLB refill of the library's page (25 cycles) where the paper has 19
 # for the whole step -- under any placement of the step's start, either this step or the
 # request's would contain a 25-cycle refill the paper's does not have room for.
