@@ -130,3 +130,16 @@ def test_bad_jobs_and_users_are_rejected():
         aim.run_load("linux", 1, jobs=0)
     with pytest.raises(ValueError, match="users 0"):
         aim.deal(aim.characteristics(), 0, 5, 1)
+
+
+def test_l4linux_runs_more_users_than_the_default_tcbs():
+    """Under L4Linux every Linux process is an L4 task of one thread (S97 §4); a real L4 has
+    thousands of thread numbers, so a load beyond the simulated L4's default 256 TCBs (the
+    notebook allows 300 users) runs: the kernel is given TCBs for every process alive at once,
+    not a failure deep in thread_new."""
+    ov = mix(fork=1)
+    with overrides(ov):
+        c = aim.characteristics()
+    assert aim.l4_threads(c, 260, 1) > 260
+    pt = load("l4linux", 260, profile_override=ov)
+    assert pt.users == 260 and pt.counts["forks"] == c["fork_children"]

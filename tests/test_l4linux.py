@@ -470,3 +470,18 @@ def test_the_page_after_the_emulation_library_is_the_processs_own():
     arch.run_user(ctx, O.access("w", [after]))
     assert linux.faults == [(ctx.pid, after, "w")]
     assert arch.k.mappings(ctx.task)[after][0] == linux.frames[(ctx.pid, after)]
+
+
+def test_max_threads_sizes_the_new_l4_kernel():
+    """Every L4Linux process is an L4 task of one thread, so the number of processes alive at
+    once is bounded by the L4's TCBs: `max_threads` gives the new L4 that many (a heavy
+    load's workload asks for more than the default); with a given kernel it is refused, not
+    ignored."""
+    m = Machine("pentium-133")
+    arch = L4LinuxArch(m, max_threads=300)
+    FakeLinux(arch)
+    assert arch.k.max_threads == 300
+    ctxs = [arch.create_process(pid) for pid in range(1, 281)]      # > the default 256
+    assert len({c.task.number for c in ctxs}) == 280
+    with pytest.raises(ValueError, match="max_threads"):
+        L4LinuxArch(Machine("pentium-133"), kernel=arch.k, max_threads=300)

@@ -153,3 +153,21 @@ def test_bad_input_is_named(call, match):
     """Bad parameters raise a ValueError naming the value and what is allowed."""
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_every_memory_size_the_notebook_allows_boots_both_systems():
+    """The UNIX side is native Linux, which maps all physical memory at 0xD0000000 of a 32-bit
+    space: the notebook's memory_mb and memory_sweep_mb allow no more than fits there (768
+    MB), that much boots both systems on the 32-bit profiles, and one MB more is refused,
+    naming the size."""
+    from pathlib import Path
+    from lab.runner.params import read_parameters
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "09_mach-memory-objects.ipynb"
+    params = read_parameters(nb)
+    hi = params["memory_mb"].hi
+    assert params["memory_sweep_mb"].hi == hi == 768
+    for profile in ("pentium-133", "vax-8200"):
+        for system in mo.SYSTEMS:
+            assert mo.make_system(system, profile, memory_mb=hi).m.memory.size == hi << 20
+    with pytest.raises(ValueError, match=f"{hi + 1} MB"):
+        mo.make_system("unix", "pentium-133", memory_mb=hi + 1)

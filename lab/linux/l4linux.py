@@ -136,15 +136,20 @@ class L4LinuxProcess(ProcessContext):
 
 
 class L4LinuxArch(LinuxArch):
-    """`L4LinuxArch(machine, trampoline=False, small_spaces=False, small_size=4 MB, kernel=None)`;
-    after boot: `k` the L4Kernel (a new one unless `kernel` is given: several servers, or a
-    restarted one, can share an L4), `server_task` and `server` (its one thread)."""
+    """`L4LinuxArch(machine, trampoline=False, small_spaces=False, small_size=4 MB, kernel=None,
+    max_threads=None)`; after boot: `k` the L4Kernel (a new one unless `kernel` is given: several
+    servers, or a restarted one, can share an L4; a new one has `max_threads` TCBs, one per
+    thread alive at once -- each Linux process is an L4 task of one thread), `server_task` and
+    `server` (its one thread)."""
     name = "l4linux"
     hardware_page_tables = False    # fork's child faults its pages in through the server
 
     def __init__(self, machine, trampoline=False, small_spaces=False, small_size=4 << 20,
-                 kernel=None):
+                 kernel=None, max_threads=None):
         super().__init__(machine)
+        if kernel is not None and max_threads is not None:
+            raise ValueError("L4LinuxArch: max_threads sizes a new L4 kernel; not with kernel=")
+        self.max_threads = max_threads  # TCBs of the new L4 (None: L4Kernel's default)
         self.trampoline = bool(trampoline)
         self.name = "l4linux_trampoline" if self.trampoline else "l4linux"
         if small_spaces and not machine.small_spaces:
@@ -161,7 +166,8 @@ class L4LinuxArch(LinuxArch):
         if m.memory.size > SERVER_TEXT:
             raise ValueError(f"L4LinuxArch: {m.memory.size >> 20} MB of memory do not fit the "
                              f"server's window below 0x{SERVER_TEXT:x}")
-        k = self.k = self.k or L4Kernel(m)
+        k = self.k = self.k or (L4Kernel(m) if self.max_threads is None
+                                else L4Kernel(m, max_threads=self.max_threads))
         n = sum(1 for t in k.tasks.values() if t.name.startswith("linux-server"))
         self.server_task = k.task_new(f"linux-server{'' if not n else f'-{n}'}", pager=k.sigma0)
         self.server = self.server_task.thread

@@ -41,6 +41,7 @@ the number of tasks the extra users only wake and report, so the demands stop ch
     points = throughput_curve("linux", loads=(1, 10, 30))
     loads, jpm = curve(points)                      # jobs per minute at every load 1..max
 """
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -293,16 +294,41 @@ class LoadPoint:
         return self.users / (self.jobs_per_minute / 60)
 
 
+FORKING = ("pipe", "fork", "exec", "shell", "compile")    # the tasks that fork children
+CHILDREN_AT_ONCE = 4        # the compile task's gcc driver and its three tools
+SYSTEM_THREADS = 8          # sigma0, the Linux server, init, the driver, ... (a margin)
+
+
+def l4_threads(c, users, jobs):
+    """The L4 threads alive at once at load `users` running `jobs` jobs' worth of tasks (an
+    upper bound): under L4Linux every process is an L4 task of one thread -- the users, the
+    driver, and the children of the forking tasks, at most CHILDREN_AT_ONCE for each user
+    running one."""
+    forking = jobs * sum(k in FORKING for k in job_mix(c))
+    return SYSTEM_THREADS + users + CHILDREN_AT_ONCE * min(users, forking)
+
+
 def run_load(system, users, jobs=1, cpu_profile="pentium-133", seed=1, profile=PROFILE,
              **boot_options):
     """Measure the demands per job at load `users`, running `jobs` jobs' worth of tasks.
     `boot_options` go to `lab.linux.boot` (e.g. placement_seed=N: frames in a scattered
-    order)."""
-    from lab.linux import boot
+    order).  On L4Linux the L4 kernel gets more than its default TCBs when the load needs
+    them (`l4_threads`): a real L4 has thousands of thread numbers; the default stays below."""
+    from lab.l4.kernel import L4Kernel
+    from lab.linux import boot, platform_class
+    from lab.linux.l4linux import L4LinuxArch
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"run_load: jobs {jobs!r} must be an int >= 1")
+    if not isinstance(users, int) or users < 1:
+        raise ValueError(f"run_load: users {users!r} must be an int >= 1")
     c = characteristics(profile)
     mix = len(job_mix(c))
+    default_tcbs = inspect.signature(L4Kernel).parameters["max_threads"].default
+    need = l4_threads(c, users, jobs)
+    if issubclass(platform_class(system), L4LinuxArch) and need > default_tcbs:
+        arch = dict(boot_options.get("arch_options") or {})
+        arch.setdefault("max_threads", need)
+        boot_options = {**boot_options, "arch_options": arch}
     k = boot(system, cpu_profile=cpu_profile, seed=seed, **boot_options)
     a = Aim(k, users, jobs * mix, seed=seed, profile=profile)
     a.install()

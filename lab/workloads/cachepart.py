@@ -83,6 +83,13 @@ def run(machine, partitioned=False, interrupted=True, n=64, interval_us=100.0,
         if interrupted and task_cycles >= next_irq:
             next_irq += interval
             irqs += 1
+            if task_cycles >= next_irq:
+                # the timer can only interrupt between slices: a second interval inside this
+                # slice would have its interruption merged or late -- a count that is wrong
+                raise ValueError(
+                    f"interval_us {interval_us:g}: {interval:.0f} cycles are shorter than a slice "
+                    f"of the task ({r.cycles} cycles, {blocks_per_slice} blocks of the loop); "
+                    f"the interruptions of this interval cannot be placed")
             before = int(m.cstat[l2_index, 1])
             m.switch(load)
             with m.mode("user"):

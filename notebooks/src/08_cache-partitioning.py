@@ -14,7 +14,7 @@
 seed = 1
 quick = False
 cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; a machine with a physically indexed L2 to colour
-interval_us = 100.0  # range: 1..
+interval_us = 100.0  # range: 50..; the timer interrupts between slices of 4 loop blocks of the task (up to ~35 us on pentium-133): a shorter interval is refused (cachepart.run), not merged into fewer interruptions
 task_colours = 3  # range: 1..63; L2 colours given to the task when partitioned
 phases = 4  # range: 1..16; interrupt phases tried (the paper reports the worst case) (quick: 1)
 placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N

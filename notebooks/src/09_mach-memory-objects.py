@@ -20,9 +20,9 @@
 seed = 1
 quick = False
 cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern, vax-8200; the machine of the predictions
-memory_mb = 0  # range: 16..4096 or 0; machine memory in MB; 0: the workload profile's
+memory_mb = 0  # range: 16..768 or 0; machine memory in MB; 0: the workload profile's; at most 768: the UNIX side (native Linux) maps all memory at 0xD0000000 of the 32-bit space of pentium-133 and vax-8200
 compile_units = 0  # range: 1..1000 or 0; source files of the compile job; 0: the workload profile's (quick: at most 12)
-memory_sweep_mb = [16, 24, 32, 64]  # range: 16..4096; memory sizes (MB) tried for the 2.5 MB second read, any order (quick: the smallest and the largest)
+memory_sweep_mb = [16, 24, 32, 64]  # range: 16..768; memory sizes (MB) tried for the 2.5 MB second read, any order (quick: the smallest and the largest); at most 768 as memory_mb
 era_profile = "vax-8200"  # choices: vax-8200, pentium-133, x86-64-modern; a machine of the paper's speed class
 placement_seed = 0  # range: 1..4294967295 or 0; 0: frames lowest first, as after boot (the calibration's placement); N: the engine's seeded scattered order N
 
