@@ -206,3 +206,14 @@ def test_on_a_tagged_tlb_l4linux_refills_nothing():
     assert tagged["tlb_misses"] < large["tlb_misses"] / 4
     assert large["cr3_loads"] > 0 and large["refill_cycles"] > 0
     assert tagged["cycles"] < large["cycles"]
+
+
+def test_the_sweep_grid_ends_at_the_largest_working_set_asked_for():
+    """The sweep measures W = 0, step, 2 step, ... and always max_pages itself: a step that
+    does not divide max_pages must not silently drop the largest working set (max_pages=8
+    with step 32 once measured W = 0 only)."""
+    assert T.pages_grid(64, 4) == list(range(0, 65, 4))           # the default: unchanged
+    assert T.pages_grid(8, 32) == [0, 8]
+    assert T.pages_grid(96, 7)[-2:] == [91, 96]
+    with pytest.raises(ValueError, match="step 0"):
+        T.pages_grid(8, 0)

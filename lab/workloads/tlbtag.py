@@ -296,6 +296,16 @@ class RoundTrip:
                 "us": r.us / n}
 
 
+def pages_grid(max_pages, step):
+    """The working sets of a sweep: 0, step, 2 step, ... and max_pages itself -- the largest W
+    asked for is measured even when the step does not divide it."""
+    for name, v in (("max_pages", max_pages), ("step", step)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "max_pages" else 1):
+            raise ValueError(f"pages_grid: {name} {v!r} must be an int >= "
+                             f"{0 if name == 'max_pages' else 1}")
+    return sorted(set(range(0, max_pages + 1, step)) | {max_pages})
+
+
 def sweep(config, pages_list, n=10, seed=1, placement_seed=None):
     """RoundTrip.measure for each working-set size: {pages: result}."""
     return {int(w): RoundTrip(config, int(w), seed, placement_seed=placement_seed).measure(n)

@@ -21,7 +21,7 @@ seed = 1
 quick = False
 cpu_profile = "pentium-133"  # choices: pentium-133, x86-64-modern; a machine with caches to refill
 max_pages = 64  # range: 8..96; largest working set W (pages per side) of the RPC sweep
-page_step = 4  # range: 1..32; W grid step (quick: at least 16)
+page_step = 4  # range: 1..32; W grid step, the grid ending at max_pages whatever the step (quick: at least 16)
 round_trips = 10  # range: 1..200; measured RPC round trips per point (after 2 warm-up) (quick: at most 3)
 linux_ops = 10  # range: 1..100; measured getpid calls / pipe round trips per system (quick: at most 3)
 view_pages = 16  # range: 0..64; W of the round trip shown in the live view
@@ -40,7 +40,7 @@ on_pentium = cpu_profile == "pentium-133"          # the published facts are the
 paper_fact = (lambda key: facts[key] if on_pentium else None)
 if quick:
     page_step, round_trips, linux_ops = max(page_step, 16), min(round_trips, 3), min(linux_ops, 3)
-pages_grid = list(range(0, max_pages + 1, page_step))
+pages_grid = tlbtag.pages_grid(max_pages, page_step)   # ends at max_pages, whatever the step
 prof = load_profile(cpu_profile)
 for key in ("tlb", "tlb_miss_cycles", "full_tlb_reload_cycles_min", "page_table_switch_cycles",
             "segment_space_switch_cycles", "l4_ipc_cycles"):
