@@ -313,7 +313,8 @@ def run_load(system, users, jobs=1, cpu_profile="pentium-133", seed=1, profile=P
     """Measure the demands per job at load `users`, running `jobs` jobs' worth of tasks.
     `boot_options` go to `lab.linux.boot` (e.g. placement_seed=N: frames in a scattered
     order).  On L4Linux the L4 kernel gets more than its default TCBs when the load needs
-    them (`l4_threads`): a real L4 has thousands of thread numbers; the default stays below."""
+    them (`l4_threads`): a real L4 has thousands of thread numbers.  A load that fits the
+    default keeps it, and so its frame layout and numbers."""
     from lab.l4.kernel import L4Kernel
     from lab.linux import boot, platform_class
     from lab.linux.l4linux import L4LinuxArch

@@ -49,7 +49,9 @@ def run(machine, partitioned=False, interrupted=True, n=64, interval_us=100.0,
         phase=0.0):
     """`instructions_per_iteration`: a workload characteristic (estimate: fld, fmul, fadd,
     fstp and three of loop control for the i-k-j inner loop).  `phase` in [0, 1): where in
-    the first interval the first interruption falls (the paper reports the worst case)."""
+    the first interval the first interruption falls (the paper reports the worst case).
+    The timer interrupts between slices of `blocks_per_slice` blocks of the loop: an
+    `interval_us` shorter than a slice is a ValueError naming it, not fewer interruptions."""
     if not 0 <= phase < 1:
         raise ValueError(f"phase {phase} must be in [0, 1)")
     """Multiply once; returns a dict with the task's cycles, ms, interruptions and misses."""

@@ -299,10 +299,9 @@ class RoundTrip:
 def pages_grid(max_pages, step):
     """The working sets of a sweep: 0, step, 2 step, ... and max_pages itself -- the largest W
     asked for is measured even when the step does not divide it."""
-    for name, v in (("max_pages", max_pages), ("step", step)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < (0 if name == "max_pages" else 1):
-            raise ValueError(f"pages_grid: {name} {v!r} must be an int >= "
-                             f"{0 if name == 'max_pages' else 1}")
+    for name, v, lo in (("max_pages", max_pages, 0), ("step", step, 1)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"pages_grid: {name} {v!r} must be an int >= {lo}")
     return sorted(set(range(0, max_pages + 1, step)) | {max_pages})
 
 
