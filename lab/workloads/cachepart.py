@@ -19,6 +19,8 @@ from .matmul import layout, reference_stream
 
 TASK_BASE = 0x01000000
 LOAD_BASE = 0x02000000
+PAPER_INTERVAL_US = 100.0   # S97 §6.3: "interrupted every 100 us"
+PAPER_TASK_COLOURS = 3      # S97 §6.3: "the pager gives the task 3 of 64 L2 colours"
 
 
 @dataclass
@@ -44,8 +46,9 @@ def l2_colours(machine):
     return (c["size"] // c["ways"]) // machine.fmt.page_size, c
 
 
-def run(machine, partitioned=False, interrupted=True, n=64, interval_us=100.0,
-        instructions_per_iteration=7, task_colours=(0, 1, 2), blocks_per_slice=4, order="ikj",
+def run(machine, partitioned=False, interrupted=True, n=64, interval_us=PAPER_INTERVAL_US,
+        instructions_per_iteration=7, task_colours=tuple(range(PAPER_TASK_COLOURS)),
+        blocks_per_slice=4, order="ikj",
         phase=0.0):
     """`instructions_per_iteration`: a workload characteristic (estimate: fld, fmul, fadd,
     fstp and three of loop control for the i-k-j inner loop).  `phase` in [0, 1): where in
