@@ -143,3 +143,13 @@ def test_l4linux_runs_more_users_than_the_default_tcbs():
     assert aim.l4_threads(c, 260, 1) > 260
     pt = load("l4linux", 260, profile_override=ov)
     assert pt.users == 260 and pt.counts["forks"] == c["fork_children"]
+
+
+def test_a_load_that_does_not_fit_in_memory_is_enomem_naming_the_load():
+    """No swapping is modelled: when the users' processes exhaust the machine's frames (a
+    user killed by oom() never reports, so the driver would wait forever), the run fails
+    with ENOMEM naming the load, the memory and the system -- not an engine OutOfFrames or
+    a deadlock report."""
+    from lab.mono.errors import ENOMEM
+    with pytest.raises(ENOMEM, match="300 users .* 16 MB of vax-8200 on mklinux_user"):
+        load("mklinux_user", 300, profile_override=mix(compute=1), cpu_profile="vax-8200")

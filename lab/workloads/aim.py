@@ -46,7 +46,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine.errors import OutOfFrames
 from lab.kprofile import load_kernel_profile
+from lab.mono.errors import ENOMEM, Deadlock
 from lab.mono.abi import (AF_INET, MAP_ANONYMOUS, MAP_PRIVATE, O_CREAT, O_TRUNC, O_WRONLY,
                           PROT_READ, PROT_WRITE, SOCK_DGRAM)
 from lab.workloads import compile as cc
@@ -332,9 +334,17 @@ def run_load(system, users, jobs=1, cpu_profile="pentium-133", seed=1, profile=P
         boot_options = {**boot_options, "arch_options": arch}
     k = boot(system, cpu_profile=cpu_profile, seed=seed, **boot_options)
     a = Aim(k, users, jobs * mix, seed=seed, profile=profile)
-    a.install()
-    drv = k.spawn(a.driver, name="multitask")
-    k.run(until=drv)
+    try:
+        a.install()
+        drv = k.spawn(a.driver, name="multitask")
+        k.run(until=drv)
+    except (OutOfFrames, ENOMEM, Deadlock) as e:
+        # a user killed by oom() never reports: the driver then waits forever (Deadlock)
+        if isinstance(e, Deadlock) and not k.m.events.find("oom", kernel="linux"):
+            raise
+        raise ENOMEM(f"run_load: {users} users ({jobs} jobs) do not fit in the "
+                     f"{k.m.memory.size >> 20} MB of {cpu_profile} on {system} (no swapping "
+                     f"is modelled): {type(e).__name__}: {str(e)[:200]}") from e
     k.shutdown()                                    # the parked users' threads
     w, w0, prof = a.window, a.null, k.m.profile
     cats = {key: v - w0.by_category.get(key, 0) for key, v in w.by_category.items()}
