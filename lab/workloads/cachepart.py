@@ -48,16 +48,16 @@ def l2_colours(machine):
 
 def run(machine, partitioned=False, interrupted=True, n=64, interval_us=PAPER_INTERVAL_US,
         instructions_per_iteration=7, task_colours=tuple(range(PAPER_TASK_COLOURS)),
-        blocks_per_slice=4, order="ikj",
-        phase=0.0):
-    """`instructions_per_iteration`: a workload characteristic (estimate: fld, fmul, fadd,
+        blocks_per_slice=4, order="ikj", phase=0.0):
+    """Multiply once; returns a dict with the task's cycles, ms, interruptions and misses.
+
+    `instructions_per_iteration`: a workload characteristic (estimate: fld, fmul, fadd,
     fstp and three of loop control for the i-k-j inner loop).  `phase` in [0, 1): where in
     the first interval the first interruption falls (the paper reports the worst case).
     The timer interrupts between slices of `blocks_per_slice` blocks of the loop: an
     `interval_us` shorter than a slice is a ValueError naming it, not fewer interruptions."""
     if not 0 <= phase < 1:
         raise ValueError(f"phase {phase} must be in [0, 1)")
-    """Multiply once; returns a dict with the task's cycles, ms, interruptions and misses."""
     m = machine
     colours, l2 = l2_colours(m)
     pager = ColourPager(m, colours, tuple(task_colours) if partitioned else ())
