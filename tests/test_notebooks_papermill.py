@@ -53,6 +53,18 @@ def test_summary_has_every_row_and_every_published_table(quick_run):
     assert "| all |" in md
 
 
+def test_aims_slowdown_at_another_top_load_than_140_is_shown_not_scored(quick_run):
+    """S97 Fig. 9 gives the slowdown at 140 users; a quick run's top load is 4, so its
+    "slowdown at load 4" rows are illustrations with a note (another number than the paper's),
+    while the average over loads stays a prediction."""
+    _status, out = quick_run
+    rows = json.loads((out / "aim" / "result.json").read_text())["rows"]
+    at = [r for r in rows if r["benchmark"].startswith("slowdown vs Linux, at load")]
+    assert at and all(r["benchmark"].endswith("load 4") for r in at)
+    assert all(r["role"] == "illustration" and "not scored" in r["note"] for r in at)
+    assert {r["role"] for r in rows if "average over loads" in r["benchmark"]} == {"prediction"}
+
+
 def test_every_experiment_accepts_the_present_day_profile(tmp_path):
     """Issue 4: every experiment also runs with the present-day cpu_profile -- the runner's
     check of `-p cpu_profile=x86-64-modern` passes for all of them (nothing runs here)."""

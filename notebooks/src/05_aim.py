@@ -96,9 +96,12 @@ for s in SYSTEMS:
 for s in SYSTEMS[1:]:
     res.add_row("slowdown vs Linux, average over loads", s, "fraction", sd[s][0],
                 paper["slowdown_vs_linux_average_over_loads"][s], "prediction")
+    # at another top load than the paper's 140 it is another number: shown, not scored
+    at_140 = grid[-1] == 140
     res.add_row(f"slowdown vs Linux, at load {grid[-1]}", s, "fraction", sd[s][1],
-                paper["slowdown_vs_linux_at_max_load"][s], "prediction",
-                note=None if grid[-1] == 140 else "paper's value is at load 140")
+                paper["slowdown_vs_linux_at_max_load"][s],
+                "prediction" if at_140 else "illustration",
+                note=None if at_140 else "paper's value is at load 140: shown, not scored")
 for s in SYSTEMS:
     for pt in curves[s]:
         res.add_row(f"jobs per minute at {pt.users} users", s, "jobs/min", pt.jobs_per_minute,
