@@ -48,10 +48,14 @@ KERNEL_DATA = KERNEL_BASE + 0x00400000  # its data: path data, then the TCB arra
 PAGE = 1 << PAGE_SHIFT
 
 
+# TCBs of a kernel not told otherwise (a real L4 has thousands of thread numbers; the
+# simulated one allocates its TCB array up front)
+DEFAULT_MAX_THREADS = 256
+
 class L4Kernel:
     name = "l4"
 
-    def __init__(self, machine, max_threads=256, profile="l4"):
+    def __init__(self, machine, max_threads=DEFAULT_MAX_THREADS, profile="l4"):
         if not isinstance(machine, Machine):
             raise InvalidArgument(f"L4Kernel: {machine!r} is not a machine (an engine Machine)")
         if not is_int(max_threads) or max_threads < 2:

@@ -41,7 +41,6 @@ the number of tasks the extra users only wake and report, so the demands stop ch
     points = throughput_curve("linux", loads=(1, 10, 30))
     loads, jpm = curve(points)                      # jobs per minute at every load 1..max
 """
-import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -317,7 +316,7 @@ def run_load(system, users, jobs=1, cpu_profile="pentium-133", seed=1, profile=P
     order).  On L4Linux the L4 kernel gets more than its default TCBs when the load needs
     them (`l4_threads`): a real L4 has thousands of thread numbers.  A load that fits the
     default keeps it, and so its frame layout and numbers."""
-    from lab.l4.kernel import L4Kernel
+    from lab.l4.kernel import DEFAULT_MAX_THREADS
     from lab.linux import boot, platform_class
     from lab.linux.l4linux import L4LinuxArch
     if not isinstance(jobs, int) or jobs < 1:
@@ -326,9 +325,8 @@ def run_load(system, users, jobs=1, cpu_profile="pentium-133", seed=1, profile=P
         raise ValueError(f"run_load: users {users!r} must be an int >= 1")
     c = characteristics(profile)
     mix = len(job_mix(c))
-    default_tcbs = inspect.signature(L4Kernel).parameters["max_threads"].default
     need = l4_threads(c, users, jobs)
-    if issubclass(platform_class(system), L4LinuxArch) and need > default_tcbs:
+    if issubclass(platform_class(system), L4LinuxArch) and need > DEFAULT_MAX_THREADS:
         arch = dict(boot_options.get("arch_options") or {})
         arch.setdefault("max_threads", need)
         boot_options = {**boot_options, "arch_options": arch}
